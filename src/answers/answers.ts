@@ -1,0 +1,25 @@
+import type { WinPath } from '../target/target.js';
+
+/** The resolved answers a run works from: defaults from templates/answers.ini, overlaid by the user's file. */
+export interface Answers {
+  kerio: { installDir: WinPath | 'auto'; rulesDir: WinPath | 'auto'; service: string };
+  dcc: {
+    home: WinPath;
+    dccproc: WinPath;
+    map: WinPath | 'auto';
+    profileDirs: WinPath[] | 'auto';
+    extraLines: string[];
+  };
+  firewall: { enabled: boolean; namePrefix: string };
+  service: { restart: boolean; timeoutSeconds: number };
+  backup: { dir: WinPath; keep: number };
+}
+
+/** Where the answers came from, so `--save-answers` and messages can say so. */
+export interface LoadedAnswers {
+  answers: Answers;
+  /** The answers file's path, or null when only defaults are used. */
+  file: string | null;
+  /** section.key of every key the user's file set (the rest are defaults). */
+  given: Set<string>;
+}

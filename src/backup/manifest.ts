@@ -1,0 +1,126 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PreconditionError, errnoCode } from '../errors.js';
+import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
+import type { FirewallRule } from '../windows/firewall.js';
+
+export const MANIFEST_NAME = 'manifest.json';
+export const FILES_FOLDER = 'files';
+
+export interface ManifestFile {
+  path: WinPath;
+  /** Where the copy is, relative to the backup folder, with forward slashes. */
+  backup: string;
+  size: number;
+  sha256: string;
+  /** What the run left there: a sha256, null when it deleted the file; absent when it did not mean to touch it. */
+  after?: string | null;
+}
+
+export interface ManifestCreated {
+  type: 'dir' | 'file';
+  path: WinPath;
+  /** For files: the bytes the run wrote, so an undo can tell our file from a later one. */
+  sha256?: string;
+}
+
+export interface ManifestFirewall {
+  name: string;
+  before: FirewallRule[];
+  after: FirewallRule[];
+}
+
+export type ManifestStatus = 'applying' | 'complete' | 'restored' | 'restore-failed';
+
+export interface Manifest {
+  schema: 1;
+  tool: 'kerio-dcc';
+  toolVersion: string;
+  id: string;
+  command: string;
+  createdAt: string;
+  finishedAt: string | null;
+  status: ManifestStatus;
+  target: { root: string | null; rulesDir: WinPath; installDir: WinPath; service: string };
+  answersFile: string | null;
+  /** Step ids that change something in this run. */
+  changes: string[];
+  files: ManifestFile[];
+  created: ManifestCreated[];
+  firewall: ManifestFirewall[];
+  /** Files below the rules folder that could not be backed up (links are never followed). */
+  skipped: string[];
+}
+
+/** A backup folder's name: the UTC time it was made, sortable as text. */
+export function backupId(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+function tampered(dir: string, why: string): PreconditionError {
+  return new PreconditionError(
+    `The backup at ${dir} cannot be trusted: ${why}.`,
+    'Nothing was changed. Use another backup (kerio-dcc backups --verify lists which are intact).',
+  );
+}
+
+/** A path from a manifest that stays inside the backup folder. */
+export function backupCopyPath(dir: string, relative: string): string {
+  if (relative === '' || relative.includes('\\') || relative.split('/').some((part) => part === '..' || part === '') || path.isAbsolute(relative) || /^[A-Za-z]:/.test(relative)) {
+    throw tampered(dir, `the copy "${relative}" would lie outside the backup folder`);
+  }
+  return path.join(dir, ...relative.split('/'));
+}
+
+/** The backup folder holds only what kerio-dcc wrote; a manifest that names anything else is refused. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  let raw: string;
+  try {
+    raw = await readFile(path.join(dir, MANIFEST_NAME), 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw tampered(dir, `${MANIFEST_NAME} is missing`);
+    throw err;
+  }
+  let m: Manifest;
+  try {
+    m = JSON.parse(raw) as Manifest;
+  } catch {
+    throw tampered(dir, `${MANIFEST_NAME} is not valid JSON`);
+  }
+  if (m?.schema !== 1 || m.tool !== 'kerio-dcc' || !Array.isArray(m.files) || !Array.isArray(m.created) || !Array.isArray(m.firewall) || typeof m.target?.rulesDir !== 'string') {
+    throw tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
+  }
+  for (const f of m.files) {
+    if (typeof f.path !== 'string' || !isWindowsAbsolute(f.path) || typeof f.sha256 !== 'string') throw tampered(dir, `an entry has no valid path or hash`);
+    backupCopyPath(dir, f.backup);
+  }
+  for (const c of m.created) if (typeof c.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
+  return m;
+}
+
+/**
+ * The folders a manifest may name: the rules folder, and `.spamassassin` profile folders
+ * with what is in them. Anything else (`..`, another drive, a system file) is refused.
+ */
+export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath): void {
+  if (normalizeWin(m.target.rulesDir).toLowerCase() !== normalizeWin(rulesDir).toLowerCase()) {
+    throw new PreconditionError(
+      `The backup at ${dir} was made for the rules folder ${m.target.rulesDir}, but this server's is ${rulesDir}.`,
+      'Roll back on the server the backup was made on, or set kerio.rules_dir in the answers file.',
+    );
+  }
+  const createdDirs = m.created.filter((c) => c.type === 'dir').map((c) => normalizeWin(c.path));
+  const allowed = (p: WinPath): boolean => {
+    const n = normalizeWin(p);
+    if (n !== p.replace(/\//g, '\\').replace(/\\$/, '')) return false; // '..' or '.' inside the path
+    if (isInsideWin(n, rulesDir)) return true;
+    const parts = n.split('\\');
+    const profileAt = parts.findIndex((part) => part.toLowerCase() === '.spamassassin');
+    return profileAt >= 0 && parts.length - profileAt <= 2;
+  };
+  const ancestorOfProfile = (p: WinPath): boolean => createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p));
+  for (const f of m.files) if (!allowed(f.path)) throw tampered(dir, `it names ${f.path}, outside the rules folder and the .spamassassin folders`);
+  for (const c of m.created) {
+    if (!allowed(c.path) && !(c.type === 'dir' && ancestorOfProfile(c.path))) throw tampered(dir, `it names ${c.path}, outside the rules folder and the .spamassassin folders`);
+  }
+}

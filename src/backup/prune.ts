@@ -1,0 +1,39 @@
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { RunContext } from '../engine/context.js';
+import { readManifest } from './manifest.js';
+
+/** Backup folders, newest first: only folders with a kerio-dcc manifest count. */
+export async function listBackupDirs(ctx: RunContext): Promise<string[]> {
+  const base = ctx.target.toHost(ctx.answers.backup.dir);
+  const names = await readdir(base).catch(() => [] as string[]);
+  return names.filter((n) => /^\d{8}T\d{6}Z(-\d+)?$/.test(n)).sort(compareIds).reverse().map((n) => path.join(base, n));
+}
+
+/** Orders ids by time, then by the -N suffix of runs within the same second. */
+export function compareIds(a: string, b: string): number {
+  const [ta, na] = a.split('-');
+  const [tb, nb] = b.split('-');
+  return ta! < tb! ? -1 : ta! > tb! ? 1 : Number(na ?? 1) - Number(nb ?? 1);
+}
+
+/** Keeps the newest `backup.keep` backups (0 keeps all); never removes the one just made or an unfinished one. */
+export async function pruneBackups(ctx: RunContext, justMade: string): Promise<string[]> {
+  const keep = ctx.answers.backup.keep;
+  if (keep === 0) return [];
+  const removed: string[] = [];
+  const dirs = await listBackupDirs(ctx);
+  let kept = 0;
+  for (const dir of dirs) {
+    const id = path.basename(dir);
+    if (id === justMade || kept < keep) {
+      kept++;
+      continue;
+    }
+    const manifest = await readManifest(dir).catch(() => null);
+    if (!manifest || manifest.status === 'applying') continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(id);
+  }
+  return removed;
+}

@@ -1,0 +1,153 @@
+import { readFile, readdir } from 'node:fs/promises';
+import type { Location } from '../detect/locate.js';
+import type { RunContext } from '../engine/context.js';
+import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
+import { unifiedDiff } from '../engine/diff.js';
+import { PreconditionError } from '../errors.js';
+import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
+import { planService } from '../steps/service.js';
+import { NO_SYSTEM } from '../steps/firewall.js';
+import { basenameWin, normalizeWin } from '../target/target.js';
+import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
+import { backupCopyPath, type Manifest } from './manifest.js';
+
+export interface RestoreOptions {
+  /** Also restore files changed since the run (an administrator's edit, a Kerio upgrade). */
+  force: boolean;
+}
+
+export interface RestorePlan {
+  plan: Plan;
+  /** Files changed since the run, kept as they are (without --force) or overwritten (with it). */
+  conflicts: string[];
+}
+
+/** Every copy is checked against its sha256 before anything is touched; one bad copy stops it all. */
+export async function verifyBackupCopies(dir: string, manifest: Manifest): Promise<string[]> {
+  const problems: string[] = [];
+  for (const f of manifest.files) {
+    const hash = await sha256IfExists(backupCopyPath(dir, f.backup));
+    if (hash === null) problems.push(`${f.path}: the copy ${f.backup} is missing`);
+    else if (hash !== f.sha256) problems.push(`${f.path}: the copy ${f.backup} was altered (sha256 differs from the manifest)`);
+  }
+  return problems;
+}
+
+function sameRules(a: FirewallRule[], b: FirewallRule[]): boolean {
+  return a.length === b.length && a.every((rule, i) => ruleMatches(rule, b[i]!));
+}
+
+async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, options: RestoreOptions, conflicts: string[]): Promise<{ step: StepPlan; readHashes: Plan['readHashes'] }> {
+  const actions: Action[] = [];
+  const diffs: string[] = [];
+  const readHashes: Plan['readHashes'] = new Map();
+  for (const f of manifest.files) {
+    const host = ctx.target.toHost(f.path);
+    const current = await sha256IfExists(host);
+    if (current === f.sha256) continue;
+    const ranHere = f.after !== undefined && current === f.after;
+    if (!ranHere) {
+      conflicts.push(`${f.path} ${current === null ? 'was deleted' : 'was changed'} since the backup was made${options.force ? ': restored anyway (--force); the current version is in the new backup' : ': kept as it is (restore it with --force)'}`);
+      if (!options.force) continue;
+    }
+    const content = await readFile(backupCopyPath(dir, f.backup));
+    const currentBytes = current === null ? null : await readIfExists(host);
+    actions.push({ kind: 'writeFile', path: f.path, content });
+    readHashes.set(f.path, current);
+    if (content.length < 1_000_000 && (currentBytes?.length ?? 0) < 1_000_000) diffs.push(unifiedDiff(f.path, currentBytes, content));
+  }
+  return {
+    readHashes,
+    step: step('restore', 'restore files', {
+      status: actions.length ? 'change' : 'unchanged',
+      detail: actions.length ? `put back ${actions.map((a) => (a.kind === 'writeFile' ? basenameWin(a.path) : '')).join(', ')} from backup ${manifest.id}` : `every file matches backup ${manifest.id}`,
+      diffs,
+      actions,
+      serviceReads: true,
+    }),
+  };
+}
+
+async function planRemovals(ctx: RunContext, manifest: Manifest, options: RestoreOptions, conflicts: string[]): Promise<StepPlan> {
+  const actions: Action[] = [];
+  const notes: string[] = [];
+  const removed = new Set<string>();
+  for (const c of manifest.created.filter((c) => c.type === 'file')) {
+    const current = await sha256IfExists(ctx.target.toHost(c.path));
+    if (current === null) continue;
+    if (current !== c.sha256) {
+      conflicts.push(`${c.path} was changed since this run created it${options.force ? ': removed anyway (--force)' : ': kept (remove it with --force)'}`);
+      if (!options.force) continue;
+    }
+    actions.push({ kind: 'deleteFile', path: c.path });
+    removed.add(normalizeWin(c.path).toLowerCase());
+  }
+  // Deepest folders first, and only those that will be empty: never remove what someone else put there.
+  const dirs = manifest.created.filter((c) => c.type === 'dir').map((c) => normalizeWin(c.path)).sort((a, b) => b.length - a.length);
+  for (const d of dirs) {
+    const host = ctx.target.toHost(d);
+    if ((await kindOf(host)) !== 'dir') continue;
+    const left = (await readdir(host)).filter((name) => !removed.has(`${d}\\${name}`.toLowerCase()));
+    if (left.length > 0) {
+      notes.push(`${d} is left in place: it holds ${left.length} item(s) this run did not create`);
+      continue;
+    }
+    actions.push({ kind: 'removeEmptyDir', path: d });
+    removed.add(d.toLowerCase());
+  }
+  return step('remove', 'remove what the run created', {
+    status: actions.length ? 'change' : 'unchanged',
+    detail: actions.length ? `remove ${actions.map((a) => ('path' in a ? a.path : '')).join(', ')}` : 'nothing the run created is left',
+    notes,
+    actions,
+    serviceReads: actions.some((a) => a.kind === 'deleteFile'),
+  });
+}
+
+async function planFirewallRestore(ctx: RunContext, manifest: Manifest): Promise<StepPlan> {
+  const title = 'firewall (UDP 6277)';
+  if (manifest.firewall.length === 0) return step('firewall', title, { status: 'unchanged', detail: 'the run did not change the firewall' });
+  if (!ctx.runner) return step('firewall', title, { status: 'skipped', detail: NO_SYSTEM });
+  const actions: Action[] = [];
+  const details: string[] = [];
+  for (const entry of manifest.firewall) {
+    const current = await showRules(ctx.runner, ctx.target, entry.name);
+    if (sameRules(current, entry.before)) continue;
+    const requests = [...(current.length ? [deleteRuleRequest(ctx.target, entry.name)] : []), ...entry.before.map((rule) => addRuleRequest(ctx.target, rule))];
+    for (const request of requests) actions.push({ kind: 'firewall', request, ruleName: entry.name, before: current, after: entry.before });
+    details.push(entry.before.length ? `put back "${entry.name}" as it was` : `delete "${entry.name}"`);
+  }
+  return step('firewall', title, {
+    status: actions.length ? 'change' : 'unchanged',
+    detail: actions.length ? details.join('; ') : 'rules as they were before the run',
+    actions,
+  });
+}
+
+/** Plans undoing a run from its backup; reads only. Refuses a backup that fails verification. */
+export async function planRestore(ctx: RunContext, dir: string, manifest: Manifest, location: Location, options: RestoreOptions): Promise<RestorePlan> {
+  const problems = await verifyBackupCopies(dir, manifest);
+  if (problems.length) {
+    throw new PreconditionError(
+      `Backup ${manifest.id} failed verification, so nothing was restored:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      'Nothing was changed. Choose another backup (kerio-dcc backups --verify).',
+    );
+  }
+  const conflicts: string[] = [];
+  const files = await planFiles(ctx, dir, manifest, options, conflicts);
+  const removals = await planRemovals(ctx, manifest, options, conflicts);
+  const firewall = await planFirewallRestore(ctx, manifest);
+  const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.length} file(s) of backup ${manifest.id} match their sha256` });
+  const changing = [files.step, removals, firewall];
+  const service = planService(ctx, changing);
+  const trees = [location.rulesDir].filter(() => changing.some((s) => s.status === 'change'));
+  return {
+    conflicts,
+    plan: {
+      command: 'rollback',
+      steps: [verify, ...changing, service],
+      readHashes: files.readHashes,
+      backupTrees: trees,
+    },
+  };
+}

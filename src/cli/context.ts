@@ -1,0 +1,64 @@
+import { loadAnswers } from '../answers/load.js';
+import type { Log, RunContext, RunOptions } from '../engine/context.js';
+import { UsageError } from '../errors.js';
+import { LiveRunner } from '../system/liveRunner.js';
+import { RecordingRunner, type CommandRunner } from '../system/runner.js';
+import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
+import { Target } from '../target/target.js';
+import { TOOL_VERSION } from '../version.js';
+import type { ParsedCommand } from './args.js';
+
+export function stderrLog(): Log {
+  const tty = Boolean(process.stderr.isTTY);
+  return {
+    info: (m) => process.stderr.write(`${m}\n`),
+    warn: (m) => process.stderr.write(`warning: ${m}\n`),
+    progress: tty ? (m) => process.stderr.write(`\r\x1b[K${m}`) : null,
+  };
+}
+
+/** The live system is Windows; elsewhere the tool works only on an image (--root). */
+function liveTarget(): Target {
+  if (process.platform !== 'win32') {
+    throw new UsageError(
+      'kerio-dcc changes a Windows server, and this machine is not Windows.',
+      "Run it on the Kerio server, or give --root DIR (a folder standing for the server's C:\\ drive); `kerio-dcc demo` shows it on a built-in image.",
+    );
+  }
+  const wow64Process = process.arch === 'ia32' && Boolean(process.env['PROCESSOR_ARCHITEW6432']);
+  return new Target({ root: null, wow64Process, systemRoot: process.env['SystemRoot'] ?? process.env['windir'] ?? 'C:\\Windows' });
+}
+
+export async function buildContext(parsed: ParsedCommand, overrides: Partial<RunOptions> = {}): Promise<RunContext> {
+  const v = parsed.values;
+  const root = typeof v['root'] === 'string' ? v['root'] : null;
+  const simulate = v['simulate'] === true;
+  const target = root === null ? liveTarget() : new Target({ root });
+  const loaded = await loadAnswers(typeof v['answers'] === 'string' ? v['answers'] : null);
+  const options: RunOptions = {
+    dryRun: v['dry-run'] === true,
+    yes: v['yes'] === true,
+    restart: v['restart'] === true,
+    simulate,
+    force: v['force'] === true,
+    ...overrides,
+  };
+  let inner: CommandRunner | null = null;
+  if (simulate) {
+    const service = loaded.answers.kerio.service;
+    inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service));
+  } else if (root === null) {
+    inner = new LiveRunner();
+  }
+  return {
+    target,
+    runner: inner ? new RecordingRunner(inner, options.dryRun) : null,
+    answers: loaded.answers,
+    given: loaded.given,
+    answersFile: loaded.file,
+    options,
+    log: stderrLog(),
+    now: () => new Date(),
+    toolVersion: TOOL_VERSION,
+  };
+}

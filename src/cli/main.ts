@@ -1,0 +1,77 @@
+import { ExitCode, KerioDccError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
+import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
+import { buildContext } from './context.js';
+import { newReport, toHuman, toJson, type Report } from './report.js';
+
+type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
+
+/** Commands that work on a target: they get a context (answers, target, runner). */
+const HANDLERS: Record<string, Handler> = {
+  install: async (parsed, report) => {
+    const ctx = await buildContext(parsed);
+    describe(report, ctx);
+    try {
+      await (await import('../commands/install.js')).runInstall(ctx, report);
+    } finally {
+      report.commands = ctx.runner?.records ?? [];
+    }
+  },
+  demo: async (parsed, report) => {
+    await (await import('../commands/demo.js')).runDemo(parsed, report);
+  },
+};
+
+function describe(report: Report, ctx: { target: { describe(): string }; runner: { simulated: boolean } | null; options: { dryRun: boolean } }): void {
+  report.target = ctx.target.describe();
+  report.simulated = ctx.runner?.simulated ?? false;
+  report.dryRun = ctx.options.dryRun;
+}
+
+function write(stream: NodeJS.WriteStream, text: string): void {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Runs one command line and returns the exit code; every error is mapped to a code here and only here. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    write(process.stdout, generalHelp(TOOL_VERSION));
+    return name === undefined ? ExitCode.usage : ExitCode.ok;
+  }
+  if (name === '--version' || name === '-V') {
+    write(process.stdout, TOOL_VERSION);
+    return ExitCode.ok;
+  }
+  const json = rest.includes('--json');
+  const report = newReport(name);
+  try {
+    const parsed = parseCommand(name, rest);
+    if (parsed.values['help']) {
+      write(process.stdout, commandHelp(name));
+      return ExitCode.ok;
+    }
+    if (name === 'answers') {
+      process.stdout.write((await import('../commands/answersTemplate.js')).answersTemplate());
+      return ExitCode.ok;
+    }
+    const handler = HANDLERS[name];
+    if (!handler) throw new KerioDccError(ExitCode.usage, `The command "${name}" is not available yet.`, `Commands: ${Object.keys(COMMANDS).join(', ')}.`);
+    await handler(parsed, report);
+  } catch (err) {
+    report.ok = false;
+    if (err instanceof KerioDccError) {
+      report.exitCode = err.exitCode;
+      report.error = { message: err.message, hint: err.hint ?? null };
+    } else {
+      report.exitCode = ExitCode.unexpected;
+      report.error = { message: `Unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, hint: 'Please report this. If the server was changed, `kerio-dcc rollback` restores it from the newest backup.' };
+    }
+  }
+  if (json) write(process.stdout, toJson(report));
+  else {
+    if (report.steps.length || report.summary) write(process.stdout, toHuman(report));
+    if (report.error) write(process.stderr, `error: ${report.error.message}${report.error.hint ? `\n${report.error.hint}` : ''}`);
+  }
+  return report.exitCode;
+}

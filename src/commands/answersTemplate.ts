@@ -1,0 +1,5 @@
+import { readTemplate } from '../templates.js';
+
+export function answersTemplate(): Buffer {
+  return readTemplate('answers.ini');
+}

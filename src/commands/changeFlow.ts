@@ -1,0 +1,50 @@
+import { applyPlan, plannedStatuses } from '../engine/apply.js';
+import type { RunContext } from '../engine/context.js';
+import { planChanges, type Plan } from '../engine/plan.js';
+import type { Location } from '../detect/locate.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { stepReports, toHuman, type Report } from '../cli/report.js';
+import { isElevated } from '../windows/elevation.js';
+import { confirm, isInteractive } from '../cli/interactive.js';
+
+/**
+ * The shared shape of every changing command: show the plan, ask (or require --yes),
+ * check elevation, apply. The report is kept current so a failure still reports each step.
+ */
+export async function planThenApply(ctx: RunContext, report: Report, plan: Plan, location: Location, question: string): Promise<void> {
+  const statuses = plannedStatuses(plan, ctx.options.dryRun);
+  const refresh = () => {
+    report.steps = stepReports(plan.steps, statuses);
+  };
+  refresh();
+  if (!planChanges(plan)) {
+    report.summary = 'Nothing needed changing.';
+    return;
+  }
+  if (ctx.options.dryRun) {
+    report.summary = `Dry run: ${plan.steps.filter((s) => s.status === 'change').length} step(s) would change. Nothing was changed.`;
+    return;
+  }
+  if (!ctx.options.yes) {
+    if (!isInteractive()) {
+      throw new UsageError('There is no terminal to confirm on, and --yes was not given.', 'Add --yes to apply the plan unattended, or --dry-run to only show it.');
+    }
+    process.stdout.write(`${toHuman(report)}\n`);
+    if (!(await confirm(question))) {
+      report.summary = 'Nothing changed.';
+      report.steps = [];
+      return;
+    }
+  }
+  if (ctx.runner && !(await isElevated(ctx.runner, ctx.target))) {
+    throw new PreconditionError('This needs administrator rights to change the firewall and restart the service.', 'Run it again from an elevated prompt (Run as administrator). Nothing was changed.');
+  }
+  try {
+    const result = await applyPlan(ctx, plan, location, statuses);
+    report.changed = result.backup !== null;
+    report.backup = result.backup?.winDir ?? null;
+    if (result.pruned.length) report.data['prunedBackups'] = result.pruned;
+  } finally {
+    refresh();
+  }
+}

@@ -1,0 +1,31 @@
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ParsedCommand } from '../cli/args.js';
+import { buildContext } from '../cli/context.js';
+import type { Report } from '../cli/report.js';
+import { DEMO_IMAGE, buildImage } from '../demo/image.js';
+import { runInstall } from './install.js';
+
+/** Builds a throw-away image of a 64-bit Windows server with a 32-bit Kerio, and installs DCC on it. */
+export async function runDemo(parsed: ParsedCommand, report: Report): Promise<void> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-demo-'));
+  const image = await buildImage(root, DEMO_IMAGE);
+  const ctx = await buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] });
+  report.target = ctx.target.describe();
+  report.simulated = true;
+  report.data['image'] = root;
+  try {
+    await runInstall(ctx, report);
+  } finally {
+    report.commands = ctx.runner?.records ?? [];
+  }
+  const again = `node bin/kerio-dcc.js install --root "${root}" --simulate --yes`;
+  report.summary = [
+    `${report.summary} The demo image (a 64-bit Windows server with 32-bit Kerio Connect in ${image.installDir}) is at:`,
+    `  ${root}`,
+    'Try next:',
+    `  ${again}          (a second run changes nothing)`,
+    `  node bin/kerio-dcc.js rollback --root "${root}" --simulate --yes   (undo it exactly)`,
+  ].join('\n');
+}

@@ -1,0 +1,54 @@
+import { mkdir, rmdir, unlink } from 'node:fs/promises';
+import { errnoCode } from '../errors.js';
+import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
+import { runFirewallChange } from '../windows/firewall.js';
+import { restartService, stateName } from '../windows/service.js';
+import type { RunContext } from './context.js';
+import type { Action } from './plan.js';
+
+function requireRunner(ctx: RunContext) {
+  if (!ctx.runner) throw new Error('internal: a system command was planned, but no system is available');
+  return ctx.runner;
+}
+
+/** Carries out one planned action. The only code that changes the target. */
+export async function execute(ctx: RunContext, action: Action): Promise<void> {
+  switch (action.kind) {
+    case 'mkdir':
+      await mkdir(ctx.target.toHost(action.path)).catch((err) => {
+        if (errnoCode(err) !== 'EEXIST') throw err;
+      });
+      return;
+    case 'writeFile':
+      await atomicWrite(ctx.target.toHost(action.path), action.content);
+      return;
+    case 'deleteFile': {
+      const host = ctx.target.toHost(action.path);
+      await retryWhileLocked(host, () => unlink(host)).catch((err) => {
+        if (errnoCode(err) !== 'ENOENT') throw err;
+      });
+      return;
+    }
+    case 'removeEmptyDir':
+      await rmdir(ctx.target.toHost(action.path)).catch((err) => {
+        const code = errnoCode(err);
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') ctx.log.warn(`${action.path} was left in place: it is not empty`);
+        else if (code !== 'ENOENT') throw err;
+      });
+      return;
+    case 'firewall':
+      await runFirewallChange(requireRunner(ctx), action.request);
+      return;
+    case 'restartService': {
+      const started = Date.now();
+      const progress = ctx.log.progress;
+      await restartService(requireRunner(ctx), ctx.target, action.service, {
+        timeoutMs: action.timeoutSeconds * 1000,
+        onProgress: progress ? (elapsed, state) => progress(`waiting for ${action.service}: ${stateName(state)} after ${elapsed} s`) : undefined,
+      });
+      if (progress) progress('');
+      ctx.log.info(`${action.service} restarted in ${Math.round((Date.now() - started) / 1000)} s`);
+      return;
+    }
+  }
+}

@@ -1,0 +1,39 @@
+import { locate, type Location } from '../detect/locate.js';
+import { decideProfileDirs } from '../detect/profileDirs.js';
+import { planFirewall } from '../steps/firewall.js';
+import { planLocalCf } from '../steps/localCf.js';
+import { planMapCopies } from '../steps/map.js';
+import { planProfileFolders } from '../steps/profile.js';
+import { planService } from '../steps/service.js';
+import type { TextEdit } from '../steps/textEdit.js';
+import { planV310Pre } from '../steps/v310Pre.js';
+import type { RunContext } from './context.js';
+import { backupStep, locateStep } from './commonSteps.js';
+import type { Plan, StepPlan } from './plan.js';
+
+export function readHashesOf(edits: TextEdit[]): Plan['readHashes'] {
+  return new Map(edits.map((e) => [e.path, e.readHash]));
+}
+
+/** Computes the install plan: reads only, changes nothing. */
+export async function planInstall(ctx: RunContext): Promise<{ plan: Plan; location: Location }> {
+  const location = await locate(ctx, { requireDcc: true });
+  const decision = await decideProfileDirs(ctx, location);
+  const profile = await planProfileFolders(ctx, decision);
+  const map = await planMapCopies(ctx, location, decision);
+  const localCf = await planLocalCf(ctx, location);
+  const v310 = await planV310Pre(ctx, location);
+  const firewall = await planFirewall(ctx);
+  const fileSteps: StepPlan[] = [profile, map, localCf.step, v310.step, firewall];
+  const service = planService(ctx, fileSteps);
+  const changing = [...fileSteps, service];
+  return {
+    location,
+    plan: {
+      command: 'install',
+      steps: [locateStep(location), backupStep(ctx, location, changing), ...changing],
+      readHashes: readHashesOf([...localCf.edits, ...v310.edits]),
+      backupTrees: [location.rulesDir],
+    },
+  };
+}

@@ -1,0 +1,55 @@
+import type { CommandRequest } from '../system/runner.js';
+import type { WinPath } from '../target/target.js';
+import type { FirewallRule } from '../windows/firewall.js';
+
+/**
+ * A plan is plain data: what each step found and what it would change. Planning only
+ * reads; `apply` is the only code that writes, and it applies exactly this.
+ */
+export type Action =
+  | { kind: 'mkdir'; path: WinPath }
+  /** Create or replace a file with these bytes (atomically, via a temp file in the same folder). */
+  | { kind: 'writeFile'; path: WinPath; content: Buffer }
+  | { kind: 'deleteFile'; path: WinPath }
+  /** Remove a folder the run is undoing, only if it is empty by then. */
+  | { kind: 'removeEmptyDir'; path: WinPath }
+  /** A changing firewall command; `before` and `after` let the backup record what the rule set was. */
+  | { kind: 'firewall'; request: CommandRequest; ruleName: string; before: FirewallRule[]; after: FirewallRule[] }
+  | { kind: 'restartService'; service: string; timeoutSeconds: number };
+
+export type StepId = 'locate' | 'backup' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove';
+
+export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
+export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';
+
+export interface StepPlan {
+  id: StepId;
+  title: string;
+  status: PlannedStatus;
+  /** One line for the administrator: what was found, or what will change and why. */
+  detail: string;
+  /** Unified diffs of text files this step changes. */
+  diffs: string[];
+  /** Things worth knowing that are not changes (a BOM removed, a rule that decided something). */
+  notes: string[];
+  actions: Action[];
+  /** The Kerio service reads what this step changes, so a change here calls for a restart. */
+  serviceReads: boolean;
+}
+
+export interface Plan {
+  command: 'install' | 'uninstall' | 'rollback';
+  steps: StepPlan[];
+  /** Files whose current content the plan was computed from: apply refuses if they changed since. */
+  readHashes: Map<WinPath, string | null>;
+  /** Every folder whose files are backed up whole before a change (the rules folder). */
+  backupTrees: WinPath[];
+}
+
+export function planChanges(plan: Plan): boolean {
+  return plan.steps.some((s) => s.status === 'change');
+}
+
+export function step(id: StepId, title: string, fields: Partial<StepPlan> & Pick<StepPlan, 'status' | 'detail'>): StepPlan {
+  return { id, title, diffs: [], notes: [], actions: [], serviceReads: false, ...fields };
+}

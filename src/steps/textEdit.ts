@@ -1,0 +1,44 @@
+import { PreconditionError } from '../errors.js';
+import type { RunContext } from '../engine/context.js';
+import { unifiedDiff } from '../engine/diff.js';
+import type { Action } from '../engine/plan.js';
+import { readIfExists, sha256 } from '../fs/files.js';
+import { PatchConflictError, type PatchResult } from '../patch/result.js';
+import type { WinPath } from '../target/target.js';
+
+export interface TextEdit {
+  path: WinPath;
+  changed: boolean;
+  diff: string | null;
+  notes: string[];
+  action: Action | null;
+  /** sha256 of the bytes the edit was computed from (null: the file did not exist). */
+  readHash: string | null;
+}
+
+/** Reads a text file, runs a pure patcher over it, and says what would change. */
+export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
+  const before = await readIfExists(ctx.target.toHost(path));
+  if (before === null && !options.mayCreate) {
+    throw new PreconditionError(`${path} does not exist.`, 'Check kerio.rules_dir in the answers file.');
+  }
+  let result: PatchResult;
+  try {
+    result = patch(before);
+  } catch (err) {
+    if (err instanceof PatchConflictError) {
+      throw new PreconditionError(`${path}: ${err.message}`, 'Fix the file by hand (or restore it from a backup: kerio-dcc rollback), then run again.');
+    }
+    throw err;
+  }
+  const readHash = before === null ? null : sha256(before);
+  if (!result.changed) return { path, changed: false, diff: null, notes: result.notes, action: null, readHash };
+  return {
+    path,
+    changed: true,
+    diff: unifiedDiff(path, before, result.bytes),
+    notes: result.notes.map((n) => `${path}: ${n}`),
+    action: { kind: 'writeFile', path, content: result.bytes },
+    readHash,
+  };
+}
