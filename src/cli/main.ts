@@ -1,6 +1,7 @@
 import { ExitCode, KerioDccError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
+import type { RunContext } from '../engine/context.js';
 import { buildContext } from './context.js';
 import { newReport, toHuman, toJson, type Report } from './report.js';
 
@@ -9,23 +10,32 @@ type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
 /** Commands that work on a target: they get a context (answers, target, runner). */
 const HANDLERS: Record<string, Handler> = {
   install: async (parsed, report) => {
-    const ctx = await buildContext(parsed);
-    describe(report, ctx);
-    try {
-      await (await import('../commands/install.js')).runInstall(ctx, report);
-    } finally {
-      report.commands = ctx.runner?.records ?? [];
-    }
+    await withContext(parsed, report, async (ctx) => (await import('../commands/install.js')).runInstall(ctx, report));
+  },
+  uninstall: async (parsed, report) => {
+    await withContext(parsed, report, async (ctx) => (await import('../commands/uninstall.js')).runUninstall(ctx, report));
+  },
+  rollback: async (parsed, report) => {
+    await withContext(parsed, report, async (ctx) => (await import('../commands/rollback.js')).runRollback(ctx, report, parsed.positionals[0]));
+  },
+  backups: async (parsed, report) => {
+    await withContext(parsed, report, async (ctx) => (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true));
   },
   demo: async (parsed, report) => {
     await (await import('../commands/demo.js')).runDemo(parsed, report);
   },
 };
 
-function describe(report: Report, ctx: { target: { describe(): string }; runner: { simulated: boolean } | null; options: { dryRun: boolean } }): void {
+async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: RunContext) => Promise<void>): Promise<void> {
+  const ctx = await buildContext(parsed);
   report.target = ctx.target.describe();
   report.simulated = ctx.runner?.simulated ?? false;
   report.dryRun = ctx.options.dryRun;
+  try {
+    await run(ctx);
+  } finally {
+    report.commands = ctx.runner?.records ?? [];
+  }
 }
 
 function write(stream: NodeJS.WriteStream, text: string): void {

@@ -11,7 +11,8 @@ function displayText(bytes: Buffer | null): string {
 export function unifiedDiff(label: string, before: Buffer | null, after: Buffer | null): string {
   return createTwoFilesPatch(before === null ? '(new file)' : label, after === null ? '(deleted)' : label, displayText(before), displayText(after), '', '', { context: 2 })
     .split('\n')
-    .filter((line) => !line.startsWith('====='))
+    .filter((line) => !line.startsWith('=====') && !line.startsWith('Index: '))
+    .map((line) => (line.startsWith('--- ') || line.startsWith('+++ ') ? line.trimEnd() : line))
     .join('\n')
     .trimEnd();
 }

@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { listBackupDirs } from '../backup/prune.js';
+import { planRestore } from '../backup/restorePlan.js';
+import type { Report } from '../cli/report.js';
+import { locate } from '../detect/locate.js';
+import type { RunContext } from '../engine/context.js';
+import { PreconditionError } from '../errors.js';
+import { basenameWin } from '../target/target.js';
+import { planThenApply } from './changeFlow.js';
+
+/**
+ * Picks the backup to undo: the one named, else the newest made by install or uninstall
+ * (a rollback's own backup is only undone by naming it, so `rollback` twice is harmless).
+ */
+async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<string> {
+  const dirs = await listBackupDirs(ctx);
+  if (id !== undefined) {
+    const dir = dirs.find((d) => path.basename(d) === id);
+    if (!dir) throw new PreconditionError(`There is no backup "${id}" in ${ctx.answers.backup.dir}.`, '`kerio-dcc backups` lists the backups there.');
+    return dir;
+  }
+  for (const dir of dirs) {
+    const manifest = await readManifest(dir).catch(() => null);
+    if (manifest && manifest.command !== 'rollback') return dir;
+  }
+  throw new PreconditionError(`There is no backup to roll back in ${ctx.answers.backup.dir}.`, 'Backups are made by install and uninstall; check backup.dir in the answers file.');
+}
+
+export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
+  const location = await locate(ctx, { requireDcc: false });
+  const dir = await chooseBackup(ctx, id);
+  const manifest = await readManifest(dir);
+  checkManifestPaths(dir, manifest, location.rulesDir);
+  report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
+  const { plan, conflicts } = await planRestore(ctx, dir, manifest, location, { force: ctx.options.force });
+  if (conflicts.length && !ctx.options.force) {
+    throw new PreconditionError(
+      `Rolling back ${manifest.id} would overwrite changes made since that run:\n${conflicts.map((c) => `  - ${c}`).join('\n')}`,
+      `Nothing was changed. Keep those changes, or run again with --force to restore anyway (their current versions are backed up first).`,
+    );
+  }
+  report.warnings.push(...conflicts);
+  await planThenApply(ctx, report, plan, location, `Restore the server to how it was before ${manifest.command} ${manifest.id}?`);
+  if (report.changed) report.summary = `Rolled back ${manifest.command} ${manifest.id}. This rollback can itself be undone: kerio-dcc rollback ${basenameWin(report.backup ?? '')}`;
+}

@@ -1,0 +1,10 @@
+import type { Report } from '../cli/report.js';
+import type { RunContext } from '../engine/context.js';
+import { planUninstall } from '../engine/uninstallPlan.js';
+import { planThenApply } from './changeFlow.js';
+
+export async function runUninstall(ctx: RunContext, report: Report): Promise<void> {
+  const { plan, location } = await planUninstall(ctx);
+  await planThenApply(ctx, report, plan, location, 'Take DCC out with these changes?');
+  if (report.changed) report.summary = `DCC is off. To undo this: kerio-dcc rollback`;
+}
