@@ -1,7 +1,6 @@
 import { loadAnswers } from '../answers/load.js';
 import type { Log, RunContext, RunOptions } from '../engine/context.js';
 import { UsageError } from '../errors.js';
-import { LiveRunner } from '../system/liveRunner.js';
 import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
 import { Target } from '../target/target.js';
@@ -48,7 +47,7 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
     const service = loaded.answers.kerio.service;
     inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service));
   } else if (root === null) {
-    inner = new LiveRunner();
+    inner = new (await import('../system/liveRunner.js')).LiveRunner();
   }
   return {
     target,

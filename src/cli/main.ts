@@ -2,7 +2,6 @@ import { ExitCode, KerioDccError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
 import type { RunContext } from '../engine/context.js';
-import { buildContext } from './context.js';
 import { newReport, toHuman, toJson, type Report } from './report.js';
 
 type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
@@ -21,12 +20,16 @@ const HANDLERS: Record<string, Handler> = {
   backups: async (parsed, report) => {
     await withContext(parsed, report, async (ctx) => (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true));
   },
+  status: async (parsed, report) => {
+    await withContext(parsed, report, async (ctx) => (await import('../commands/status.js')).runStatus(ctx, report));
+  },
   demo: async (parsed, report) => {
     await (await import('../commands/demo.js')).runDemo(parsed, report);
   },
 };
 
 async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: RunContext) => Promise<void>): Promise<void> {
+  const { buildContext } = await import('./context.js');
   const ctx = await buildContext(parsed);
   report.target = ctx.target.describe();
   report.simulated = ctx.runner?.simulated ?? false;

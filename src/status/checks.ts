@@ -1,0 +1,105 @@
+import { locate, type Location } from '../detect/locate.js';
+import { decideProfileDirs } from '../detect/profileDirs.js';
+import type { RunContext } from '../engine/context.js';
+import { readIfExists } from '../fs/files.js';
+import { activeZeroDccScoreLines } from '../patch/dccScore.js';
+import { findManagedBlock } from '../patch/localCf.js';
+import { PatchConflictError } from '../patch/result.js';
+import { activeDccLoadplugins } from '../patch/v310Pre.js';
+import { dccSettings, ruleFiles } from '../steps/localCf.js';
+import { basenameWin, joinWin } from '../target/target.js';
+import { planFirewallRules } from '../windows/firewall.js';
+import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
+
+export interface Check {
+  id: string;
+  title: string;
+  /** true: holds; false: drifted or missing; null: not checked here (e.g. no system under --root). */
+  ok: boolean | null;
+  detail: string;
+}
+
+const NOT_HERE = 'not checked on an image (--root); add --simulate to check the simulated system';
+
+async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
+  const title = 'kerio-dcc block in local.cf';
+  const bytes = await readIfExists(ctx.target.toHost(location.localCf));
+  if (bytes === null) return { id: 'block', title, ok: false, detail: `${location.localCf} does not exist` };
+  try {
+    const state = findManagedBlock(bytes, dccSettings(location, ctx));
+    if (!state.present) return { id: 'block', title, ok: false, detail: 'missing (a Kerio upgrade replaces local.cf)' };
+    if (!state.current) return { id: 'block', title, ok: false, detail: `present at lines ${state.beginLine}-${state.endLine}, but not what the answers say` };
+    return { id: 'block', title, ok: true, detail: `present and current (lines ${state.beginLine}-${state.endLine})` };
+  } catch (err) {
+    if (err instanceof PatchConflictError) return { id: 'block', title, ok: false, detail: err.message };
+    throw err;
+  }
+}
+
+/** Only .cf files that mention DCC_CHECK are parsed; nothing is hashed. */
+async function checkScores(ctx: RunContext, location: Location): Promise<Check> {
+  const title = 'no active score DCC_CHECK 0';
+  const found: string[] = [];
+  for (const file of await ruleFiles(ctx, location.rulesDir)) {
+    const bytes = await readIfExists(ctx.target.toHost(file));
+    if (bytes === null || !bytes.includes('DCC_CHECK')) continue;
+    const lines = activeZeroDccScoreLines(bytes);
+    if (lines.length) found.push(`${basenameWin(file)} line ${lines.join(', ')}`);
+  }
+  return found.length ? { id: 'scores', title, ok: false, detail: `DCC is scored zero in ${found.join('; ')}` } : { id: 'scores', title, ok: true, detail: 'none in the rules folder' };
+}
+
+async function checkPlugin(ctx: RunContext, location: Location): Promise<Check> {
+  const title = 'DCC plugin loaded (v310.pre)';
+  const bytes = await readIfExists(ctx.target.toHost(location.v310Pre));
+  const lines = bytes === null ? [] : activeDccLoadplugins(bytes);
+  if (lines.length === 0) return { id: 'plugin', title, ok: false, detail: 'the loadplugin line for DCC is missing or commented out' };
+  return { id: 'plugin', title, ok: true, detail: `line ${lines.join(', ')}` };
+}
+
+async function checkMaps(ctx: RunContext, location: Location): Promise<Check> {
+  const title = 'DCC map in the profile folder';
+  const decision = await decideProfileDirs(ctx, location);
+  const source = await readIfExists(ctx.target.toHost(location.map));
+  if (source === null || source.length === 0) return { id: 'map', title, ok: false, detail: `DCC's own map ${location.map} is missing or empty` };
+  const bad: string[] = [];
+  for (const dir of decision.dirs) {
+    const copy = await readIfExists(ctx.target.toHost(joinWin(dir, 'map')));
+    if (copy === null) bad.push(`${joinWin(dir, 'map')} is missing`);
+    else if (!copy.equals(source)) bad.push(`${joinWin(dir, 'map')} differs from ${location.map}`);
+  }
+  return bad.length ? { id: 'map', title, ok: false, detail: bad.join('; ') } : { id: 'map', title, ok: true, detail: `identical to ${location.map} in ${decision.dirs.join(', ')}` };
+}
+
+async function checkFirewall(ctx: RunContext): Promise<Check> {
+  const title = 'firewall rules for UDP 6277';
+  if (!ctx.answers.firewall.enabled) return { id: 'firewall', title, ok: null, detail: 'firewall.enabled = false in the answers file' };
+  if (!ctx.runner) return { id: 'firewall', title, ok: null, detail: NOT_HERE };
+  const rules = await planFirewallRules(ctx.runner, ctx.target, ctx.answers.firewall.namePrefix);
+  const wrong = rules.filter((r) => r.verdict !== 'unchanged');
+  return wrong.length
+    ? { id: 'firewall', title, ok: false, detail: wrong.map((r) => `"${r.wanted.name}": ${r.reason}`).join('; ') }
+    : { id: 'firewall', title, ok: true, detail: rules.map((r) => `"${r.wanted.name}"`).join(' and ') + ' present and correct' };
+}
+
+async function checkService(ctx: RunContext): Promise<Check> {
+  const name = ctx.answers.kerio.service;
+  const title = `service ${name} running`;
+  if (!ctx.runner) return { id: 'service', title, ok: null, detail: NOT_HERE };
+  const state = await queryServiceState(ctx.runner, ctx.target, name);
+  return state === ServiceState.running ? { id: 'service', title, ok: true, detail: 'RUNNING' } : { id: 'service', title, ok: false, detail: `${stateName(state)} (${state})` };
+}
+
+/** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
+export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
+  const location = await locate(ctx, { requireDcc: false });
+  const checks = [
+    await checkBlock(ctx, location),
+    await checkScores(ctx, location),
+    await checkPlugin(ctx, location),
+    await checkMaps(ctx, location),
+    await checkFirewall(ctx),
+    await checkService(ctx),
+  ];
+  return { location, checks };
+}
