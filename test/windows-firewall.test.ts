@@ -1,0 +1,217 @@
+import t from 'tap';
+import { Target } from '../src/target/target.js';
+import {
+  addRuleRequest,
+  dccFirewallRules,
+  deleteRuleRequest,
+  FirewallError,
+  parseShowRuleOutput,
+  planFirewallRules,
+  ruleMatches,
+  runFirewallChange,
+  showRules,
+  type FirewallRule,
+} from '../src/windows/firewall.js';
+import { systemTool } from '../src/windows/tools.js';
+import { FakeRunner, type FakeReply, type FakeRow } from './helpers/fakeRunner.js';
+
+const target = new Target({ root: null, systemRoot: 'C:\\Windows' });
+const NETSH = 'C:\\Windows\\System32\\netsh.exe';
+const PREFIX = 'Kerio DCC';
+const OUT_NAME = 'Kerio DCC (UDP 6277 out)';
+const IN_NAME = 'Kerio DCC (UDP 6277 in)';
+
+const EN_LABELS = ['Rule Name:', 'Enabled:', 'Direction:', 'Profiles:', 'Grouping:', 'LocalIP:', 'RemoteIP:', 'Protocol:',
+  'LocalPort:', 'RemotePort:', 'Edge traversal:', 'Action:'];
+const DE_LABELS = ['Regelname:', 'Aktiviert:', 'Richtung:', 'Profile:', 'Gruppierung:', 'LokaleIP:', 'RemoteIP:', 'Protokoll:',
+  'Lokaler Port:', 'Remoteport:', 'Edgeausnahme:', 'Aktion:'];
+const FR_LABELS = ['Nom de la règle :', 'Activé :', 'Direction :', 'Profiles :', 'Groupement :', 'LocalIP :', 'RemoteIP :',
+  'Protocole :', 'LocalPort :', 'RemotePort :', 'Traversée de bord :', 'Action :'];
+
+/** One `show rule` block as netsh lays it out: label padded to column 38, then the value. */
+function block(labels: string[], values: string[], eol = '\r\n'): string {
+  const rows = [`${labels[0]!.padEnd(38)}${values[0]}`, '-'.repeat(70)];
+  values.slice(1).forEach((v, i) => rows.push(`${labels[i + 1]!.padEnd(38)}${v}`.trimEnd()));
+  return rows.join(eol) + eol;
+}
+
+function showOutput(blocks: string[], ok = 'Ok.', eol = '\r\n'): string {
+  return eol + blocks.join(eol) + eol + ok + eol + eol;
+}
+
+const enValues = (name: string, dir: string, over: Partial<Record<'remotePort' | 'localPort' | 'profiles' | 'action' | 'enabled', string>> = {}) => [
+  name, over.enabled ?? 'Yes', dir, over.profiles ?? 'Domain,Private,Public', '', 'Any', 'Any', 'UDP',
+  over.localPort ?? '1024-65535', over.remotePort ?? '6277', 'No', over.action ?? 'Allow',
+];
+const deValues = (name: string, dir: string) => [
+  name, 'Ja', dir, 'Domäne,Privat,Öffentlich', '', 'Beliebig', 'Beliebig', 'UDP', '1024-65535', '6277', 'Nein', 'Zulassen',
+];
+
+const NO_RULES_EN: FakeReply = { exitCode: 1, stdout: '\r\nNo rules match the specified criteria.\r\n\r\n' };
+const NO_RULES_DE: FakeReply = { exitCode: 1, stdout: '\r\nKeine Regeln entsprechen den angegebenen Kriterien.\r\n\r\n' };
+
+const showArgs = (name: string) => ['advfirewall', 'firewall', 'show', 'rule', `name=${name}`];
+const showRow = (name: string, reply: FakeReply): FakeRow => ({ program: NETSH, args: showArgs(name), reply });
+const found = (...blocks: string[]): FakeReply => ({ exitCode: 0, stdout: showOutput(blocks) });
+
+t.test('the two DCC rules open UDP from local ports above 1023 to remote port 6277 and back', async (t) => {
+  const [out, inbound] = dccFirewallRules(PREFIX);
+  t.match(out, { name: OUT_NAME, direction: 'out', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', action: 'allow', enabled: true });
+  t.match(inbound, { name: IN_NAME, direction: 'in', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', action: 'allow', enabled: true });
+  t.equal(out!.profiles, 'Domain,Private,Public');
+});
+
+t.test('netsh is called by its absolute path, and through Sysnative from a 32-bit Node on 64-bit Windows', async (t) => {
+  t.equal(systemTool(target, 'netsh.exe'), NETSH);
+  const wow64 = new Target({ root: null, systemRoot: 'D:\\WINNT', wow64Process: true });
+  t.equal(systemTool(wow64, 'sc.exe'), 'D:\\WINNT\\Sysnative\\sc.exe');
+  t.equal(systemTool(new Target({ root: '/tmp/image' }), 'net.exe'), 'C:\\Windows\\System32\\net.exe');
+});
+
+t.test('an English show-rule block is read field by field', async (t) => {
+  for (const eol of ['\r\n', '\n']) {
+    const rules = parseShowRuleOutput(showOutput([block(EN_LABELS, enValues(OUT_NAME, 'Out'), eol)], 'Ok.', eol));
+    t.same(rules, [dccFirewallRules(PREFIX)[0]], `with ${JSON.stringify(eol)} line ends`);
+  }
+});
+
+t.test('German labels and values are read by position and mapped to the same rule', async (t) => {
+  const rules = parseShowRuleOutput(showOutput([block(DE_LABELS, deValues(IN_NAME, 'Eingehend'))], 'OK.'));
+  t.equal(rules.length, 1);
+  t.match(rules[0], { name: IN_NAME, enabled: true, direction: 'in', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', action: 'allow' });
+  t.equal(rules[0]!.unreadable, undefined, 'every German word is known');
+  t.ok(ruleMatches(rules[0]!, dccFirewallRules(PREFIX)[1]!));
+});
+
+t.test('a localized word we do not know is reported and compared as "cannot tell"', async (t) => {
+  const values = ['Kerio DCC (UDP 6277 in)', 'Oui', 'Actif', 'Domaine,Privé,Public', '', 'Tout', 'Tout', 'UDP', '1024-65535', '6277', 'Non', 'Autoriser'];
+  const [rule] = parseShowRuleOutput(showOutput([block(FR_LABELS, values)]));
+  t.equal(rule!.direction, null);
+  t.same(rule!.unreadable, ['direction "Actif"']);
+  t.equal(rule!.enabled, true);
+  t.equal(rule!.action, 'allow');
+  t.ok(ruleMatches(rule!, dccFirewallRules(PREFIX)[1]!), 'an unreadable word is not a difference');
+});
+
+t.test('two blocks with one name are two rules', async (t) => {
+  const text = showOutput([block(EN_LABELS, enValues(OUT_NAME, 'Out')), block(EN_LABELS, enValues(OUT_NAME, 'Out', { remotePort: '53' }))]);
+  const rules = parseShowRuleOutput(text);
+  t.equal(rules.length, 2);
+  t.equal(rules[1]!.remotePort, '53');
+});
+
+t.test('a rule for any protocol has no port lines and its action is still read from the last line', async (t) => {
+  const labels = EN_LABELS.filter((l) => !l.includes('Port'));
+  const values = [OUT_NAME, 'Yes', 'Out', 'Domain,Private,Public', '', 'Any', 'Any', 'Any', 'No', 'Block'];
+  const [rule] = parseShowRuleOutput(showOutput([block(labels, values)]));
+  t.match(rule, { protocol: 'Any', localPort: '', remotePort: '', action: 'block' });
+  t.notOk(ruleMatches(rule!, dccFirewallRules(PREFIX)[0]!));
+});
+
+t.test('a rule differing in ports, direction, action, state or profiles does not match', async (t) => {
+  const wanted = dccFirewallRules(PREFIX)[0]!;
+  const cases: Array<[string, FirewallRule]> = [
+    ['remote port', { ...wanted, remotePort: '53' }],
+    ['local port', { ...wanted, localPort: 'Any' }],
+    ['direction', { ...wanted, direction: 'in' }],
+    ['action', { ...wanted, action: 'block' }],
+    ['disabled', { ...wanted, enabled: false }],
+    ['one profile', { ...wanted, profiles: 'Public' }],
+    ['unknown profile words, only two of them', { ...wanted, profiles: 'Dominio,Privado' }],
+    ['protocol', { ...wanted, protocol: 'TCP' }],
+  ];
+  for (const [what, actual] of cases) t.notOk(ruleMatches(actual, wanted), what);
+  t.ok(ruleMatches({ ...wanted, profiles: 'Public,Domain,Private' }, wanted), 'profile order does not matter');
+  t.ok(ruleMatches({ ...wanted, profiles: 'Dominio,Privado,Público' }, wanted), 'three unknown profile words are all three profiles');
+});
+
+t.test('the add request is an argument array netsh reads without a shell', async (t) => {
+  const [out, inbound] = dccFirewallRules(PREFIX);
+  const add = addRuleRequest(target, out!);
+  t.equal(add.program, NETSH);
+  t.equal(add.mutates, true);
+  t.same(add.args, ['advfirewall', 'firewall', 'add', 'rule', `name=${OUT_NAME}`, 'dir=out', 'action=allow', 'protocol=UDP',
+    'localport=1024-65535', 'remoteport=6277', 'profile=any', 'enable=yes']);
+  t.same(addRuleRequest(target, inbound!).args.slice(4, 6), [`name=${IN_NAME}`, 'dir=in']);
+  t.same(addRuleRequest(target, { ...out!, profiles: 'Public,Domain' }).args.at(-2), 'profile=domain,public');
+  const del = deleteRuleRequest(target, OUT_NAME);
+  t.same(del.args, ['advfirewall', 'firewall', 'delete', 'rule', `name=${OUT_NAME}`]);
+  t.equal(del.mutates, true);
+  t.throws(() => addRuleRequest(target, { ...out!, direction: null, unreadable: ['direction "Actif"'] }), /Actif/);
+});
+
+t.test('showRules returns none on exit 1 in any language and fails loudly on other errors', async (t) => {
+  for (const reply of [NO_RULES_EN, NO_RULES_DE, { exitCode: 1, stdout: '' }]) {
+    t.same(await showRules(new FakeRunner([showRow(OUT_NAME, reply)]), target, OUT_NAME), []);
+  }
+  const broken = new FakeRunner([showRow(OUT_NAME, { exitCode: 5, stdout: 'Zugriff verweigert' })]);
+  await t.rejects(showRules(broken, target, OUT_NAME), { message: /exited with code 5:\nZugriff verweigert/ });
+  const silent = new FakeRunner([showRow(OUT_NAME, { exitCode: 0, stdout: '\r\nOk.\r\n' })]);
+  await t.rejects(showRules(silent, target, OUT_NAME), FirewallError);
+  const show = new FakeRunner([showRow(OUT_NAME, NO_RULES_EN)]);
+  await showRules(show, target, OUT_NAME);
+  t.equal(show.calls[0]!.mutates, false, 'showing never counts as a change');
+});
+
+t.test('the plan adds, keeps or replaces each rule according to what netsh shows', async (t) => {
+  const outOk = block(EN_LABELS, enValues(OUT_NAME, 'Out'));
+  const inOk = block(EN_LABELS, enValues(IN_NAME, 'In'));
+  const cases: Array<{ what: string; out: FakeReply; in: FakeReply; verdicts: [string, string]; reason?: RegExp; notes?: number }> = [
+    { what: 'no rules yet', out: NO_RULES_EN, in: NO_RULES_EN, verdicts: ['add', 'add'] },
+    { what: 'no rules yet, German netsh', out: NO_RULES_DE, in: NO_RULES_DE, verdicts: ['add', 'add'] },
+    { what: 'both rules already present', out: found(outOk), in: found(inOk), verdicts: ['unchanged', 'unchanged'] },
+    {
+      what: 'German rules already present',
+      out: found(block(DE_LABELS, deValues(OUT_NAME, 'Ausgehend'))),
+      in: found(block(DE_LABELS, deValues(IN_NAME, 'Eingehend'))),
+      verdicts: ['unchanged', 'unchanged'],
+    },
+    { what: 'a duplicated rule', out: found(outOk, outOk), in: found(inOk), verdicts: ['replace', 'unchanged'], reason: /2 rules are named/ },
+    {
+      what: 'a rule with the wrong remote port',
+      out: found(outOk),
+      in: found(block(EN_LABELS, enValues(IN_NAME, 'In', { remotePort: '53' }))),
+      verdicts: ['unchanged', 'replace'],
+      reason: /remote port 53 \(wanted 6277\)/,
+    },
+    { what: 'a disabled rule', out: found(block(EN_LABELS, enValues(OUT_NAME, 'Out', { enabled: 'No' }))), in: found(inOk), verdicts: ['replace', 'unchanged'], reason: /disabled/ },
+    {
+      what: 'a French rule whose direction word is unknown',
+      out: found(outOk),
+      in: found(block(FR_LABELS, [IN_NAME, 'Oui', 'Actif', 'Domaine,Privé,Public', '', 'Tout', 'Tout', 'UDP', '1024-65535', '6277', 'Non', 'Autoriser'])),
+      verdicts: ['unchanged', 'unchanged'],
+      reason: /could not read direction "Actif"/,
+      notes: 1,
+    },
+  ];
+  for (const c of cases) {
+    const runner = new FakeRunner([showRow(OUT_NAME, c.out), showRow(IN_NAME, c.in)]);
+    const plans = await planFirewallRules(runner, target, PREFIX);
+    t.same(plans.map((p) => p.verdict), c.verdicts, c.what);
+    t.ok(runner.calls.every((call) => !call.mutates), `${c.what}: planning only reads`);
+    for (const plan of plans) {
+      const expected = { unchanged: [], add: [['add']], replace: [['delete'], ['add']] }[plan.verdict].map((v) => v[0]);
+      t.same(plan.requests.map((r) => r.args[2]), expected, `${c.what}: requests for ${plan.verdict}`);
+      if (plan.verdict !== 'unchanged') t.same(plan.requests.at(-1)!.args, addRuleRequest(target, plan.wanted).args);
+    }
+    if (c.reason) t.ok(plans.some((p) => c.reason!.test(p.reason)), `${c.what}: reason says why`);
+    t.equal(plans.flatMap((p) => p.notes).length, c.notes ?? 0, `${c.what}: notes`);
+  }
+});
+
+t.test('a refused firewall change names the elevated prompt, whatever language netsh speaks', async (t) => {
+  const add = addRuleRequest(target, dccFirewallRules(PREFIX)[0]!);
+  const refused = new FakeRunner([{ program: NETSH, args: add.args, reply: { exitCode: 1, stdout: 'Für den angeforderten Vorgang sind erhöhte Rechte erforderlich.\r\n' } }]);
+  const error = await runFirewallChange(refused, add).catch((e: unknown) => e);
+  t.type(error, FirewallError);
+  t.match((error as FirewallError).hint, /elevated prompt/);
+  t.match((error as FirewallError).message, /erhöhte Rechte/, 'the text netsh printed is shown as is');
+
+  const other = new FakeRunner([{ program: NETSH, args: add.args, reply: { exitCode: 87, stdout: 'bad' } }]);
+  const otherError = (await runFirewallChange(other, add).catch((e: unknown) => e)) as FirewallError;
+  t.match(otherError.message, /exited with code 87/);
+  t.equal(otherError.hint, undefined, 'no elevation hint for an unrelated failure');
+
+  const fine = new FakeRunner([{ program: NETSH, args: add.args, reply: { stdout: 'Ok.\r\n' } }]);
+  t.equal((await runFirewallChange(fine, add)).exitCode, 0);
+});

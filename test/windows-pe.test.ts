@@ -1,0 +1,67 @@
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { makePeStub, readPeBitness, type Bitness } from '../src/windows/pe.js';
+
+const dir = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-pe-'));
+t.teardown(() => rm(dir, { recursive: true, force: true }));
+
+async function fileWith(name: string, bytes: Buffer): Promise<string> {
+  const p = path.join(dir, name);
+  await writeFile(p, bytes);
+  return p;
+}
+
+t.test('the bitness of an executable is read from its COFF Machine field', async (t) => {
+  for (const bitness of ['x86', 'x64', 'arm64'] as Bitness[]) {
+    t.equal(await readPeBitness(await fileWith(`${bitness}.exe`, makePeStub(bitness))), bitness);
+  }
+});
+
+t.test('the stub carries the machine numbers Windows uses', async (t) => {
+  const machineOf = (b: Buffer) => b.readUInt16LE(b.readUInt32LE(0x3c) + 4);
+  t.equal(machineOf(makePeStub('x86')), 0x14c);
+  t.equal(machineOf(makePeStub('x64')), 0x8664);
+  t.equal(machineOf(makePeStub('arm64')), 0xaa64);
+  t.equal(makePeStub('x64').toString('latin1', 0, 2), 'MZ');
+});
+
+t.test('files that are not PE images give null instead of a guess', async (t) => {
+  const stub = makePeStub('x64');
+  const noPeSignature = Buffer.from(stub);
+  noPeSignature.write('NE', 0x40, 'latin1');
+  const unknownMachine = Buffer.from(stub);
+  unknownMachine.writeUInt16LE(0x01c4, 0x44);
+  const offsetPastEnd = Buffer.from(stub);
+  offsetPastEnd.writeUInt32LE(0x8000, 0x3c);
+  const cases: Array<[string, Buffer]> = [
+    ['empty', Buffer.alloc(0)],
+    ['cut inside the DOS header', stub.subarray(0, 30)],
+    ['cut inside the PE header', stub.subarray(0, 0x43)],
+    ['text, not MZ', Buffer.from('#!/bin/sh\necho this is not an exe, but it is long enough to have a DOS header\n')],
+    ['garbage', Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 37 + 11) & 0xff))],
+    ['no PE signature', noPeSignature],
+    ['an unknown machine (ARM Thumb-2)', unknownMachine],
+    ['e_lfanew past the end', offsetPastEnd],
+  ];
+  for (const [what, bytes] of cases) {
+    t.equal(await readPeBitness(await fileWith(`${what.replace(/\W+/g, '-')}.bin`, bytes)), null, what);
+  }
+});
+
+t.test('a missing file is an error, not "not an executable"', async (t) => {
+  await t.rejects(readPeBitness(path.join(dir, 'missing.exe')), { code: 'ENOENT' });
+});
+
+t.test('only the headers are read, so a huge executable costs nothing', async (t) => {
+  // A sparse 3 GiB file: reading it whole would fail (larger than a Buffer may be) or take seconds.
+  const big = path.join(dir, 'huge.exe');
+  await writeFile(big, makePeStub('x64'));
+  const handle = await open(big, 'r+');
+  await handle.truncate(3 * 1024 ** 3);
+  await handle.close();
+  const started = Date.now();
+  t.equal(await readPeBitness(big), 'x64');
+  t.ok(Date.now() - started < 1000, 'answers at once');
+});
