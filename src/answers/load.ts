@@ -149,8 +149,9 @@ function toAnswers(m: Record<string, Record<string, RawValue>>): Answers {
   };
 }
 
-// SpamAssassin's own path check (Util::untaint_file_path in 4.0.1), minus bytes above 0x7F.
-const SPAMASSASSIN_PATH = /^[-_A-Za-z0-9.#%=+,/:()@\\][-_A-Za-z0-9.#%=+,/:()@\\~ ]*$/;
+// SpamAssassin's own path check (Util::untaint_file_path in 4.0.1), minus bytes above 0x7F
+// and minus '#', which starts a comment in a config line.
+const SPAMASSASSIN_PATH = /^[-_A-Za-z0-9.%=+,/:()@\\][-_A-Za-z0-9.%=+,/:()@\\~ ]*$/;
 
 /** Rules between keys, checked once each key is valid on its own. */
 function crossChecks(a: Answers): [string, string][] {
@@ -159,7 +160,7 @@ function crossChecks(a: Answers): [string, string][] {
     if (/[^\x20-\x7e]/.test(p)) {
       problems.push([id, `"${p}" has non-ASCII characters; SpamAssassin inside Kerio reads local.cf as bytes in the Windows code page and would not find it. Move DCC to an ASCII-only folder such as C:\\sa`]);
     } else if (!SPAMASSASSIN_PATH.test(p)) {
-      problems.push([id, `"${p}" has characters SpamAssassin refuses in paths (allowed: letters, digits, space and - _ . # % = + , / : ( ) @ \\ ~)`]);
+      problems.push([id, `"${p}" has characters SpamAssassin refuses in paths (allowed: letters, digits, space and - _ . % = + , / : ( ) @ \\ ~)`]);
     }
   }
   return problems;

@@ -1,4 +1,5 @@
-import { PreconditionError } from '../errors.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { UnsafeSettingError } from '../patch/localCf.js';
 import type { RunContext } from '../engine/context.js';
 import { unifiedDiff } from '../engine/diff.js';
 import type { Action } from '../engine/plan.js';
@@ -29,6 +30,7 @@ export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes
     if (err instanceof PatchConflictError) {
       throw new PreconditionError(`${path}: ${err.message}`, 'Fix the file by hand (or restore it from a backup: kerio-dcc rollback), then run again.');
     }
+    if (err instanceof UnsafeSettingError) throw new UsageError(err.message, 'Fix the value in the answers file. Nothing was changed.');
     throw err;
   }
   const readHash = before === null ? null : sha256(before);
