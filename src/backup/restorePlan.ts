@@ -1,5 +1,4 @@
 import { readFile, readdir } from 'node:fs/promises';
-import type { Location } from '../detect/locate.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
 import { unifiedDiff } from '../engine/diff.js';
@@ -7,7 +6,7 @@ import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
 import { planService } from '../steps/service.js';
 import { NO_SYSTEM } from '../steps/firewall.js';
-import { basenameWin, normalizeWin } from '../target/target.js';
+import { basenameWin, normalizeWin, type WinPath } from '../target/target.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
 import { backupCopyPath, type Manifest } from './manifest.js';
 
@@ -125,7 +124,7 @@ async function planFirewallRestore(ctx: RunContext, manifest: Manifest): Promise
 }
 
 /** Plans undoing a run from its backup; reads only. Refuses a backup that fails verification. */
-export async function planRestore(ctx: RunContext, dir: string, manifest: Manifest, location: Location, options: RestoreOptions): Promise<RestorePlan> {
+export async function planRestore(ctx: RunContext, dir: string, manifest: Manifest, rulesDir: WinPath, options: RestoreOptions): Promise<RestorePlan> {
   const problems = await verifyBackupCopies(dir, manifest);
   if (problems.length) {
     throw new PreconditionError(
@@ -140,7 +139,7 @@ export async function planRestore(ctx: RunContext, dir: string, manifest: Manife
   const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.length} file(s) of backup ${manifest.id} match their sha256` });
   const changing = [files.step, removals, firewall];
   const service = planService(ctx, changing);
-  const trees = [location.rulesDir].filter(() => changing.some((s) => s.status === 'change'));
+  const trees = [rulesDir].filter(() => changing.some((s) => s.status === 'change'));
   return {
     conflicts,
     plan: {

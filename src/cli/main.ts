@@ -34,12 +34,22 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
   report.target = ctx.target.describe();
   report.simulated = ctx.runner?.simulated ?? false;
   report.dryRun = ctx.options.dryRun;
+  const changing = CHANGING_COMMANDS.has(parsed.name);
+  const lock = changing && !ctx.options.dryRun ? await (await import('../backup/lock.js')).acquireLock(ctx, parsed.name) : null;
   try {
+    if (changing) {
+      const recovered = await (await import('../engine/recover.js')).recoverUnfinishedRun(ctx);
+      if (recovered) report.warnings.push(recovered);
+    }
     await run(ctx);
   } finally {
     report.commands = ctx.runner?.records ?? [];
+    await lock?.release();
   }
 }
+
+/** Commands that change the server: one at a time (a lock), and never after an unfinished run. */
+const CHANGING_COMMANDS = new Set(['install', 'uninstall', 'rollback']);
 
 function write(stream: NodeJS.WriteStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);

@@ -33,7 +33,7 @@ export async function runRollback(ctx: RunContext, report: Report, id: string | 
   const manifest = await readManifest(dir);
   checkManifestPaths(dir, manifest, location.rulesDir);
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
-  const { plan, conflicts } = await planRestore(ctx, dir, manifest, location, { force: ctx.options.force });
+  const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
   if (conflicts.length && !ctx.options.force) {
     throw new PreconditionError(
       `Rolling back ${manifest.id} would overwrite changes made since that run:\n${conflicts.map((c) => `  - ${c}`).join('\n')}`,

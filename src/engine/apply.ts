@@ -1,4 +1,6 @@
 import { createBackup, writeManifest, type Backup } from '../backup/create.js';
+import { Journal } from '../backup/journal.js';
+import type { Manifest } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
 import type { Location } from '../detect/locate.js';
@@ -14,7 +16,7 @@ export interface ApplyResult {
   pruned: string[];
 }
 
-function messageOf(err: unknown): string {
+export function messageOf(err: unknown): string {
   if (err instanceof KerioDccError) return err.message + (err.hint ? ` ${err.hint}` : '');
   return err instanceof Error ? err.message : String(err);
 }
@@ -24,10 +26,16 @@ export function plannedStatuses(plan: Plan, dryRun: boolean): Map<StepId, StepSt
   return new Map(plan.steps.map((s) => [s.id, s.status === 'change' ? (dryRun ? 'would-change' : 'not-run') : s.status]));
 }
 
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted by Ctrl-C');
+  }
+}
+
 /**
- * Applies a plan: backup first, then each step's actions in order. When a step fails,
- * everything already changed is put back from that backup (exit 4), or the message says
- * exactly what could not be (exit 5).
+ * Applies a plan: backup first, then each step's actions in order, each step journaled.
+ * When a step fails (or Ctrl-C arrives), everything already changed is put back from that
+ * backup (exit 4, or 130 for Ctrl-C), or the message says exactly what could not be (exit 5).
  */
 export async function applyPlan(ctx: RunContext, plan: Plan, location: Location, statuses: Map<StepId, StepStatus> = plannedStatuses(plan, false)): Promise<ApplyResult> {
   if (!planChanges(plan)) return { statuses, backup: null, pruned: [] };
@@ -35,19 +43,36 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
   const backup = await createBackup(ctx, plan, location);
   statuses.set('backup', 'changed');
   ctx.log.info(`backup: ${backup.winDir}`);
+  const journal = new Journal(backup.dir, ctx.now);
+  let interrupted = false;
+  // The first Ctrl-C lets the current action finish and then restores; a second one kills
+  // the process, and the journal lets the next run restore.
+  const onSigint = () => {
+    interrupted = true;
+    ctx.log.warn('Ctrl-C: finishing the current action, then restoring from the backup (press again to abort at once)');
+  };
+  process.once('SIGINT', onSigint);
   let serviceTouched = false;
-  for (const s of plan.steps) {
-    if (s.status !== 'change' || s.id === 'backup') continue;
-    try {
-      for (const action of s.actions) {
-        if (action.kind === 'restartService') serviceTouched = true;
-        await execute(ctx, action);
+  try {
+    for (const s of plan.steps) {
+      if (s.status !== 'change' || s.id === 'backup') continue;
+      try {
+        await journal.record(s.id, 'start');
+        for (const action of s.actions) {
+          if (interrupted) throw new Interrupted();
+          if (action.kind === 'restartService') serviceTouched = true;
+          await execute(ctx, action);
+        }
+        await journal.record(s.id, 'finish');
+        statuses.set(s.id, 'changed');
+      } catch (err) {
+        statuses.set(s.id, 'failed');
+        await journal.record(s.id, 'failed').catch(() => undefined);
+        await restoreAfterFailure(ctx, backup, s.title, err, serviceTouched);
       }
-      statuses.set(s.id, 'changed');
-    } catch (err) {
-      statuses.set(s.id, 'failed');
-      await restoreAfterFailure(ctx, backup, location, s.title, err, serviceTouched);
     }
+  } finally {
+    process.removeListener('SIGINT', onSigint);
   }
   backup.manifest.status = 'complete';
   backup.manifest.finishedAt = ctx.now().toISOString();
@@ -56,16 +81,17 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
   return { statuses, backup, pruned };
 }
 
-/** Puts back what the failed run changed; always throws: exit 4 when complete, 5 when not. */
-async function restoreAfterFailure(ctx: RunContext, backup: Backup, location: Location, stepTitle: string, cause: unknown, serviceTouched: boolean): Promise<never> {
-  const what = `Step "${stepTitle}" failed: ${messageOf(cause)}`;
-  ctx.log.warn(`${what}\nRestoring from backup ${backup.winDir} ...`);
+/**
+ * Puts back what a run changed, from its own backup, without taking a new one. Returns the
+ * problems (empty when everything is back) and records the outcome in the manifest.
+ */
+export async function restoreFromBackup(ctx: RunContext, dir: string, manifest: Manifest, options: { restartService: boolean }): Promise<string[]> {
   const problems: string[] = [];
   try {
-    const { plan, conflicts } = await planRestore(ctx, backup.dir, backup.manifest, location, { force: false });
+    const { plan, conflicts } = await planRestore(ctx, dir, manifest, manifest.target.rulesDir, { force: false });
     problems.push(...conflicts);
     for (const s of plan.steps) {
-      if (s.status !== 'change' || (s.id === 'service' && !serviceTouched)) continue;
+      if (s.status !== 'change' || (s.id === 'service' && !options.restartService)) continue;
       for (const action of s.actions) {
         try {
           await execute(ctx, action);
@@ -77,11 +103,21 @@ async function restoreAfterFailure(ctx: RunContext, backup: Backup, location: Lo
   } catch (err) {
     problems.push(messageOf(err));
   }
-  backup.manifest.status = problems.length ? 'restore-failed' : 'restored';
-  backup.manifest.finishedAt = ctx.now().toISOString();
-  await writeManifest(backup.dir, backup.manifest).catch((err) => problems.push(`could not update the manifest: ${messageOf(err)}`));
+  manifest.status = problems.length ? 'restore-failed' : 'restored';
+  manifest.finishedAt = ctx.now().toISOString();
+  await writeManifest(dir, manifest).catch((err) => problems.push(`could not update the manifest: ${messageOf(err)}`));
+  await new Journal(dir, ctx.now).record('restore', 'restored').catch(() => undefined);
+  return problems;
+}
+
+/** Always throws: exit 4 (130 after Ctrl-C) when everything is back, 5 when not. */
+async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: string, cause: unknown, serviceTouched: boolean): Promise<never> {
+  const what = cause instanceof Interrupted ? `Interrupted during step "${stepTitle}".` : `Step "${stepTitle}" failed: ${messageOf(cause)}`;
+  ctx.log.warn(`${what}\nRestoring from backup ${backup.winDir} ...`);
+  const problems = await restoreFromBackup(ctx, backup.dir, backup.manifest, { restartService: serviceTouched });
   if (problems.length === 0) {
-    throw new KerioDccError(ExitCode.restored, `${what}\nEverything this run changed was restored from the backup ${backup.winDir}.`, 'Fix the cause above and run again.');
+    const code = cause instanceof Interrupted ? ExitCode.interrupted : ExitCode.restored;
+    throw new KerioDccError(code, `${what}\nEverything this run changed was restored from the backup ${backup.winDir}.`, cause instanceof Interrupted ? 'Nothing is left changed.' : 'Fix the cause above and run again.');
   }
   throw new KerioDccError(
     ExitCode.restoreIncomplete,

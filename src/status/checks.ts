@@ -10,6 +10,7 @@ import { dccSettings, ruleFiles } from '../steps/localCf.js';
 import { basenameWin, joinWin } from '../target/target.js';
 import { planFirewallRules } from '../windows/firewall.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
+import { findUnfinishedRun } from '../engine/recover.js';
 
 export interface Check {
   id: string;
@@ -90,6 +91,13 @@ async function checkService(ctx: RunContext): Promise<Check> {
   return state === ServiceState.running ? { id: 'service', title, ok: true, detail: 'RUNNING' } : { id: 'service', title, ok: false, detail: `${stateName(state)} (${state})` };
 }
 
+async function checkUnfinished(ctx: RunContext): Promise<Check> {
+  const title = 'no interrupted run';
+  const run = await findUnfinishedRun(ctx);
+  if (!run) return { id: 'unfinished', title, ok: true, detail: 'the last run finished' };
+  return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): kerio-dcc rollback ${run.manifest.id} --yes restores it` };
+}
+
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
 export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
   const location = await locate(ctx, { requireDcc: false });
@@ -100,6 +108,7 @@ export async function statusChecks(ctx: RunContext): Promise<{ location: Locatio
     await checkMaps(ctx, location),
     await checkFirewall(ctx),
     await checkService(ctx),
+    await checkUnfinished(ctx),
   ];
   return { location, checks };
 }
