@@ -56,8 +56,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   doctor: {
     summary: 'status, plus a live DCC self-test with dccproc (query only, reports nothing)',
-    usage: 'kerio-dcc doctor [--answers FILE] [--json] [--root DIR [--simulate]]',
-    options: { ...COMMON },
+    usage: 'kerio-dcc doctor [--answers FILE] [--timeout SECONDS] [--json] [--root DIR [--simulate]]',
+    options: { ...COMMON, timeout: { type: 'string', arg: 'SECONDS', help: 'how long dccproc may take for each test (default 20)' } },
     positionals: 0,
   },
   demo: {

@@ -1,4 +1,4 @@
-import { ExitCode, KerioDccError } from '../errors.js';
+import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
 import type { RunContext } from '../engine/context.js';
@@ -22,6 +22,16 @@ const HANDLERS: Record<string, Handler> = {
   },
   status: async (parsed, report) => {
     await withContext(parsed, report, async (ctx) => (await import('../commands/status.js')).runStatus(ctx, report));
+  },
+  doctor: async (parsed, report) => {
+    const timeout = parsed.values['timeout'] === undefined ? undefined : Number(parsed.values['timeout']);
+    if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 1 && timeout <= 600)) {
+      throw new UsageError(`--timeout takes whole seconds from 1 to 600, not "${parsed.values['timeout']}".`);
+    }
+    await withContext(parsed, report, async (ctx) => {
+      const doctor = await import('../commands/doctor.js');
+      await doctor.runDoctor(ctx, report, timeout ?? doctor.DOCTOR_TIMEOUT_SECONDS);
+    });
   },
   demo: async (parsed, report) => {
     await (await import('../commands/demo.js')).runDemo(parsed, report);

@@ -21,13 +21,17 @@ export function renderChecks(checks: Check[]): string {
   return checks.map((c) => `  ${label(c).padEnd(8)} ${c.title}: ${c.detail}`).join('\n');
 }
 
+/** Checks that a (re-)install puts right. */
+const INSTALL_FIXES = new Set(['block', 'scores', 'plugin', 'map', 'firewall', 'service']);
+
 /** Fails with exit 6 and the fixing command when any check does not hold. */
 export function concludeChecks(ctx: RunContext, report: Report, checks: Check[], lead: string): void {
   report.data['checks'] = checks;
   const failed = checks.filter((c) => c.ok === false);
   report.summary = `${lead}\n${renderChecks(checks)}`;
   if (failed.length) {
-    throw new KerioDccError(ExitCode.drift, `DCC is not fully on: ${failed.map((c) => c.title).join('; ')}.`, `To fix it, run: ${fixCommand(ctx)}`);
+    const installFixes = failed.some((c) => INSTALL_FIXES.has(c.id));
+    throw new KerioDccError(ExitCode.drift, `DCC is not fully on: ${failed.map((c) => c.title).join('; ')}.`, installFixes ? `To fix it, run: ${fixCommand(ctx)}` : 'See the details of the failed checks above.');
   }
   report.summary += '\nDCC is on.';
 }

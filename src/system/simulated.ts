@@ -73,12 +73,20 @@ export interface SimFirewallRule {
   action: string;
 }
 
+/** How the simulated dccproc answers `kerio-dcc doctor`: a DCC server answers, none can be reached, or it hangs. */
+export interface SimDccproc {
+  mode: 'answers' | 'unreachable' | 'hangs';
+  brand: string;
+}
+
 export interface SimState {
   schema: 1;
   elevated: boolean;
   services: Record<string, SimService>;
   firewall: SimFirewallRule[];
   language: SimLanguage;
+  /** Absent: dccproc answers as brand "SimulatedDCC". */
+  dccproc?: SimDccproc;
 }
 
 const STATE = { stopped: 1, startPending: 2, stopPending: 3, running: 4 } as const;
@@ -193,7 +201,16 @@ function checkSimState(json: unknown, where: string): SimState {
   if (problems.length > 0) {
     throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage };
+  let dccproc: SimDccproc | undefined;
+  if (json.dccproc !== undefined) {
+    const d = json.dccproc;
+    if (!isObject(d) || !['answers', 'unreachable', 'hangs'].includes(String(d.mode))) problems.push('dccproc.mode must be "answers", "unreachable" or "hangs"');
+    else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC' };
+  }
+  if (problems.length > 0) {
+    throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */
@@ -307,7 +324,7 @@ export class SimulatedRunner implements CommandRunner {
         9009,
         '',
         `'${request.program}' is not recognized as an internal or external command, operable program or batch file.${CRLF}` +
-          `(The simulated system provides only sc.exe, netsh.exe and net.exe.)${CRLF}`,
+          `(The simulated system provides only sc.exe, netsh.exe, net.exe and dccproc.exe.)${CRLF}`,
       );
     }
     const state = (await loadSimState(this.statePath)) ?? checkSimState(await this.initialState(), 'built by the caller');
@@ -322,6 +339,7 @@ const HANDLERS: Record<string, Handler> = {
   'sc.exe': runSc,
   'netsh.exe': runNetsh,
   'net.exe': runNet,
+  'dccproc.exe': runDccproc,
 };
 
 // ---------------------------------------------------------------------------- sc
@@ -572,4 +590,20 @@ function runNet(state: SimState, args: string[]): CommandResult {
   if (args.length !== 1 || args[0]!.toLowerCase() !== 'session') return unsupported('net.exe', args);
   if (state.elevated) return result(0, lines(texts.netNoEntries, ''));
   return result(2, '', lines(texts.netSystemError5, ''));
+}
+
+// ---------------------------------------------------------------------------- dccproc
+
+/**
+ * `dccproc -V` prints a version; a query-only check (`-Q -C -x 0 -i FILE`) prints the
+ * X-DCC-<brand>-Metrics header when a server answers, DCC's own error when none can be
+ * reached, and a hang is reported as the runner's time limit killing it.
+ */
+function runDccproc(state: SimState, args: string[]): CommandResult {
+  const sim = state.dccproc ?? { mode: 'answers', brand: 'SimulatedDCC' };
+  if (args.length === 1 && args[0] === '-V') return result(0, lines('2.3.169', ''));
+  if (!args.includes('-Q')) return unsupported('dccproc.exe', args);
+  if (sim.mode === 'hangs') return { exitCode: 1, stdout: '', stderr: '', timedOut: true };
+  if (sim.mode === 'unreachable') return result(0, '', lines('dccproc: no working DCC servers dcc1.dcc-servers.net dcc2.dcc-servers.net dcc3.dcc-servers.net at 127.0.0.1', ''));
+  return result(0, lines(`X-DCC-${sim.brand}-Metrics: simulated 1201; Body=1 Fuz1=1 Fuz2=1`, ''));
 }
