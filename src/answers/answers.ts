@@ -22,4 +22,6 @@ export interface LoadedAnswers {
   file: string | null;
   /** section.key of every key the user's file set (the rest are defaults). */
   given: Set<string>;
+  /** The values as written in INI form, defaults included: what --save-answers writes back. */
+  raw: Record<string, Record<string, string | boolean | string[]>>;
 }

@@ -51,7 +51,7 @@ function defaults(): Record<string, Record<string, RawValue>> {
 export async function loadAnswers(file: string | null): Promise<LoadedAnswers> {
   const merged = defaults();
   const given = new Set<string>();
-  if (file === null) return { answers: toAnswers(merged), file: null, given };
+  if (file === null) return { answers: toAnswers(merged), file: null, given, raw: merged };
 
   let bytes: Buffer;
   try {
@@ -121,7 +121,7 @@ export async function loadAnswers(file: string | null): Promise<LoadedAnswers> {
   if (problems.length === 0) {
     const answers = toAnswers(merged);
     problems.push(...crossChecks(answers).map(([id, problem]) => `${at(id)}: ${problem}`));
-    if (problems.length === 0) return { answers, file, given };
+    if (problems.length === 0) return { answers, file, given, raw: merged };
   }
   throw new AnswersError(file, problems);
 }
@@ -164,4 +164,35 @@ function crossChecks(a: Answers): [string, string][] {
     }
   }
   return problems;
+}
+
+/**
+ * Sets one answer (from a prompt) as if the answers file had said it; the value is checked
+ * like a file's. Returns the problem in words, or null when the value was taken.
+ */
+export function setAnswer(loaded: LoadedAnswers, id: string, raw: RawValue): string | null {
+  const [section, key] = id.split('.') as [string, string];
+  const type = SCHEMA[section]?.[key];
+  if (!type) throw new Error(`internal: unknown answer ${id}`);
+  const checked = checkValue(type, raw);
+  if (!checked.ok) return checked.problem;
+  const merged = { ...loaded.raw, [section]: { ...loaded.raw[section], [key]: raw } };
+  const answers = toAnswers(merged);
+  const crossProblem = crossChecks(answers).find(([at]) => at === id);
+  if (crossProblem) return crossProblem[1];
+  loaded.raw = merged;
+  loaded.answers = answers;
+  loaded.given.add(id);
+  return null;
+}
+
+/** The answers the user gave (in the file or at a prompt), as an INI file that replays the same run. */
+export function answersIni(loaded: LoadedAnswers): string {
+  const out: Record<string, Record<string, RawValue>> = {};
+  for (const id of [...loaded.given].sort()) {
+    const [section, key] = id.split('.') as [string, string];
+    (out[section] ??= {})[key] = loaded.raw[section]![key]!;
+  }
+  const header = '; kerio-dcc answers, saved by kerio-dcc install. Keys not listed take their defaults\n; (kerio-dcc answers prints them all). Replay with: kerio-dcc install --answers THIS_FILE --yes\n\n';
+  return header + ini.stringify(out, { whitespace: true });
 }

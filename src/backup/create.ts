@@ -150,7 +150,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     finishedAt: null,
     status: 'applying',
     target: { root: ctx.target.root, rulesDir: location.rulesDir, installDir: location.installDir, service: ctx.answers.kerio.service },
-    answersFile: ctx.answersFile,
+    answersFile: ctx.loaded.file,
     changes: plan.steps.filter((s) => s.status === 'change' && s.id !== 'backup').map((s) => s.id),
     files,
     created,

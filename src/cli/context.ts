@@ -5,6 +5,7 @@ import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
 import { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
+import { inquirerPrompter, isInteractive } from './interactive.js';
 import type { ParsedCommand } from './args.js';
 
 export function stderrLog(): Log {
@@ -53,10 +54,11 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
     target,
     runner: inner ? new RecordingRunner(inner, options.dryRun) : null,
     answers: loaded.answers,
-    given: loaded.given,
-    answersFile: loaded.file,
+    loaded,
     options,
     log: stderrLog(),
+    // --json is for scripts: they get no questions.
+    prompter: isInteractive() && v['json'] !== true ? inquirerPrompter() : null,
     now: () => new Date(),
     toolVersion: TOOL_VERSION,
   };

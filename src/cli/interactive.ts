@@ -5,24 +5,37 @@ export function isInteractive(): boolean {
   return Boolean(process.stdin.isTTY && process.stdout.isTTY) && process.env['CI'] !== 'true';
 }
 
-function isPromptExit(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ExitPromptError';
-}
-
 export class InterruptedError extends KerioDccError {
   constructor() {
     super(ExitCode.interrupted, 'Interrupted at the prompt.', 'Nothing was changed.');
   }
 }
 
-/** Asks a yes/no question; inquirer is loaded here only, so unattended runs never pay for it. */
-export async function confirm(message: string): Promise<boolean> {
-  const { default: inquirer } = await import('inquirer');
-  try {
-    const answer = await inquirer.prompt<{ ok: boolean }>([{ type: 'confirm', name: 'ok', message, default: false }]);
-    return answer.ok;
-  } catch (err) {
-    if (isPromptExit(err)) throw new InterruptedError();
-    throw err;
-  }
+/** Every question the tool asks goes through this, so tests can script the answers. */
+export interface Prompter {
+  /** Asks for text; `validate` returns true or the sentence saying what is wrong (asked again). */
+  input(message: string, defaultValue: string, validate: (value: string) => Promise<true | string>): Promise<string>;
+  confirm(message: string, defaultValue: boolean): Promise<boolean>;
+}
+
+function isPromptExit(err: unknown): boolean {
+  return err instanceof Error && err.name === 'ExitPromptError';
+}
+
+/** inquirer is imported at the first question only, so unattended runs never load it. */
+export function inquirerPrompter(): Prompter {
+  const ask = async <T>(question: Record<string, unknown>): Promise<T> => {
+    const { default: inquirer } = await import('inquirer');
+    try {
+      const answer = await inquirer.prompt([{ ...question, name: 'value' }] as never);
+      return (answer as { value: T }).value;
+    } catch (err) {
+      if (isPromptExit(err)) throw new InterruptedError();
+      throw err;
+    }
+  };
+  return {
+    input: (message, defaultValue, validate) => ask<string>({ type: 'input', message, default: defaultValue, validate }),
+    confirm: (message, defaultValue) => ask<boolean>({ type: 'confirm', message, default: defaultValue }),
+  };
 }

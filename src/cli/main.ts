@@ -9,7 +9,10 @@ type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
 /** Commands that work on a target: they get a context (answers, target, runner). */
 const HANDLERS: Record<string, Handler> = {
   install: async (parsed, report) => {
-    await withContext(parsed, report, async (ctx) => (await import('../commands/install.js')).runInstall(ctx, report));
+    await withContext(parsed, report, async (ctx) => {
+      const saveAnswersTo = typeof parsed.values['save-answers'] === 'string' ? parsed.values['save-answers'] : undefined;
+      await (await import('../commands/install.js')).runInstall(ctx, report, { saveAnswersTo });
+    });
   },
   uninstall: async (parsed, report) => {
     await withContext(parsed, report, async (ctx) => (await import('../commands/uninstall.js')).runUninstall(ctx, report));

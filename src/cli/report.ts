@@ -28,13 +28,15 @@ export interface Report {
   data: Record<string, unknown>;
   /** A closing sentence for the human output. */
   summary: string;
+  /** The plan with its diffs was already shown (before a confirmation): the end repeats only the statuses. */
+  planShown: boolean;
   error: { message: string; hint: string | null } | null;
   exitCode: number;
   commands: CommandRecord[];
 }
 
 export function newReport(command: string): Report {
-  return { command, ok: true, changed: false, dryRun: false, simulated: false, target: '', backup: null, steps: [], warnings: [], data: {}, summary: '', error: null, exitCode: 0, commands: [] };
+  return { command, ok: true, changed: false, dryRun: false, simulated: false, target: '', backup: null, steps: [], warnings: [], data: {}, summary: '', planShown: false, error: null, exitCode: 0, commands: [] };
 }
 
 export function stepReports(steps: StepPlan[], statuses: Map<string, StepStatus>): StepReport[] {
@@ -42,7 +44,7 @@ export function stepReports(steps: StepPlan[], statuses: Map<string, StepStatus>
 }
 
 export function toJson(report: Report): string {
-  const { summary: _summary, ...rest } = report;
+  const { summary: _summary, planShown: _planShown, ...rest } = report;
   return JSON.stringify({ schema: JSON_SCHEMA_VERSION, ...rest }, null, 2);
 }
 
@@ -61,6 +63,7 @@ export function toHuman(report: Report): string {
   out.push(`kerio-dcc ${report.command}${report.dryRun ? ' (dry run: nothing is changed)' : ''} on ${report.target}${report.simulated ? ' [SIMULATED system commands]' : ''}`);
   for (const s of report.steps) {
     out.push(`  ${(LABEL[s.status] ?? s.status).padEnd(11)} ${s.title}: ${s.detail}`);
+    if (report.planShown) continue;
     for (const d of s.diffs) out.push(...d.split('\n').map((l) => `      ${l}`));
     for (const n of s.notes) out.push(`      note: ${n}`);
   }

@@ -5,14 +5,13 @@ import type { Location } from '../detect/locate.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { stepReports, toHuman, type Report } from '../cli/report.js';
 import { isElevated } from '../windows/elevation.js';
-import { confirm, isInteractive } from '../cli/interactive.js';
 
 /**
  * The shared shape of every changing command: show the plan, ask (or require --yes),
  * check elevation, apply. The report is kept current so a failure still reports each step.
  */
 export async function planThenApply(ctx: RunContext, report: Report, plan: Plan, location: Location, question: string): Promise<void> {
-  const statuses = plannedStatuses(plan, ctx.options.dryRun);
+  const statuses = plannedStatuses(plan);
   const refresh = () => {
     report.steps = stepReports(plan.steps, statuses);
   };
@@ -26,12 +25,14 @@ export async function planThenApply(ctx: RunContext, report: Report, plan: Plan,
     return;
   }
   if (!ctx.options.yes) {
-    if (!isInteractive()) {
+    if (!ctx.prompter) {
       throw new UsageError('There is no terminal to confirm on, and --yes was not given.', 'Add --yes to apply the plan unattended, or --dry-run to only show it.');
     }
     process.stdout.write(`${toHuman(report)}\n`);
-    if (!(await confirm(question))) {
+    report.planShown = true;
+    if (!(await ctx.prompter.confirm(question, false))) {
       report.summary = 'Nothing changed.';
+      report.data['declined'] = true;
       report.steps = [];
       return;
     }

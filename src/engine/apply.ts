@@ -22,8 +22,8 @@ export function messageOf(err: unknown): string {
 }
 
 /** The status each step has before anything is applied (and keeps in a dry run). */
-export function plannedStatuses(plan: Plan, dryRun: boolean): Map<StepId, StepStatus> {
-  return new Map(plan.steps.map((s) => [s.id, s.status === 'change' ? (dryRun ? 'would-change' : 'not-run') : s.status]));
+export function plannedStatuses(plan: Plan): Map<StepId, StepStatus> {
+  return new Map(plan.steps.map((s) => [s.id, s.status === 'change' ? 'would-change' : s.status]));
 }
 
 class Interrupted extends Error {
@@ -37,7 +37,7 @@ class Interrupted extends Error {
  * When a step fails (or Ctrl-C arrives), everything already changed is put back from that
  * backup (exit 4, or 130 for Ctrl-C), or the message says exactly what could not be (exit 5).
  */
-export async function applyPlan(ctx: RunContext, plan: Plan, location: Location, statuses: Map<StepId, StepStatus> = plannedStatuses(plan, false)): Promise<ApplyResult> {
+export async function applyPlan(ctx: RunContext, plan: Plan, location: Location, statuses: Map<StepId, StepStatus> = plannedStatuses(plan)): Promise<ApplyResult> {
   if (!planChanges(plan)) return { statuses, backup: null, pruned: [] };
 
   const backup = await createBackup(ctx, plan, location);
@@ -73,6 +73,8 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
+    // Steps a failure kept from running say so, rather than 'would change'.
+    for (const [id, status] of statuses) if (status === 'would-change') statuses.set(id, 'not-run');
   }
   backup.manifest.status = 'complete';
   backup.manifest.finishedAt = ctx.now().toISOString();

@@ -1,6 +1,7 @@
-import type { Answers } from '../answers/answers.js';
+import type { Answers, LoadedAnswers } from '../answers/answers.js';
 import type { RecordingRunner } from '../system/runner.js';
 import type { Target } from '../target/target.js';
+import type { Prompter } from '../cli/interactive.js';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -26,12 +27,19 @@ export interface RunContext {
   target: Target;
   /** Present when system commands can run: on the live system, or with --simulate. */
   runner: RecordingRunner | null;
+  /** The answers in force; change them only through `setAnswer` (answers/load.ts) and `refreshAnswers`. */
   answers: Answers;
-  /** section.key of answers the user gave (the rest are defaults). */
-  given: Set<string>;
-  answersFile: string | null;
+  /** Where the answers came from and which the user gave: what --save-answers writes. */
+  loaded: LoadedAnswers;
   options: RunOptions;
   log: Log;
+  /** Asks the administrator; null without a terminal (then the tool never waits for input). */
+  prompter: Prompter | null;
   now: () => Date;
   toolVersion: string;
+}
+
+/** After a prompt changed an answer, the context works from the new answers. */
+export function refreshAnswers(ctx: RunContext): void {
+  ctx.answers = ctx.loaded.answers;
 }

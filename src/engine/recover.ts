@@ -2,7 +2,6 @@ import path from 'node:path';
 import { readManifest, type Manifest } from '../backup/manifest.js';
 import { listBackupDirs } from '../backup/prune.js';
 import { PreconditionError } from '../errors.js';
-import { confirm, isInteractive } from '../cli/interactive.js';
 import { restoreFromBackup } from './apply.js';
 import type { RunContext } from './context.js';
 import { joinWin } from '../target/target.js';
@@ -36,7 +35,7 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
   const what = `An earlier kerio-dcc ${run.manifest.command} (backup ${run.manifest.id}, started ${run.manifest.createdAt}) did not finish: it was interrupted or killed.`;
   if (ctx.options.dryRun) return `${what} A real run restores it from its backup first.`;
   if (!ctx.options.yes) {
-    if (!isInteractive() || !(await confirm(`${what} Restore the server from its backup now?`))) {
+    if (!ctx.prompter || !(await ctx.prompter.confirm(`${what} Restore the server from its backup now?`, true))) {
       throw new PreconditionError(what, `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`);
     }
   }
