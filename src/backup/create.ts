@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PreconditionError, errnoCode } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
@@ -23,6 +24,7 @@ export interface Backup {
 
 /** Copies a file to the backup while hashing it: each file is read once. */
 async function copyAndHash(from: string, to: string): Promise<{ sha256: string; size: number }> {
+  faultPoint(`backup ${from}`);
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({

@@ -1,5 +1,6 @@
 import { appendFile, open } from 'node:fs/promises';
 import path from 'node:path';
+import { faultPoint } from '../fault.js';
 
 export const JOURNAL_NAME = 'journal.jsonl';
 
@@ -15,6 +16,7 @@ export class Journal {
   }
 
   async record(step: string, event: 'start' | 'finish' | 'failed' | 'restored'): Promise<void> {
+    faultPoint(`journal ${step} ${event}`);
     await appendFile(this.file, `${JSON.stringify({ at: this.now().toISOString(), step, event })}\n`);
     const handle = await open(this.file, 'r+');
     try {

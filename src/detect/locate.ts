@@ -75,7 +75,11 @@ export async function locate(ctx: RunContext, options: { requireDcc: boolean }):
     ? { dir: dirnameWin(dirnameWin(dirnameWin(answers.kerio.rulesDir as WinPath))), source: 'derived from kerio.rules_dir in the answers file' }
     : await findInstallDir(ctx, service);
   const rulesDir = rulesGiven ? (answers.kerio.rulesDir as WinPath) : joinWin(install.dir, 'plugins', 'spamassassin', 'rules');
-  if ((await kindOf(target.toHost(rulesDir))) !== 'dir') {
+  const rulesKind = await kindOf(target.toHost(rulesDir));
+  if (rulesKind === 'link') {
+    throw new PreconditionError(`The rules folder ${rulesDir} is a link (symlink or junction); kerio-dcc does not follow links.`, 'Set kerio.rules_dir in the answers file to the real folder.');
+  }
+  if (rulesKind !== 'dir') {
     throw new PreconditionError(
       `SpamAssassin's rules folder ${rulesDir} was not found (install folder ${install.dir}, ${install.source}).`,
       'Set kerio.rules_dir (or kerio.install_dir) in the answers file to the right folder.',

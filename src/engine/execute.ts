@@ -1,5 +1,6 @@
 import { mkdir, rmdir, unlink } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
+import { faultPoint } from '../fault.js';
 import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
 import { runFirewallChange } from '../windows/firewall.js';
 import { restartService, stateName } from '../windows/service.js';
@@ -13,6 +14,7 @@ function requireRunner(ctx: RunContext) {
 
 /** Carries out one planned action. The only code that changes the target. */
 export async function execute(ctx: RunContext, action: Action): Promise<void> {
+  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
   switch (action.kind) {
     case 'mkdir':
       await mkdir(ctx.target.toHost(action.path)).catch((err) => {

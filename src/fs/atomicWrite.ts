@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
+import { faultPoint } from '../fault.js';
 
 /** Codes Windows gives while another process (antivirus, indexer, Kerio) holds the file. */
 const LOCKED = new Set(['EPERM', 'EBUSY', 'EACCES']);
@@ -59,6 +60,7 @@ export async function atomicWrite(hostPath: string, content: Buffer, options: Re
     await handle.close();
   }
   try {
+    faultPoint(`rename ${hostPath}`);
     await retryWhileLocked(hostPath, () => rename(temp, hostPath), options);
   } catch (err) {
     await unlink(temp).catch(() => undefined);

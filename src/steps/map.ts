@@ -5,6 +5,7 @@ import { step, type Action, type StepPlan } from '../engine/plan.js';
 import { readIfExists } from '../fs/files.js';
 import { PreconditionError } from '../errors.js';
 import { joinWin } from '../target/target.js';
+import { refuseLink } from './textEdit.js';
 
 /** DCC's map is a binary memory-mapped file: copied byte for byte, never parsed. */
 export async function planMapCopies(ctx: RunContext, location: Location, decision: ProfileDecision): Promise<StepPlan> {
@@ -15,6 +16,7 @@ export async function planMapCopies(ctx: RunContext, location: Location, decisio
   const actions: Action[] = [];
   for (const dir of decision.dirs) {
     const dest = joinWin(dir, 'map');
+    await refuseLink(ctx, dest);
     const current = await readIfExists(ctx.target.toHost(dest));
     if (current === null || !current.equals(source)) actions.push({ kind: 'writeFile', path: dest, content: source });
   }

@@ -3,7 +3,7 @@ import { UnsafeSettingError } from '../patch/localCf.js';
 import type { RunContext } from '../engine/context.js';
 import { unifiedDiff } from '../engine/diff.js';
 import type { Action } from '../engine/plan.js';
-import { readIfExists, sha256 } from '../fs/files.js';
+import { kindOf, readIfExists, sha256 } from '../fs/files.js';
 import { PatchConflictError, type PatchResult } from '../patch/result.js';
 import type { WinPath } from '../target/target.js';
 
@@ -17,8 +17,16 @@ export interface TextEdit {
   readHash: string | null;
 }
 
+/** A link or junction is never written through: it could point anywhere, and a backup would not hold it. */
+export async function refuseLink(ctx: RunContext, path: WinPath): Promise<void> {
+  if ((await kindOf(ctx.target.toHost(path))) === 'link') {
+    throw new PreconditionError(`${path} is a link (symlink or junction); kerio-dcc does not write through links.`, 'Replace the link with the real file, or point the answers file at the real folder. Nothing was changed.');
+  }
+}
+
 /** Reads a text file, runs a pure patcher over it, and says what would change. */
 export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
+  await refuseLink(ctx, path);
   const before = await readIfExists(ctx.target.toHost(path));
   if (before === null && !options.mayCreate) {
     throw new PreconditionError(`${path} does not exist.`, 'Check kerio.rules_dir in the answers file.');

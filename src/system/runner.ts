@@ -1,4 +1,5 @@
 import type { WinPath } from '../target/target.js';
+import { faultPoint } from '../fault.js';
 
 /** One external program call: an absolute program path and an argument array, never a shell string. */
 export interface CommandRequest {
@@ -57,6 +58,7 @@ export class RecordingRunner implements CommandRunner {
       simulated: this.inner.simulated,
     };
     this.records.push(record);
+    faultPoint(`command ${request.program} ${request.args.join(' ')}`);
     if (this.dryRun && request.mutates) {
       throw new Error(`internal: dry run tried to run a changing command: ${request.program} ${request.args.join(' ')}`);
     }
