@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildImage, DEMO_IMAGE, type Image, type ImageOptions } from '../../src/demo/image.js';
+
+export const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(PROJECT, 'bin', 'kerio-dcc.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON when --json was given. */
+  json: any;
+}
+
+/** Runs the built CLI (dist/) as an administrator's script would: a child process, no TTY, no stdin. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: options.cwd ?? PROJECT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      let json: any = null;
+      if (args.includes('--json')) {
+        try {
+          json = JSON.parse(stdout);
+        } catch {
+          json = null;
+        }
+      }
+      resolve({ code: code ?? -1, stdout, stderr, json });
+    });
+  });
+}
+
+/** A fresh temp folder; removed by the test's teardown. */
+export async function tempDir(t: { teardown(fn: () => unknown): void }, prefix = 'kerio-dcc-test-'): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Builds an image (the demo's by default) in a fresh temp folder. */
+export async function makeImage(t: { teardown(fn: () => unknown): void }, options: Partial<ImageOptions> = {}, prefix?: string): Promise<Image> {
+  const root = await tempDir(t, prefix);
+  return buildImage(root, { ...DEMO_IMAGE, ...options });
+}
+
+/** sha256 of every file below a folder, by relative path: two trees are byte-identical when these are equal. */
+export async function hashTree(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  async function visit(rel: string): Promise<void> {
+    const entries = await readdir(path.join(dir, rel), { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const r = rel ? path.join(rel, e.name) : e.name;
+      if (e.isDirectory()) {
+        out[r + path.sep] = 'dir';
+        await visit(r);
+      } else out[r] = createHash('sha256').update(await readFile(path.join(dir, r))).digest('hex');
+    }
+  }
+  await visit('');
+  return out;
+}
+
+/** The host path of a Windows path inside an image. */
+export function inImage(root: string, winPath: string): string {
+  return path.join(root, ...winPath.slice(3).split('\\').filter(Boolean));
+}
