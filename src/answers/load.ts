@@ -4,6 +4,7 @@ import { AnswersError, UsageError, errnoCode } from '../errors.js';
 import { readTemplate } from '../templates.js';
 import type { Answers, LoadedAnswers } from './answers.js';
 import { SCHEMA, checkValue, type RawValue } from './schema.js';
+import { unsafeSettings } from '../patch/localCf.js';
 
 const MAX_ANSWERS_BYTES = 256 * 1024;
 
@@ -34,7 +35,9 @@ function locate(text: string): Located {
     const key = (eq === -1 ? line : line.slice(0, eq)).trim().replace(/\[\]$/, '');
     const id = `${section}.${key}`;
     keys.set(id, [...(keys.get(id) ?? []), lineNo]);
-    if (eq !== -1 && /(^|[^\\])[;#]/.test(line.slice(eq + 1))) inlineComments.add(id);
+    const value = eq === -1 ? '' : line.slice(eq + 1).trim();
+    // ini keeps ; and # inside a quoted value; elsewhere it drops the rest of the line.
+    if (!value.startsWith('"') && /(^|[^\\])[;#]/.test(value)) inlineComments.add(id);
   });
   return { sections, keys, inlineComments };
 }
@@ -156,6 +159,8 @@ const SPAMASSASSIN_PATH = /^[-_A-Za-z0-9.%=+,/:()@\\][-_A-Za-z0-9.%=+,/:()@\\~ ]
 /** Rules between keys, checked once each key is valid on its own. */
 function crossChecks(a: Answers): [string, string][] {
   const problems: [string, string][] = [];
+  const keyOf = { home: 'dcc.home', dccproc: 'dcc.dccproc', extraLines: 'dcc.extra_lines' } as const;
+  for (const u of unsafeSettings({ home: a.dcc.home, dccproc: a.dcc.dccproc, extraLines: a.dcc.extraLines })) problems.push([keyOf[u.setting], u.problem]);
   for (const [id, p] of [['dcc.home', a.dcc.home], ['dcc.dccproc', a.dcc.dccproc]] as const) {
     if (/[^\x20-\x7e]/.test(p)) {
       problems.push([id, `"${p}" has non-ASCII characters; SpamAssassin inside Kerio reads local.cf as bytes in the Windows code page and would not find it. Move DCC to an ASCII-only folder such as C:\\sa`]);

@@ -1,4 +1,4 @@
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
@@ -30,6 +30,18 @@ async function readLock(file: string): Promise<LockInfo | null> {
   }
 }
 
+/** Removes `dir` and its parents up to `top`, as long as each is empty (a backup was made: nothing to do). */
+async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
+  for (let d = dir; d.length >= top.length; d = path.dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return;
+    }
+    if (d === top) return;
+  }
+}
+
 export interface Lock {
   release(): Promise<void>;
 }
@@ -40,7 +52,9 @@ export interface Lock {
  */
 export async function acquireLock(ctx: RunContext, command: string): Promise<Lock> {
   const dir = ctx.target.toHost(ctx.answers.backup.dir);
-  await mkdir(dir, { recursive: true }).catch((err) => {
+  // mkdir reports the outermost folder it had to create, so a run that ends up changing
+  // nothing can take away every folder it made.
+  const firstCreated = await mkdir(dir, { recursive: true }).catch((err) => {
     throw new PreconditionError(`Cannot create ${ctx.answers.backup.dir} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
   });
   const file = path.join(dir, LOCK_NAME);
@@ -51,7 +65,12 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
       const handle = await open(file, 'wx');
       await handle.writeFile(body);
       await handle.close();
-      return { release: () => unlink(file).catch(() => undefined) };
+      return {
+        release: async () => {
+          await unlink(file).catch(() => undefined);
+          if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
+        },
+      };
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
     }

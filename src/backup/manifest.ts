@@ -102,7 +102,8 @@ export async function readManifest(dir: string): Promise<Manifest> {
  * The folders a manifest may name: the rules folder, and `.spamassassin` profile folders
  * with what is in them. Anything else (`..`, another drive, a system file) is refused.
  */
-export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath): void {
+export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath): void {
+  const systemDrive = systemRoot.slice(0, 2).toLowerCase();
   if (normalizeWin(m.target.rulesDir).toLowerCase() !== normalizeWin(rulesDir).toLowerCase()) {
     throw new PreconditionError(
       `The backup at ${dir} was made for the rules folder ${m.target.rulesDir}, but this server's is ${rulesDir}.`,
@@ -116,7 +117,8 @@ export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath):
     if (isInsideWin(n, rulesDir)) return true;
     const parts = n.split('\\');
     const profileAt = parts.findIndex((part) => part.toLowerCase() === '.spamassassin');
-    return profileAt >= 0 && parts.length - profileAt <= 2;
+    // Profile folders live on the system drive; one elsewhere is not a profile kerio-dcc made.
+    return profileAt >= 0 && parts.length - profileAt <= 2 && n.slice(0, 2).toLowerCase() === systemDrive;
   };
   const ancestorOfProfile = (p: WinPath): boolean => createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p));
   for (const f of m.files) if (!allowed(f.path)) throw tampered(dir, `it names ${f.path}, outside the rules folder and the .spamassassin folders`);

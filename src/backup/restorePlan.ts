@@ -6,7 +6,8 @@ import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
 import { planService } from '../steps/service.js';
 import { NO_SYSTEM } from '../steps/firewall.js';
-import { basenameWin, normalizeWin, type WinPath } from '../target/target.js';
+import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';
+import { missingFolders } from '../steps/profile.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
 import { backupCopyPath, type Manifest } from './manifest.js';
 
@@ -19,6 +20,11 @@ export interface RestorePlan {
   plan: Plan;
   /** Files changed since the run, kept as they are (without --force) or overwritten (with it). */
   conflicts: string[];
+}
+
+/** Config files are small text; a map is binary and a huge file is not worth a diff. */
+function looksLikeText(bytes: Buffer): boolean {
+  return bytes.length < 1_000_000 && !bytes.includes(0);
 }
 
 /** Every copy is checked against its sha256 before anything is touched; one bad copy stops it all. */
@@ -51,15 +57,19 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
     }
     const content = await readFile(backupCopyPath(dir, f.backup));
     const currentBytes = current === null ? null : await readIfExists(host);
+    // A folder removed since (e.g. by an earlier rollback) is made again, and recorded as made.
+    for (const folder of await missingFolders(ctx, dirnameWin(f.path))) {
+      if (!actions.some((a) => a.kind === 'mkdir' && a.path === folder)) actions.push({ kind: 'mkdir', path: folder });
+    }
     actions.push({ kind: 'writeFile', path: f.path, content });
     readHashes.set(f.path, current);
-    if (content.length < 1_000_000 && (currentBytes?.length ?? 0) < 1_000_000) diffs.push(unifiedDiff(f.path, currentBytes, content));
+    if (looksLikeText(content) && (currentBytes === null || looksLikeText(currentBytes))) diffs.push(unifiedDiff(f.path, currentBytes, content));
   }
   return {
     readHashes,
     step: step('restore', 'restore files', {
       status: actions.length ? 'change' : 'unchanged',
-      detail: actions.length ? `put back ${actions.map((a) => (a.kind === 'writeFile' ? basenameWin(a.path) : '')).join(', ')} from backup ${manifest.id}` : `every file matches backup ${manifest.id}`,
+      detail: actions.length ? `put back ${actions.filter((a) => a.kind === 'writeFile').map((a) => basenameWin(a.path)).join(', ')} from backup ${manifest.id}` : `every file matches backup ${manifest.id}`,
       diffs,
       actions,
       serviceReads: true,

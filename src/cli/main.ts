@@ -70,6 +70,10 @@ function write(stream: NodeJS.WriteStream, text: string): void {
 
 /** Runs one command line and returns the exit code; every error is mapped to a code here and only here. */
 export async function main(argv: string[]): Promise<number> {
+  // A reader that stops early (`| more`, a closed pipe) is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     write(process.stdout, generalHelp(TOOL_VERSION));

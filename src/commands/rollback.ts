@@ -21,8 +21,9 @@ async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<st
     return dir;
   }
   for (const dir of dirs) {
-    const manifest = await readManifest(dir).catch(() => null);
-    if (manifest && manifest.command !== 'rollback') return dir;
+    // A damaged newer backup is never skipped silently: undoing an older run past it could undo the wrong thing.
+    const manifest = await readManifest(dir);
+    if (manifest.command !== 'rollback') return dir;
   }
   throw new PreconditionError(`There is no backup to roll back in ${ctx.answers.backup.dir}.`, 'Backups are made by install and uninstall; check backup.dir in the answers file.');
 }
@@ -31,7 +32,7 @@ export async function runRollback(ctx: RunContext, report: Report, id: string | 
   const location = await locate(ctx, { requireDcc: false });
   const dir = await chooseBackup(ctx, id);
   const manifest = await readManifest(dir);
-  checkManifestPaths(dir, manifest, location.rulesDir);
+  checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
   const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
   if (conflicts.length && !ctx.options.force) {

@@ -6,7 +6,7 @@ import { statusChecks, type Check } from '../status/checks.js';
 /** The command that puts a drifted server right, with the same target flags as this run. */
 export function fixCommand(ctx: RunContext): string {
   const args = ['kerio-dcc', 'install'];
-  args.push('--answers', ctx.loaded.file ? quoteArg(ctx.loaded.file) : 'dcc.ini');
+  if (ctx.loaded.file) args.push('--answers', quoteArg(ctx.loaded.file));
   if (ctx.target.root) args.push('--root', quoteArg(ctx.target.root));
   if (ctx.options.simulate) args.push('--simulate');
   return args.join(' ');

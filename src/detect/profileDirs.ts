@@ -21,10 +21,11 @@ async function isWindows64(ctx: RunContext): Promise<boolean> {
   return (await kindOf(ctx.target.toHost(joinWin(ctx.target.systemRoot, 'SysWOW64')))) === 'dir';
 }
 
-async function kerioBitness(ctx: RunContext, location: Location): Promise<Bitness | null> {
-  for (const exe of [joinWin(location.installDir, 'mailserver.exe'), joinWin(location.installDir, 'plugins', 'spamserver.exe')]) {
+/** SpamAssassin runs inside spamserver.exe, so its bitness decides; mailserver.exe stands in when it cannot be read. */
+async function kerioBitness(ctx: RunContext, location: Location): Promise<{ bitness: Bitness; file: string } | null> {
+  for (const exe of [joinWin(location.installDir, 'plugins', 'spamserver.exe'), joinWin(location.installDir, 'mailserver.exe')]) {
     const bitness = await readPeBitness(ctx.target.toHost(exe)).catch(() => null);
-    if (bitness) return bitness;
+    if (bitness) return { bitness, file: exe.slice(location.installDir.length + 1) };
   }
   return null;
 }
@@ -41,7 +42,8 @@ async function isLegacyWindows(ctx: RunContext): Promise<boolean> {
  */
 export async function decideProfileDirs(ctx: RunContext, location: Location): Promise<ProfileDecision> {
   const windows64 = await isWindows64(ctx);
-  const bitness = await kerioBitness(ctx, location);
+  const read = await kerioBitness(ctx, location);
+  const bitness = read?.bitness ?? null;
   const notes: string[] = [];
   const account = location.service?.startName;
   if (account && !/^(LocalSystem|NT AUTHORITY\\SYSTEM)$/i.test(account)) {
@@ -58,7 +60,7 @@ export async function decideProfileDirs(ctx: RunContext, location: Location): Pr
     return { ...base, dirs: ['C:\\Documents and Settings\\Default User\\.spamassassin', system32], rule: 'Windows XP/2003 layout (no C:\\Users): the Default User profile, as the Kerio how-to says, and LocalSystem\'s own profile' };
   }
   if (!windows64) return { ...base, dirs: [system32], rule: '32-bit Windows: LocalSystem\'s profile in System32' };
-  if (bitness === 'x86') return { ...base, dirs: [syswow64], rule: '32-bit Kerio (mailserver.exe) on 64-bit Windows: WOW64 redirects its profile to SysWOW64' };
-  if (bitness === 'x64' || bitness === 'arm64') return { ...base, dirs: [system32], rule: `64-bit Kerio (mailserver.exe, ${bitness}) on 64-bit Windows: LocalSystem's profile in System32` };
-  return { ...base, dirs: [system32, syswow64], rule: 'could not read the bitness of mailserver.exe on 64-bit Windows: both System32 and SysWOW64 profiles' };
+  if (bitness === 'x86') return { ...base, dirs: [syswow64], rule: `32-bit Kerio (${read!.file}) on 64-bit Windows: WOW64 redirects its profile to SysWOW64` };
+  if (bitness === 'x64' || bitness === 'arm64') return { ...base, dirs: [system32], rule: `64-bit Kerio (${read!.file}, ${bitness}) on 64-bit Windows: LocalSystem's profile in System32` };
+  return { ...base, dirs: [system32, syswow64], rule: 'could not read the bitness of spamserver.exe or mailserver.exe on 64-bit Windows: both System32 and SysWOW64 profiles' };
 }

@@ -124,6 +124,6 @@ async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: s
   throw new KerioDccError(
     ExitCode.restoreIncomplete,
     `${what}\nRestoring from the backup ${backup.winDir} was incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    `Fix the cause, then run: kerio-dcc rollback ${backup.manifest.id} --force --yes (the backup holds every original file).`,
+    `Fix the cause, then run: kerio-dcc rollback ${backup.manifest.id} --force --yes --restart (it puts back what is left and starts ${ctx.answers.kerio.service}; the backup holds every original file).`,
   );
 }

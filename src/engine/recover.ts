@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { readManifest, type Manifest } from '../backup/manifest.js';
+import { checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
+import { locate } from '../detect/locate.js';
 import { listBackupDirs } from '../backup/prune.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';
@@ -39,12 +40,14 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
       throw new PreconditionError(what, `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`);
     }
   }
+  // A manifest found on disk is checked like one named to rollback: it may not be ours.
+  checkManifestPaths(run.dir, run.manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
   ctx.log.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, run.manifest, { restartService: true });
   if (problems.length) {
     throw new PreconditionError(
       `${what} Restoring it was incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-      `Fix the cause, then run: kerio-dcc rollback ${run.manifest.id} --force --yes`,
+      `Fix the cause, then run: kerio-dcc rollback ${run.manifest.id} --force --yes --restart`,
     );
   }
   return `${what} It was restored from its backup before this run.`;

@@ -1,5 +1,6 @@
 import { appendLines, bytesOf, parseText, type Line, type TextDoc } from '../text/textFile.js';
 import { PatchConflictError, patchResult, type PatchResult } from './result.js';
+import { activeZeroDccScoreLines } from './dccScore.js';
 
 /** What goes into local.cf; paths are Windows paths exactly as the target server sees them. */
 export interface DccSettings {
@@ -29,9 +30,8 @@ export class UnsafeSettingError extends Error {
  * skipped silently; an admin who wants them conditional can write their own ifplugin.
  */
 export function managedBlockLines(s: DccSettings): string[] {
-  checkPathValue('dcc_home', s.home);
-  checkPathValue('dcc_path', s.dccproc);
-  s.extraLines.forEach(checkExtraLine);
+  const [first] = unsafeSettings(s);
+  if (first) throw new UnsafeSettingError(first.problem);
   return [
     BLOCK_BEGIN,
     MANAGED_COMMENT,
@@ -167,6 +167,28 @@ function visible(value: string): string {
   return value.replace(/[\u0000-\u001f\u007f]/g, (c) => SPELLED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
+export interface UnsafeSetting {
+  setting: keyof DccSettings;
+  problem: string;
+}
+
+/** Every setting that must not go into the block, with why; empty when all are safe. */
+export function unsafeSettings(s: DccSettings): UnsafeSetting[] {
+  const problems: UnsafeSetting[] = [];
+  const collect = (setting: keyof DccSettings, check: () => void) => {
+    try {
+      check();
+    } catch (err) {
+      if (!(err instanceof UnsafeSettingError)) throw err;
+      problems.push({ setting, problem: err.message });
+    }
+  };
+  collect('home', () => checkPathValue('dcc_home', s.home));
+  collect('dccproc', () => checkPathValue('dcc_path', s.dccproc));
+  s.extraLines.forEach((line, i) => collect('extraLines', () => checkExtraLine(line, i)));
+  return problems;
+}
+
 function checkPathValue(directive: string, value: string): void {
   const refuse = (why: string) => new UnsafeSettingError(`${directive} "${visible(value)}" ${why}`);
   if (value === '') throw new UnsafeSettingError(`${directive} needs a path, but the value is empty`);
@@ -183,4 +205,7 @@ function checkExtraLine(line: string, index: number): void {
   if (bare === BLOCK_BEGIN || bare === BLOCK_END) {
     throw refuse('is a kerio-dcc marker line, which would break the managed block; remove it');
   }
+  // Either would switch DCC off again from inside the block that turns it on.
+  if (activeZeroDccScoreLines(Buffer.from(`${line}\n`, 'latin1')).length) throw refuse('scores DCC_CHECK zero, which turns DCC off; remove it');
+  if (/^\s*use_dcc\s+0\b/.test(line)) throw refuse('switches DCC off; remove it');
 }

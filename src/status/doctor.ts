@@ -15,7 +15,10 @@ const NO_SERVERS = /no working DCC servers/i;
 
 /** Things in the rules folder that silently defeat DCC: a BOM, the plugin loaded twice, `use_dcc 0`. */
 export async function rulesFolderHazards(ctx: RunContext, location: Location): Promise<Check[]> {
-  const names = (await readdir(ctx.target.toHost(location.rulesDir))).filter((n) => /\.(cf|pre)$/i.test(n)).sort();
+  const names = (await readdir(ctx.target.toHost(location.rulesDir), { withFileTypes: true }))
+    .filter((e) => e.isFile() && /\.(cf|pre)$/i.test(e.name))
+    .map((e) => e.name)
+    .sort();
   const boms: string[] = [];
   const loads: string[] = [];
   const useDccOff: string[] = [];

@@ -6,7 +6,7 @@ import { PreconditionError } from '../errors.js';
 import { dirnameWin, type WinPath } from '../target/target.js';
 
 /** The folders to create so that `path` exists, outermost first. */
-async function missingFolders(ctx: RunContext, path: WinPath): Promise<WinPath[]> {
+export async function missingFolders(ctx: RunContext, path: WinPath): Promise<WinPath[]> {
   const missing: WinPath[] = [];
   for (let p = path; dirnameWin(p) !== p; p = dirnameWin(p)) {
     const kind = await kindOf(ctx.target.toHost(p));
