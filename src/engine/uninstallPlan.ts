@@ -62,7 +62,7 @@ export async function planUninstall(ctx: RunContext): Promise<{ plan: Plan; loca
     const restored = restoreZeroDccScores(unblocked.bytes);
     return { bytes: restored.bytes, changed: unblocked.changed || restored.changed, notes: [...unblocked.notes, ...restored.notes] };
   }, { mayCreate: true });
-  const localEdits = (await readIfExists(ctx.target.toHost(location.localCf))) === null ? [] : [local];
+  const localEdits = local.readHash === null ? [] : [local];
   const edits = [...localEdits, ...(await planScoreEdits(ctx, location, restoreZeroDccScores))];
   const localStep = textEditStep('local-cf', 'local.cf', edits, 'no kerio-dcc block and no score line turned off by kerio-dcc', (changed) => `update ${changed.map((e) => e.path).join(', ')}`);
   const v310 = await planTextEdit(ctx, location.v310Pre, (b) => disableDccPlugin(b!), { mayCreate: false });

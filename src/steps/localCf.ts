@@ -58,7 +58,7 @@ export async function planLocalCf(ctx: RunContext, location: Location): Promise<
     { mayCreate: true },
   );
   const edits = [local, ...(await planScoreEdits(ctx, location, disableZeroDccScores))];
-  const created = (await readIfExists(ctx.target.toHost(location.localCf))) === null;
+  const created = local.readHash === null;
   return {
     edits,
     step: textEditStep(
