@@ -20,11 +20,6 @@ export function readTemplate(name: string): Buffer {
   return Buffer.from(base64, 'base64');
 }
 
-export function templatePath(name: string): URL {
-  if (EMBEDDED !== null) throw new Error(`The template ${name} is built into this executable and has no path: use readTemplate/templateNames.`);
-  return new URL(name, templatesFolder());
-}
-
 /** Names of the files directly in a template folder (e.g. `demo/rules/`), sorted; works in the executable too. */
 export function templateNames(folder: string): string[] {
   const prefix = folder.endsWith('/') ? folder : `${folder}/`;

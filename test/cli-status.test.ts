@@ -63,8 +63,13 @@ function rulesHost(image: Image): string {
 }
 
 /** Splits a command line as a shell would for plain words and "double-quoted" ones. */
+/** Splits a printed command line as a POSIX shell would (single quotes with '\\'' escapes, double quotes, bare words). */
 function splitCommandLine(line: string): string[] {
-  return [...line.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+  const words: string[] = [];
+  for (const m of line.trim().matchAll(/(?:'[^']*'|"[^"]*"|\\.|[^\s'"\\])+/g)) {
+    words.push(m[0].replace(/'([^']*)'|"([^"]*)"|\\(.)/g, (_all, single, double, escaped) => single ?? double ?? escaped));
+  }
+  return words;
 }
 
 // One install, copied for each test: every test starts from the same provisioned server.
@@ -262,11 +267,29 @@ t.test('an interrupted run (its backup still says applying) shows as unfinished 
   manifest.status = 'applying';
   manifest.finishedAt = null;
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+  // As a kill during the service restart leaves it: the journal ends with the service step started.
+  const journalPath = path.join(backups, ids[0]!, 'journal.jsonl');
+  const journal = (await readFile(journalPath, 'utf8')).trimEnd().split('\n');
+  await writeFile(journalPath, journal.slice(0, -1).join('\n') + '\n');
 
   const run = await status(image);
   exitsWith(tt, run, 6);
   tt.same(drifted(run), ['unfinished']);
   tt.match(checkById(run, 'unfinished').detail, `kerio-dcc rollback ${ids[0]}`);
+});
+
+t.test('a run whose journal shows every step finished is not reported as interrupted, even if its manifest says applying', async (tt) => {
+  const image = await installedImage(tt);
+  const backups = inImage(image.root, BACKUPS);
+  const [id] = await readdir(backups);
+  const manifestPath = path.join(backups, id!, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  manifest.status = 'applying';
+  await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+
+  const run = await status(image);
+  exitsWith(tt, run, 0);
+  tt.equal(checkById(run, 'unfinished').ok, true);
 });
 
 // ------------------------------------------------------------------ status only reads

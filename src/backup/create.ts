@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { forEachLimited } from '../fs/pool.js';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,9 +23,25 @@ export interface Backup {
   manifest: Manifest;
 }
 
+/** Files up to this size are read whole (one read, one write); larger ones are streamed, so memory stays flat. */
+const WHOLE_FILE_LIMIT = 1024 * 1024;
+/** Files copied at once: enough to keep the disk busy (and antivirus scans overlapping) without piling up memory. */
+const PARALLEL_COPIES = 8;
+
 /** Copies a file to the backup while hashing it: each file is read once. */
 async function copyAndHash(from: string, to: string): Promise<{ sha256: string; size: number }> {
   faultPoint(`backup ${from}`);
+  const handle = await open(from, 'r');
+  let bytes: Buffer | null = null;
+  try {
+    if ((await handle.stat()).size <= WHOLE_FILE_LIMIT) bytes = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  if (bytes !== null) {
+    await writeFile(to, bytes, { flag: 'wx' });
+    return { sha256: sha256(bytes), size: bytes.length };
+  }
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({
@@ -34,7 +51,6 @@ async function copyAndHash(from: string, to: string): Promise<{ sha256: string; 
       done(null, chunk);
     },
   });
-  await mkdir(path.dirname(to), { recursive: true });
   await pipeline(createReadStream(from), tap, createWriteStream(to, { flags: 'wx' }));
   return { sha256: hash.digest('hex'), size };
 }
@@ -95,23 +111,31 @@ export async function createBackup(ctx: RunContext, plan: Plan, location: Locati
 async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folder: { id: string; dir: string; winDir: WinPath }): Promise<Backup> {
   const files: ManifestFile[] = [];
   const skipped: string[] = [];
-  const seen = new Set<string>();
+  const byKey = new Map<string, ManifestFile>();
+  const madeDirs = new Set<string>();
   const add = async (p: WinPath, hostPath: string) => {
     const key = normalizeWin(p).toLowerCase();
-    if (seen.has(key)) return;
-    seen.add(key);
-    const backup = mirrorOf(p);
-    const { sha256: hash, size } = await copyAndHash(hostPath, backupCopyPath(folder.dir, backup));
-    files.push({ path: normalizeWin(p), backup, size, sha256: hash });
+    if (byKey.has(key)) return;
+    const entry: ManifestFile = { path: normalizeWin(p), backup: mirrorOf(p), size: 0, sha256: '' };
+    byKey.set(key, entry);
+    files.push(entry);
+    const copy = backupCopyPath(folder.dir, entry.backup);
+    if (!madeDirs.has(path.dirname(copy))) {
+      await mkdir(path.dirname(copy), { recursive: true });
+      madeDirs.add(path.dirname(copy));
+    }
+    Object.assign(entry, await copyAndHash(hostPath, copy));
   };
+  const inTrees: { p: WinPath; hostPath: string }[] = [];
   for (const tree of plan.backupTrees) {
     const hostTree = ctx.target.toHost(tree);
     for await (const entry of walk(hostTree)) {
       const p = joinWin(tree, ...entry.relative.split(path.sep));
-      if (entry.kind === 'file') await add(p, entry.hostPath);
+      if (entry.kind === 'file') inTrees.push({ p, hostPath: entry.hostPath });
       else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
     }
   }
+  await forEachLimited(inTrees, PARALLEL_COPIES, (f) => add(f.p, f.hostPath));
   const created: Manifest['created'] = [];
   const actions = plan.steps.flatMap((s) => s.actions);
   for (const action of actions) {
@@ -120,7 +144,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     const host = ctx.target.toHost(action.path);
     const exists = (await kindOf(host)) === 'file';
     if (exists) await add(action.path, host);
-    const entry = files.find((f) => f.path.toLowerCase() === normalizeWin(action.path).toLowerCase());
+    const entry = byKey.get(normalizeWin(action.path).toLowerCase());
     const after = action.kind === 'writeFile' ? sha256(action.content) : null;
     if (entry) entry.after = after;
     else if (action.kind === 'writeFile') created.push({ type: 'file', path: normalizeWin(action.path), sha256: after! });
@@ -130,13 +154,13 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
   }
 
-  for (const f of files) {
+  await forEachLimited(files, PARALLEL_COPIES, async (f) => {
     if ((await sha256File(backupCopyPath(folder.dir, f.backup))) !== f.sha256) {
       throw new PreconditionError(`The backup copy of ${f.path} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
     }
-  }
+  });
   for (const [p, readHash] of plan.readHashes) {
-    const entry = files.find((f) => f.path.toLowerCase() === normalizeWin(p).toLowerCase());
+    const entry = byKey.get(normalizeWin(p).toLowerCase());
     if ((entry?.sha256 ?? null) !== readHash) {
       throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
     }

@@ -1,4 +1,4 @@
-import { appendFile, open } from 'node:fs/promises';
+import { appendFile, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { faultPoint } from '../fault.js';
 
@@ -13,6 +13,21 @@ export class Journal {
 
   constructor(backupDir: string, private readonly now: () => Date) {
     this.file = path.join(backupDir, JOURNAL_NAME);
+  }
+
+  /** The steps a journal says finished; a missing or torn journal yields what could be read. */
+  static async finishedSteps(backupDir: string): Promise<Set<string>> {
+    const text = await readFile(path.join(backupDir, JOURNAL_NAME), 'utf8').catch(() => '');
+    const finished = new Set<string>();
+    for (const line of text.split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { step?: string; event?: string };
+        if (entry.event === 'finish' && entry.step) finished.add(entry.step);
+      } catch {
+        // The last line of a journal cut by a crash may be partial.
+      }
+    }
+    return finished;
   }
 
   async record(step: string, event: 'start' | 'finish' | 'failed' | 'restored'): Promise<void> {

@@ -8,6 +8,7 @@ import { planService } from '../steps/service.js';
 import { NO_SYSTEM } from '../steps/firewall.js';
 import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';
 import { missingFolders } from '../steps/profile.js';
+import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
 import { backupCopyPath, type Manifest } from './manifest.js';
 
@@ -90,6 +91,15 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
     }
     actions.push({ kind: 'deleteFile', path: c.path });
     removed.add(normalizeWin(c.path).toLowerCase());
+  }
+  // A run killed between writing a temp file and renaming it leaves the temp file behind.
+  const touched = new Set([...manifest.files.filter((f) => f.after !== undefined), ...manifest.created.filter((c) => c.type === 'file')].map((f) => dirnameWin(normalizeWin(f.path))));
+  for (const folder of touched) {
+    const names = await readdir(ctx.target.toHost(folder)).catch(() => [] as string[]);
+    for (const name of names.filter(isLeftoverTemp)) {
+      actions.push({ kind: 'deleteFile', path: `${folder}\\${name}` });
+      removed.add(`${folder}\\${name}`.toLowerCase());
+    }
   }
   // Deepest folders first, and only those that will be empty: never remove what someone else put there.
   const dirs = manifest.created.filter((c) => c.type === 'dir').map((c) => normalizeWin(c.path)).sort((a, b) => b.length - a.length);

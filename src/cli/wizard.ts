@@ -6,6 +6,7 @@ import { refreshAnswers, type RunContext } from '../engine/context.js';
 import { KerioDccError, PreconditionError } from '../errors.js';
 import { kindOf, sizeOf } from '../fs/files.js';
 import { joinWin, type WinPath } from '../target/target.js';
+import { windowsText } from '../text/textFile.js';
 import { showRules, dccFirewallRules } from '../windows/firewall.js';
 import { queryServiceState, stateName } from '../windows/service.js';
 import type { Prompter } from './interactive.js';
@@ -101,5 +102,5 @@ export async function detectionSummary(ctx: RunContext, location: Location): Pro
 
 /** Writes the answers used (given or asked) to a file that replays the same run with --yes. */
 export async function saveAnswers(ctx: RunContext, file: string): Promise<void> {
-  await writeFile(file, answersIni(ctx.loaded), 'utf8');
+  await writeFile(file, windowsText(Buffer.from(answersIni(ctx.loaded), 'utf8')));
 }

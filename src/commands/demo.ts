@@ -20,12 +20,14 @@ export async function runDemo(parsed: ParsedCommand, report: Report): Promise<vo
   } finally {
     report.commands = ctx.runner?.records ?? [];
   }
-  const again = `node bin/kerio-dcc.js install --root "${root}" --simulate --yes`;
+  // The single-file build is run as kerio-dcc.exe; the npm package from its folder.
+  const self = path.basename(process.execPath).toLowerCase() === 'kerio-dcc.exe' ? 'kerio-dcc.exe' : 'node bin/kerio-dcc.js';
+  const again = `${self} install --root "${root}" --simulate --yes`;
   report.summary = [
     `${report.summary} The demo image (a 64-bit Windows server with 32-bit Kerio Connect in ${image.installDir}) is at:`,
     `  ${root}`,
     'Try next:',
     `  ${again}          (a second run changes nothing)`,
-    `  node bin/kerio-dcc.js rollback --root "${root}" --simulate --yes   (undo it exactly)`,
+    `  ${self} rollback --root "${root}" --simulate --yes   (undo it exactly)`,
   ].join('\n');
 }

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { MANIFEST_NAME, checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { kindOf } from '../fs/files.js';
 import { listBackupDirs } from '../backup/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
 import type { Report } from '../cli/report.js';
@@ -13,7 +14,7 @@ import { planThenApply } from './changeFlow.js';
  * Picks the backup to undo: the one named, else the newest made by install or uninstall
  * (a rollback's own backup is only undone by naming it, so `rollback` twice is harmless).
  */
-async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<string> {
+async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: string[]): Promise<string> {
   const dirs = await listBackupDirs(ctx);
   if (id !== undefined) {
     const dir = dirs.find((d) => path.basename(d) === id);
@@ -21,6 +22,12 @@ async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<st
     return dir;
   }
   for (const dir of dirs) {
+    // The manifest is written before the first change, so a folder without one belongs to a
+    // run stopped while backing up: it changed nothing and there is nothing to undo.
+    if ((await kindOf(path.join(dir, MANIFEST_NAME))) === null) {
+      warnings.push(`skipped ${path.basename(dir)}: an incomplete backup of a run that was stopped before it changed anything`);
+      continue;
+    }
     // A damaged newer backup is never skipped silently: undoing an older run past it could undo the wrong thing.
     const manifest = await readManifest(dir);
     if (manifest.command !== 'rollback') return dir;
@@ -30,7 +37,7 @@ async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<st
 
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
   const location = await locate(ctx, { requireDcc: false });
-  const dir = await chooseBackup(ctx, id);
+  const dir = await chooseBackup(ctx, id, report.warnings);
   const manifest = await readManifest(dir);
   checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };

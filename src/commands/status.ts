@@ -12,8 +12,10 @@ export function fixCommand(ctx: RunContext): string {
   return args.join(' ');
 }
 
+/** Quoted for the shell the administrator pastes into: cmd.exe on Windows, a POSIX shell elsewhere. */
 function quoteArg(s: string): string {
-  return /[\s"&%^]/.test(s) ? `"${s}"` : s;
+  if (/^[\w@%+=:,./\\-]+$/.test(s)) return s;
+  return process.platform === 'win32' ? `"${s}"` : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 export function renderChecks(checks: Check[]): string {

@@ -1,9 +1,8 @@
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Target, joinWin, type WinPath } from '../target/target.js';
-import { readTemplate, templatePath } from '../templates.js';
+import { readTemplate, templateNames } from '../templates.js';
 import { makePeStub, type Bitness } from '../windows/pe.js';
-import { fileURLToPath } from 'node:url';
 
 export interface ImageOptions {
   windows64: boolean;
@@ -60,8 +59,7 @@ export async function buildImage(root: string, options: ImageOptions): Promise<I
       await writeFile(local, Buffer.concat([before, Buffer.from('\nscore DCC_CHECK 0\n', 'latin1')]));
     }
   } else {
-    const demoRules = fileURLToPath(templatePath('demo/rules/'));
-    for (const name of await readdir(demoRules)) await writeFile(path.join(hostRules, name), readTemplate(`demo/rules/${name}`));
+    for (const name of templateNames('demo/rules/')) await writeFile(path.join(hostRules, name), readTemplate(`demo/rules/${name}`));
   }
   for (const name of await readdir(hostRules)) {
     if (!/\.(cf|pre)$/i.test(name)) continue;

@@ -78,7 +78,8 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
   }
   backup.manifest.status = 'complete';
   backup.manifest.finishedAt = ctx.now().toISOString();
-  await writeManifest(backup.dir, backup.manifest);
+  // Every change is made: failing to mark the backup complete must not fail the run (the journal shows it finished).
+  await writeManifest(backup.dir, backup.manifest).catch((err) => ctx.log.warn(`could not mark backup ${backup.manifest.id} complete (${messageOf(err)}); its journal shows the run finished`));
   const pruned = await pruneBackups(ctx, backup.manifest.id);
   return { statuses, backup, pruned };
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
 import { locate } from '../detect/locate.js';
 import { listBackupDirs } from '../backup/prune.js';
+import { Journal } from '../backup/journal.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';
 import type { RunContext } from './context.js';
@@ -21,7 +22,11 @@ export async function findUnfinishedRun(ctx: RunContext): Promise<UnfinishedRun 
   for (const dir of await listBackupDirs(ctx)) {
     const manifest = await readManifest(dir).catch(() => null);
     if (!manifest) continue;
-    return manifest.status === 'applying' ? { dir, manifest, winDir: joinWin(ctx.answers.backup.dir, path.basename(dir)) } : null;
+    if (manifest.status !== 'applying') return null;
+    // Every step finished, and only marking the manifest complete was lost: the run did finish.
+    const finished = await Journal.finishedSteps(dir);
+    if (manifest.changes.every((step) => finished.has(step))) return null;
+    return { dir, manifest, winDir: joinWin(ctx.answers.backup.dir, path.basename(dir)) };
   }
   return null;
 }

@@ -45,13 +45,21 @@ export async function retryWhileLocked<T>(hostPath: string, op: () => Promise<T>
   }
 }
 
+const TEMP_INFIX = '.kerio-dcc-';
+const TEMP_NAME = /^\..+\.kerio-dcc-[0-9a-f]{8}\.tmp$/;
+
+/** A temp file atomicWrite leaves only when the process is killed between writing and renaming. */
+export function isLeftoverTemp(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
 /**
  * Replaces a file atomically: the bytes go to a temp file in the same folder, are flushed,
  * then renamed over the target. Readers see the old file or the new one, never a mix.
  * The old file is never deleted first.
  */
 export async function atomicWrite(hostPath: string, content: Buffer, options: RetryOptions = {}): Promise<void> {
-  const temp = path.join(path.dirname(hostPath), `.${path.basename(hostPath)}.kerio-dcc-${randomBytes(4).toString('hex')}.tmp`);
+  const temp = path.join(path.dirname(hostPath), `.${path.basename(hostPath)}${TEMP_INFIX}${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx');
   try {
     await handle.writeFile(content);

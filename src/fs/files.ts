@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, opendir, readFile, stat } from 'node:fs/promises';
+import { lstat, open, opendir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 
@@ -8,8 +8,14 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Hashes a file by streaming it, so memory stays flat whatever its size. */
+/** Hashes a file: small ones in one read, larger ones streamed, so memory stays flat whatever the size. */
 export async function sha256File(hostPath: string): Promise<string> {
+  const handle = await open(hostPath, 'r');
+  try {
+    if ((await handle.stat()).size <= 1024 * 1024) return sha256(await handle.readFile());
+  } finally {
+    await handle.close();
+  }
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(hostPath)) hash.update(chunk as Buffer);
   return hash.digest('hex');

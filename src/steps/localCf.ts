@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Location } from '../detect/locate.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
@@ -12,13 +13,18 @@ export function dccSettings(location: Location, ctx: RunContext): DccSettings {
   return { home: location.dccHome, dccproc: location.dccproc, extraLines: ctx.answers.dcc.extraLines };
 }
 
-/** The .cf files SpamAssassin reads from the rules folder (it does not descend into subfolders). */
+/**
+ * The .cf files SpamAssassin reads from the rules folder: it does not descend into
+ * subfolders, and it follows links, so a linked .cf counts too.
+ */
 export async function ruleFiles(ctx: RunContext, rulesDir: WinPath): Promise<WinPath[]> {
-  const entries = await readdir(ctx.target.toHost(rulesDir), { withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && e.name.toLowerCase().endsWith('.cf'))
-    .map((e) => joinWin(rulesDir, e.name))
-    .sort();
+  const host = ctx.target.toHost(rulesDir);
+  const files: WinPath[] = [];
+  for (const e of await readdir(host, { withFileTypes: true })) {
+    if (!e.name.toLowerCase().endsWith('.cf')) continue;
+    if (e.isFile() || (e.isSymbolicLink() && (await stat(path.join(host, e.name)).catch(() => null))?.isFile())) files.push(joinWin(rulesDir, e.name));
+  }
+  return files.sort();
 }
 
 /** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched (and read whole). */

@@ -26,7 +26,6 @@ export async function refuseLink(ctx: RunContext, path: WinPath): Promise<void> 
 
 /** Reads a text file, runs a pure patcher over it, and says what would change. */
 export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
-  await refuseLink(ctx, path);
   const before = await readIfExists(ctx.target.toHost(path));
   if (before === null && !options.mayCreate) {
     throw new PreconditionError(`${path} does not exist.`, 'Check kerio.rules_dir in the answers file.');
@@ -42,6 +41,8 @@ export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes
     throw err;
   }
   const readHash = before === null ? null : sha256(before);
+  // Reading through a link is what SpamAssassin does too; writing through one is refused.
+  if (result.changed) await refuseLink(ctx, path);
   if (!result.changed) return { path, changed: false, diff: null, notes: result.notes, action: null, readHash };
   return {
     path,

@@ -62,6 +62,8 @@ export function appendLines(doc: TextDoc, texts: string[]): void {
   for (const text of texts) doc.lines.push({ text, eol: doc.eol });
 }
 
-export function newLine(doc: TextDoc, text: string): Line {
-  return { text, eol: doc.eol };
+/** Text files the tool writes for administrators use CRLF on Windows (older Notepad shows LF files as one line). */
+export function windowsText(bytes: Buffer, platform: NodeJS.Platform = process.platform): Buffer {
+  if (platform !== 'win32') return bytes;
+  return Buffer.from(bytes.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
 }

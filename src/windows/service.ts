@@ -195,6 +195,8 @@ async function waitForState(
   for (;;) {
     const status = await queryServiceStatus(runner, target, name);
     if (status.state === wanted) return;
+    // A stop asked while the service was still starting is refused (1061); once it runs, ask again.
+    if (phase === 'stop' && status.state === ServiceState.running) await runner.run(sc(target, 'stop', name));
     if (phase === 'start' && status.state === ServiceState.stopped) {
       const why = status.win32ExitCode ? ` (WIN32_EXIT_CODE ${status.win32ExitCode})` : '';
       throw new ServiceError(
