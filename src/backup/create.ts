@@ -1,17 +1,13 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, writeFile } from 'node:fs/promises';
-import { forEachLimited } from '../fs/pool.js';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { forEachLimited } from '../fs/pool.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
-import { kindOf, sha256, sha256File, walk } from '../fs/files.js';
+import { copyAndHashFile, kindOf, scratchBuffer, sha256, sha256File, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
 import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, type Manifest, type ManifestFile } from './manifest.js';
 
@@ -23,36 +19,13 @@ export interface Backup {
   manifest: Manifest;
 }
 
-/** Files up to this size are read whole (one read, one write); larger ones are streamed, so memory stays flat. */
-const WHOLE_FILE_LIMIT = 1024 * 1024;
 /** Files copied at once: enough to keep the disk busy (and antivirus scans overlapping) without piling up memory. */
 const PARALLEL_COPIES = 8;
 
 /** Copies a file to the backup while hashing it: each file is read once. */
-async function copyAndHash(from: string, to: string): Promise<{ sha256: string; size: number }> {
+async function copyAndHash(from: string, to: string, scratch: Buffer): Promise<{ sha256: string; size: number }> {
   faultPoint(`backup ${from}`);
-  const handle = await open(from, 'r');
-  let bytes: Buffer | null = null;
-  try {
-    if ((await handle.stat()).size <= WHOLE_FILE_LIMIT) bytes = await handle.readFile();
-  } finally {
-    await handle.close();
-  }
-  if (bytes !== null) {
-    await writeFile(to, bytes, { flag: 'wx' });
-    return { sha256: sha256(bytes), size: bytes.length };
-  }
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  await pipeline(createReadStream(from), tap, createWriteStream(to, { flags: 'wx' }));
-  return { sha256: hash.digest('hex'), size };
+  return copyAndHashFile(from, to, scratch);
 }
 
 /** The copy's place in the backup mirrors the target path: files/C/Program Files/... */
@@ -113,7 +86,8 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
   const skipped: string[] = [];
   const byKey = new Map<string, ManifestFile>();
   const madeDirs = new Set<string>();
-  const add = async (p: WinPath, hostPath: string) => {
+  const scratch = Array.from({ length: PARALLEL_COPIES }, () => scratchBuffer());
+  const add = async (p: WinPath, hostPath: string, worker = 0) => {
     const key = normalizeWin(p).toLowerCase();
     if (byKey.has(key)) return;
     const entry: ManifestFile = { path: normalizeWin(p), backup: mirrorOf(p), size: 0, sha256: '' };
@@ -124,18 +98,15 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
       await mkdir(path.dirname(copy), { recursive: true });
       madeDirs.add(path.dirname(copy));
     }
-    Object.assign(entry, await copyAndHash(hostPath, copy));
+    Object.assign(entry, await copyAndHash(hostPath, copy, scratch[worker]!));
   };
-  const inTrees: { p: WinPath; hostPath: string }[] = [];
   for (const tree of plan.backupTrees) {
-    const hostTree = ctx.target.toHost(tree);
-    for await (const entry of walk(hostTree)) {
+    await forEachLimited(walk(ctx.target.toHost(tree)), PARALLEL_COPIES, async (entry, worker) => {
       const p = joinWin(tree, ...entry.relative.split(path.sep));
-      if (entry.kind === 'file') inTrees.push({ p, hostPath: entry.hostPath });
+      if (entry.kind === 'file') await add(p, entry.hostPath, worker);
       else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
-    }
+    });
   }
-  await forEachLimited(inTrees, PARALLEL_COPIES, (f) => add(f.p, f.hostPath));
   const created: Manifest['created'] = [];
   const actions = plan.steps.flatMap((s) => s.actions);
   for (const action of actions) {
@@ -154,8 +125,8 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
   }
 
-  await forEachLimited(files, PARALLEL_COPIES, async (f) => {
-    if ((await sha256File(backupCopyPath(folder.dir, f.backup))) !== f.sha256) {
+  await forEachLimited(files, PARALLEL_COPIES, async (f, worker) => {
+    if ((await sha256File(backupCopyPath(folder.dir, f.backup), scratch[worker])) !== f.sha256) {
       throw new PreconditionError(`The backup copy of ${f.path} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
     }
   });

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { lstat, open, opendir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -8,17 +7,72 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Hashes a file: small ones in one read, larger ones streamed, so memory stays flat whatever the size. */
-export async function sha256File(hostPath: string): Promise<string> {
+/** A buffer to read through; one per concurrent worker keeps memory flat however many files pass. */
+export function scratchBuffer(): Buffer {
+  return Buffer.allocUnsafe(256 * 1024);
+}
+
+/** Hashes a file through a reused buffer: no per-file allocation, whatever the file's size. */
+export async function sha256File(hostPath: string, scratch: Buffer = scratchBuffer()): Promise<string> {
+  const hash = createHash('sha256');
   const handle = await open(hostPath, 'r');
   try {
-    if ((await handle.stat()).size <= 1024 * 1024) return sha256(await handle.readFile());
+    for (;;) {
+      const { bytesRead } = await handle.read(scratch, 0, scratch.length, null);
+      if (bytesRead === 0) break;
+      hash.update(scratch.subarray(0, bytesRead));
+    }
   } finally {
     await handle.close();
   }
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(hostPath)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/**
+ * Whether a file holds `needle` (ASCII), read through a reused buffer so that scanning a
+ * large rules folder allocates nothing per file. A match across two reads is found too.
+ */
+export async function fileContains(hostPath: string, needle: string, scratch: Buffer): Promise<boolean> {
+  const wanted = Buffer.from(needle, 'latin1');
+  const carry = wanted.length - 1;
+  const handle = await open(hostPath, 'r');
+  try {
+    let kept = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(scratch, kept, scratch.length - kept, null);
+      if (bytesRead === 0) return false;
+      const filled = kept + bytesRead;
+      if (scratch.subarray(0, filled).includes(wanted)) return true;
+      kept = Math.min(carry, filled);
+      scratch.copy(scratch, 0, filled - kept, filled);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Copies a file and hashes it in the same pass (each byte read once), through a reused buffer. */
+export async function copyAndHashFile(from: string, to: string, scratch: Buffer): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const source = await open(from, 'r');
+  try {
+    const copy = await open(to, 'wx');
+    try {
+      for (;;) {
+        const { bytesRead } = await source.read(scratch, 0, scratch.length, null);
+        if (bytesRead === 0) break;
+        hash.update(scratch.subarray(0, bytesRead));
+        await copy.write(scratch, 0, bytesRead);
+        size += bytesRead;
+      }
+    } finally {
+      await copy.close();
+    }
+  } finally {
+    await source.close();
+  }
+  return { sha256: hash.digest('hex'), size };
 }
 
 /** The file's bytes, or null when it does not exist. */

@@ -1,7 +1,7 @@
 import { locate, type Location } from '../detect/locate.js';
 import { decideProfileDirs } from '../detect/profileDirs.js';
 import type { RunContext } from '../engine/context.js';
-import { readIfExists } from '../fs/files.js';
+import { fileContains, readIfExists, scratchBuffer } from '../fs/files.js';
 import { activeZeroDccScoreLines } from '../patch/dccScore.js';
 import { findManagedBlock } from '../patch/localCf.js';
 import { PatchConflictError } from '../patch/result.js';
@@ -41,9 +41,11 @@ async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
 async function checkScores(ctx: RunContext, location: Location): Promise<Check> {
   const title = 'no active score DCC_CHECK 0';
   const found: string[] = [];
+  const scratch = scratchBuffer();
   for (const file of await ruleFiles(ctx, location.rulesDir)) {
+    if (!(await fileContains(ctx.target.toHost(file), 'DCC_CHECK', scratch))) continue;
     const bytes = await readIfExists(ctx.target.toHost(file));
-    if (bytes === null || !bytes.includes('DCC_CHECK')) continue;
+    if (bytes === null) continue;
     const lines = activeZeroDccScoreLines(bytes);
     if (lines.length) found.push(`${basenameWin(file)} line ${lines.join(', ')}`);
   }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Location } from '../detect/locate.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
-import { readIfExists } from '../fs/files.js';
+import { fileContains, scratchBuffer } from '../fs/files.js';
 import { disableZeroDccScores } from '../patch/dccScore.js';
 import { installLocalCf, type DccSettings } from '../patch/localCf.js';
 import { joinWin, type WinPath } from '../target/target.js';
@@ -30,10 +30,10 @@ export async function ruleFiles(ctx: RunContext, rulesDir: WinPath): Promise<Win
 /** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched (and read whole). */
 export async function planScoreEdits(ctx: RunContext, location: Location, patch: (b: Buffer) => { bytes: Buffer; changed: boolean; notes: string[] }): Promise<TextEdit[]> {
   const edits: TextEdit[] = [];
+  const scratch = scratchBuffer();
   for (const file of await ruleFiles(ctx, location.rulesDir)) {
     if (file.toLowerCase() === location.localCf.toLowerCase()) continue;
-    const bytes = await readIfExists(ctx.target.toHost(file));
-    if (bytes === null || !bytes.includes('DCC_CHECK')) continue;
+    if (!(await fileContains(ctx.target.toHost(file), 'DCC_CHECK', scratch))) continue;
     edits.push(await planTextEdit(ctx, file, (b) => patch(b!), { mayCreate: false }));
   }
   return edits;
