@@ -4,30 +4,16 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const HOSTS = 'C:\\Windows\\System32\\drivers\\etc\\hosts';
-// tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
+const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
-function kerio(img: Image, ...args: string[]): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env: CHILD_ENV });
-}
-
-/** Exit 0, with the run's own words shown when it is not. */
-function succeeded(t: Test, result: CliResult, what: string): void {
-  t.equal(result.code, 0, `${what} exits 0`, { error: result.json?.error ?? null, stderr: result.stderr });
-}
-
-async function run(t: Test, img: Image, ...args: string[]): Promise<CliResult> {
-  const result = await kerio(img, ...args, '--yes');
-  succeeded(t, result, args.join(' '));
-  return result;
-}
+const run = kerioOk;
 
 function backupId(result: CliResult): string {
   if (typeof result.json?.backup !== 'string') throw new Error(`the run reported no backup: ${result.stdout}${result.stderr}`);

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimService, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin, Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -19,12 +19,8 @@ const MAP_COPY = joinWin(PROFILE, 'map');
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const RUNNING = 4;
 const STOPPED = 1;
-// tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
 
-function kerio(img: Image, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env: { ...CHILD_ENV, ...env } });
-}
+const kerio = kerioOnImage;
 
 function rulesHost(img: Image): string {
   return inImage(img.root, img.rulesDir);

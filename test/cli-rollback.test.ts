@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { Target, basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -18,17 +18,7 @@ const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const RULE_OUT = 'Kerio DCC (UDP 6277 out)';
 const RULE_IN = 'Kerio DCC (UDP 6277 in)';
 
-// tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
-
-function kerio(img: Image, ...args: string[]): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env: CHILD_ENV });
-}
-
-/** Exit 0, with the run's own words shown when it is not. */
-function succeeded(t: Test, result: CliResult, what: string): void {
-  t.equal(result.code, 0, `${what} exits 0`, { error: result.json?.error ?? null, stderr: result.stderr });
-}
+const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
 function rulesHost(img: Image): string {
   return inImage(img.root, img.rulesDir);

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 // Each test works on its own image, so two can run at once.
@@ -14,23 +14,9 @@ t.jobs = 2;
 const PROFILE = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin';
 const MAP_COPY = joinWin(PROFILE, 'map');
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
-// tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
+const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
-function kerio(img: Image, ...args: string[]): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env: CHILD_ENV });
-}
-
-/** Exit 0, with the run's own words shown when it is not. */
-function succeeded(t: Test, result: CliResult, what: string): void {
-  t.equal(result.code, 0, `${what} exits 0`, { error: result.json?.error ?? null, stderr: result.stderr });
-}
-
-async function run(t: Test, img: Image, ...args: string[]): Promise<CliResult> {
-  const result = await kerio(img, ...args, '--yes');
-  succeeded(t, result, args.join(' '));
-  return result;
-}
+const run = kerioOk;
 
 function rulesHost(img: Image): string {
   return inImage(img.root, img.rulesDir);

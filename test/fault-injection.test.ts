@@ -9,7 +9,7 @@ import type { Image } from '../src/demo/image.js';
 import { LockedFileError, atomicWrite, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { loadSimState, plainServerState, SIMULATED_STATE_PATH, type SimFirewallRule } from '../src/system/simulated.js';
 import { Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -17,8 +17,6 @@ type Mode = 'throw' | 'kill';
 
 // About 400 CLI runs: a few minutes on a busy 2-core machine, beyond the 180 s default for a test file.
 t.setTimeout(15 * 60_000);
-// tap's process tracker rides in NODE_OPTIONS and would load into every CLI child, doubling its start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
 // Most of a CLI run is process start-up and fsync: three at a time keeps a 2-core machine busy without thrashing.
 const PARALLEL_POINTS = 3;
 const MODES: Mode[] = ['throw', 'kill'];
@@ -35,7 +33,7 @@ await writeFile(SHORT_WAIT, '[service]\ntimeout_seconds = 4\n');
 t.teardown(() => rm(SHORT_WAIT, { force: true }));
 
 function kerio(img: Image, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json', '--answers', SHORT_WAIT], { env: { ...CHILD_ENV, ...env } });
+  return kerioOnImage(img, [...args, '--answers', SHORT_WAIT], env);
 }
 
 /** Everything a run may change, in a form two images can be compared by. */

@@ -5,7 +5,7 @@ import t from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { LiveRunner } from '../src/system/liveRunner.js';
 import { loadSimState, saveSimState, SIMULATED_STATE_PATH } from '../src/system/simulated.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -13,15 +13,11 @@ type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 // Each test works on its own image; two at a time keeps a 2-core machine busy.
 t.jobs = 2;
 
-// tap's process tracker rides in NODE_OPTIONS and would load into every CLI child, doubling its start-up.
-const CHILD_ENV = { NODE_OPTIONS: '' };
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 /** Every character a shell (cmd.exe or sh) would act on, in one folder or rule name. */
 const SPECIAL = '& %PATH% ^x é ü';
 
-function kerio(img: Image, args: string[]): Promise<CliResult> {
-  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env: CHILD_ENV });
-}
+const kerio = kerioOnImage;
 
 async function answersFile(t: Tap, text: string): Promise<string> {
   const file = path.join(await tempDir(t), 'answers.ini');

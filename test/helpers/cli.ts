@@ -22,7 +22,8 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? PROJECT,
-      env: { ...process.env, ...options.env },
+      // tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
+      env: { ...process.env, NODE_OPTIONS: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -77,4 +78,21 @@ export async function hashTree(dir: string): Promise<Record<string, string>> {
 /** The host path of a Windows path inside an image. */
 export function inImage(root: string, winPath: string): string {
   return path.join(root, ...winPath.slice(3).split('\\').filter(Boolean));
+}
+
+/** A command on an image against its simulated system, with --json: how most end-to-end tests run the tool. */
+export function kerioOnImage(img: { root: string }, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return runCli([...args, '--root', img.root, '--simulate', '--json'], { env });
+}
+
+/** Exit 0, with the run's own words shown when it is not. */
+export function succeeded(t: { equal: (...a: any[]) => unknown }, result: CliResult, what: string): void {
+  t.equal(result.code, 0, `${what} exits 0`, { error: result.json?.error ?? null, stderr: result.stderr });
+}
+
+/** A changing command run with --yes that must succeed. */
+export async function kerioOk(t: { equal: (...a: any[]) => unknown }, img: { root: string }, ...args: string[]): Promise<CliResult> {
+  const result = await kerioOnImage(img, [...args, '--yes']);
+  succeeded(t, result, args.join(' '));
+  return result;
 }
