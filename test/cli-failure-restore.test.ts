@@ -114,6 +114,19 @@ t.test('when Kerio does not start again, install puts back every file and rule, 
   t.equal((await simState(img)).services['KerioMailServer']?.state, STOPPED);
 });
 
+t.test('when Kerio does not start with the new settings but does with the old ones, install restores everything, Kerio runs, and it exits 4', async (t) => {
+  const img = await makeImage(t);
+  const original = await hashTree(rulesHost(img));
+  await setService(img, { startFails: 1 });
+  const install = await kerio(img, ['install', '--yes']);
+  t.equal(install.code, 4, 'exit 4: failed after changes, everything restored', { error: install.json?.error ?? null, stderr: install.stderr });
+  t.match(install.json.error.message, /Step "service KerioMailServer" failed/, 'the message names the step that failed');
+  t.match(install.json.error.message, /Everything this run changed was restored/, 'and says that it was restored');
+  await assertAsBefore(t, img, original);
+  t.equal((await manifestOf(img, install)).status, 'restored');
+  t.equal((await simState(img)).services['KerioMailServer']?.state, RUNNING, 'Kerio runs again, on the old settings');
+});
+
 t.test('after Kerio failed to start, doing what the message advises once the cause is fixed leaves Kerio running', async (t) => {
   const img = await makeImage(t);
   await setService(img, { startFails: true });

@@ -141,6 +141,27 @@ t.test('a service stuck in STOP_PENDING fails after the timeout and is not start
   t.equal(clock.now(), 120_000);
 });
 
+t.test('Ctrl-C ends the wait for a slow stop at once, without waiting out the timeout or starting the service', async (t) => {
+  const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', queryOutput(3)), row('start', queryOutput(2))]);
+  const clock = fakeClock();
+  let polls = 0;
+  const error = (await restartService(runner, target, NAME, { timeoutMs: 120_000, pollMs: 1000, ...clock, shouldStop: () => ++polls > 3 }).catch((e: unknown) => e)) as ServiceError;
+  t.type(error, ServiceError);
+  t.match(error.message, /interrupted/);
+  t.ok(clock.now() < 10_000, `gave up after ${clock.now()} ms, not 120 s`);
+  t.equal(runner.countCalls(['start', NAME]), 0);
+});
+
+t.test('a stop refused while the service was still starting (1061) is asked again once it runs', async (t) => {
+  const runner = new FakeRunner([
+    row('stop', [scError('ControlService', 1061, 'The service cannot accept control messages at this time.'), queryOutput(3)]),
+    row('query', [queryOutput(4, 'RUNNING'), queryOutput(1, 'STOPPED'), queryOutput(4, 'RUNNING')]),
+    row('start', queryOutput(2)),
+  ]);
+  await restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() });
+  t.equal(runner.countCalls(['stop', NAME]), 2, 'stop was asked again when the service was found RUNNING');
+});
+
 t.test('a service stuck in START_PENDING fails after the timeout', async (t) => {
   const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', [queryOutput(1), queryOutput(2)]), row('start', queryOutput(2))]);
   await t.rejects(restartService(runner, target, NAME, { timeoutMs: 30_000, pollMs: 5_000, ...fakeClock() }), {

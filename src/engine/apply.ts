@@ -61,14 +61,14 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
         for (const action of s.actions) {
           if (interrupted) throw new Interrupted();
           if (action.kind === 'restartService') serviceTouched = true;
-          await execute(ctx, action);
+          await execute(ctx, action, () => interrupted);
         }
         await journal.record(s.id, 'finish');
         statuses.set(s.id, 'changed');
       } catch (err) {
         statuses.set(s.id, 'failed');
         await journal.record(s.id, 'failed').catch(() => undefined);
-        await restoreAfterFailure(ctx, backup, s.title, err, serviceTouched);
+        await restoreAfterFailure(ctx, backup, s.title, interrupted ? new Interrupted() : err, serviceTouched);
       }
     }
   } finally {

@@ -13,7 +13,7 @@ function requireRunner(ctx: RunContext) {
 }
 
 /** Carries out one planned action. The only code that changes the target. */
-export async function execute(ctx: RunContext, action: Action): Promise<void> {
+export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
   faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
   switch (action.kind) {
     case 'mkdir':
@@ -46,6 +46,7 @@ export async function execute(ctx: RunContext, action: Action): Promise<void> {
       const progress = ctx.log.progress;
       await restartService(requireRunner(ctx), ctx.target, action.service, {
         timeoutMs: action.timeoutSeconds * 1000,
+        shouldStop: interrupted,
         onProgress: progress ? (elapsed, state) => progress(`waiting for ${action.service}: ${stateName(state)} after ${elapsed} s`) : undefined,
       });
       if (progress) progress('');

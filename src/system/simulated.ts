@@ -17,7 +17,8 @@
  *       "binaryPath": "\"C:\\Program Files (x86)\\Kerio\\MailServer\\mailserver.exe\"",  // as sc qc prints it
  *       "startName": "LocalSystem",
  *       "stopHangs": false,        // true: after sc stop the service stays STOP_PENDING for ever
- *       "startFails": false,       // true: after sc start the next query finds it STOPPED (WIN32_EXIT_CODE 1067)
+ *       "startFails": false,       // true: after sc start the next query finds it STOPPED (WIN32_EXIT_CODE 1067);
+ *                                  // a number N: only the next N starts fail (a config the service rejects, then restored)
  *       "displayName": "Kerio Connect",   // optional
  *       "win32ExitCode": 0         // optional; what sc query prints as WIN32_EXIT_CODE
  *     }
@@ -53,7 +54,7 @@ export interface SimService {
   binaryPath: string;
   startName: string;
   stopHangs: boolean;
-  startFails: boolean;
+  startFails: boolean | number;
   displayName?: string;
   win32ExitCode?: number;
 }
@@ -166,7 +167,7 @@ function checkSimState(json: unknown, where: string): SimState {
         binaryPath: raw.binaryPath,
         startName: typeof raw.startName === 'string' ? raw.startName : 'LocalSystem',
         stopHangs: raw.stopHangs === true,
-        startFails: raw.startFails === true,
+        startFails: raw.startFails === true || (typeof raw.startFails === 'number' && raw.startFails > 0 ? raw.startFails : false),
         ...(typeof raw.displayName === 'string' ? { displayName: raw.displayName } : {}),
         ...(typeof raw.win32ExitCode === 'number' ? { win32ExitCode: raw.win32ExitCode } : {}),
       };
@@ -384,8 +385,10 @@ function scStatusBlock(name: string, service: SimService, extra: string[] = []):
 function settle(service: SimService): void {
   if (service.state === STATE.stopPending && !service.stopHangs) service.state = STATE.stopped;
   if (service.state === STATE.startPending) {
-    service.state = service.startFails ? STATE.stopped : STATE.running;
-    if (service.startFails) service.win32ExitCode = 1067;
+    const fails = service.startFails === true || (typeof service.startFails === 'number' && service.startFails > 0);
+    service.state = fails ? STATE.stopped : STATE.running;
+    if (fails) service.win32ExitCode = 1067;
+    if (typeof service.startFails === 'number' && service.startFails > 0) service.startFails = service.startFails - 1 || false;
   }
 }
 

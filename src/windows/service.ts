@@ -146,6 +146,8 @@ export interface RestartOptions {
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   onProgress?: (elapsedSeconds: number, state: number) => void;
+  /** Asked at every poll: true ends the wait at once (Ctrl-C), so a restore need not wait out the timeout. */
+  shouldStop?: () => boolean;
 }
 
 const DEFAULT_POLL_MS = 1000;
@@ -208,6 +210,9 @@ async function waitForState(
       );
     }
     const elapsedMs = now() - started;
+    if (options.shouldStop?.()) {
+      throw new ServiceError(name, `Stopped waiting for the service "${name}" to ${phase} (interrupted); it is ${stateName(status.state)}.`, null, status.state, `Check it with sc.exe query ${name}.`);
+    }
     if (elapsedMs >= options.timeoutMs) {
       const seconds = Math.round(elapsedMs / 1000);
       throw new ServiceError(
