@@ -18,6 +18,7 @@ export async function planFirewall(ctx: RunContext): Promise<StepPlan> {
     detail: changing.length
       ? changing.map((r) => `${r.verdict} "${r.wanted.name}" (${r.reason})`).join('; ')
       : `rules ${rules.map((r) => `"${r.wanted.name}"`).join(' and ')} present and correct`,
+    notes: rules.flatMap((r) => r.notes),
     actions,
   });
 }

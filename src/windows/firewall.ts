@@ -187,9 +187,10 @@ export function ruleMatches(actual: FirewallRule, wanted: FirewallRule): boolean
   return actual.name.toLowerCase() === wanted.name.toLowerCase() && describeDifferences(actual, wanted).length === 0;
 }
 
+/** netsh failed. Before any change (planning, status) that is exit 3; during a run, apply restores (4/5). */
 export class FirewallError extends KerioDccError {
   constructor(message: string, hint?: string) {
-    super(ExitCode.unexpected, message, hint);
+    super(ExitCode.precondition, message, hint);
     this.name = 'FirewallError';
   }
 }

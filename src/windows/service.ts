@@ -38,6 +38,7 @@ export const ScError = {
   notStarted: 1062,
 } as const;
 
+/** sc failed or the service got stuck. Before any change that is exit 3; during a run, apply restores (4/5). */
 export class ServiceError extends KerioDccError {
   constructor(
     readonly service: string,
@@ -48,7 +49,7 @@ export class ServiceError extends KerioDccError {
     readonly state: number | null,
     hint?: string,
   ) {
-    super(ExitCode.unexpected, message, hint);
+    super(ExitCode.precondition, message, hint);
     this.name = 'ServiceError';
   }
 }
