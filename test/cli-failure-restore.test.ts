@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimService, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin, Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -22,14 +22,8 @@ const STOPPED = 1;
 
 const kerio = kerioOnImage;
 
-function rulesHost(img: Image): string {
-  return inImage(img.root, img.rulesDir);
-}
 
 /** The simulated system; it has no state file until a command changes something. */
-async function simState(img: Image): Promise<SimState> {
-  return (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
-}
 
 async function setService(img: Image, service: Partial<SimService>): Promise<void> {
   const state = await simState(img);

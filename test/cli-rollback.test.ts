@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { Target, basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, rulesHost, simState } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -20,15 +20,7 @@ const RULE_IN = 'Kerio DCC (UDP 6277 in)';
 
 const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
-function rulesHost(img: Image): string {
-  return inImage(img.root, img.rulesDir);
-}
 
-async function simState(img: Image): Promise<SimState> {
-  const state = await loadSimState(inImage(img.root, SIMULATED_STATE_PATH));
-  if (!state) throw new Error('no simulated system state in the image');
-  return state;
-}
 
 async function writeSimState(img: Image, edit: (state: SimState) => void): Promise<void> {
   const state = (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import { buildImage, DEMO_IMAGE, type Image } from '../src/demo/image.js';
-import { hashTree, inImage, makeImage, PROJECT, runCli, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, PROJECT, runCli, tempDir, type CliResult, rulesHost } from './helpers/cli.js';
 
 const SIM_STATE = 'C:\\ProgramData\\kerio-dcc\\simulated-system.json';
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
@@ -58,9 +58,6 @@ async function editSimState(image: Image, edit: (state: any) => void): Promise<v
   await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(state, null, 2));
 }
 
-function rulesHost(image: Image): string {
-  return inImage(image.root, image.rulesDir);
-}
 
 /** Splits a command line as a shell would for plain words and "double-quoted" ones. */
 /** Splits a printed command line as a POSIX shell would (single quotes with '\\'' escapes, double quotes, bare words). */

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk, rulesHost, simState } from './helpers/cli.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 // Each test works on its own image, so two can run at once.
@@ -18,15 +18,7 @@ const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImag
 
 const run = kerioOk;
 
-function rulesHost(img: Image): string {
-  return inImage(img.root, img.rulesDir);
-}
 
-async function simState(img: Image): Promise<SimState> {
-  const state = await loadSimState(inImage(img.root, SIMULATED_STATE_PATH));
-  if (!state) throw new Error('no simulated system state in the image');
-  return state;
-}
 
 const wholeFile = t;
 let pristine: Promise<{ img: Image; original: Record<string, string> }> | null = null;

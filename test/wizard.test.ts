@@ -255,19 +255,24 @@ t.test('Kerio in neither Program Files folder (no service to ask): its install f
   t.same(await readWin(image, SYSWOW64_MAP), demoMapBytes(), 'the profile follows the bitness of the mailserver.exe found there');
 });
 
-t.test("a Kerio service whose program path names a folder that is gone: the install folder is asked, and the answer wins", async (t) => {
-  const image = await makeImage(t);
-  const custom = 'C:\\Kerio Custom\\MailServer';
-  await moveWin(image, image.installDir, custom);
+/** The simulated Kerio service, running, with its program in `installDir`. */
+async function serviceRunsFrom(image: Image, installDir: string): Promise<void> {
   await mkdir(path.dirname(inImage(image.root, SIM_STATE)), { recursive: true });
   const state = {
     schema: 1,
     elevated: true,
     language: 'en',
-    services: { KerioMailServer: { state: 4, binaryPath: `"${image.installDir}\\mailserver.exe"`, startName: 'LocalSystem' } },
+    services: { KerioMailServer: { state: 4, binaryPath: `"${installDir}\\mailserver.exe"`, startName: 'LocalSystem' } },
     firewall: [],
   };
   await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(state));
+}
+
+t.test("a Kerio service whose program path names a folder that is gone: the install folder is asked, and the answer wins", async (t) => {
+  const image = await makeImage(t);
+  const custom = 'C:\\Kerio Custom\\MailServer';
+  await moveWin(image, image.installDir, custom);
+  await serviceRunsFrom(image, image.installDir);
   const run = await wizard({ root: image.root, simulate: true }, [custom, true, false]);
   succeeded(t, run);
   t.same(messages(run), ["Kerio Connect's install folder (it holds plugins\\spamassassin\\rules):", CONFIRM, SAVE_OFFER]);
@@ -281,15 +286,7 @@ t.test('a Kerio service pointing at a non-standard folder settles it: nothing is
   const image = await makeImage(t);
   const custom = 'C:\\Kerio Custom\\MailServer';
   await moveWin(image, image.installDir, custom);
-  await mkdir(path.dirname(inImage(image.root, SIM_STATE)), { recursive: true });
-  const state = {
-    schema: 1,
-    elevated: true,
-    language: 'en',
-    services: { KerioMailServer: { state: 4, binaryPath: `"${custom}\\mailserver.exe"`, startName: 'LocalSystem' } },
-    firewall: [],
-  };
-  await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(state));
+  await serviceRunsFrom(image, custom);
   const run = await wizard({ root: image.root, simulate: true }, [false]);
   succeeded(t, run);
   t.same(messages(run), [CONFIRM], 'only the confirmation');

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage, DEMO_IMAGE, type Image, type ImageOptions } from '../../src/demo/image.js';
+import { SIMULATED_STATE_PATH, loadSimState, plainServerState, type SimState } from '../../src/system/simulated.js';
+import { Target } from '../../src/target/target.js';
 
 export const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(PROJECT, 'bin', 'kerio-dcc.js');
@@ -95,4 +97,14 @@ export async function kerioOk(t: { equal: (...a: any[]) => unknown }, img: { roo
   const result = await kerioOnImage(img, [...args, '--yes']);
   succeeded(t, result, args.join(' '));
   return result;
+}
+
+/** The host path of an image's rules folder. */
+export function rulesHost(img: Image): string {
+  return inImage(img.root, img.rulesDir);
+}
+
+/** The image's simulated system as it stands (the plain server when no run has written it yet). */
+export async function simState(img: { root: string }): Promise<SimState> {
+  return (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
 }
