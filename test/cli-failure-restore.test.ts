@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimService, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin, Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
+import { BIN, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -175,4 +175,37 @@ t.test('when the second firewall rule cannot be added, install puts back the fil
   t.equal(netshAdds.length, 1, 'the first rule had been added');
   await assertAsBefore(t, img, original);
   t.equal((await manifestOf(img, install)).status, 'restored');
+});
+
+t.test('Ctrl-C while Kerio is slowly stopping ends the wait at once, restores everything, and exits 130', async (t) => {
+  const img = await makeImage(t);
+  const original = await hashTree(rulesHost(img));
+  // A slow stop: without Ctrl-C the run would wait many polls (one a second) for STOPPED.
+  await setService(img, { stopPolls: 6 });
+  const child = spawn(process.execPath, [BIN, 'install', '--root', img.root, '--simulate', '--yes', '--json'], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const waiting = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      // The backup is made and the steps run; the service step follows the file steps within a moment.
+      if (stderr.includes('backup: ')) setTimeout(resolve, 1500);
+    }),
+  );
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await waiting;
+  const sent = Date.now();
+  child.kill('SIGINT');
+  const code = await exited;
+  t.equal(code, 130, 'exit 130: interrupted, and everything was put back', { stderr });
+  t.ok(Date.now() - sent < 20_000, 'it did not wait out the slow stop before restoring');
+  const report = JSON.parse(stdout);
+  t.match(report.error.message, /Interrupted during step "service KerioMailServer"/, 'the message says where it was interrupted');
+  t.match(report.error.message, /Everything this run changed was restored/);
+  await assertAsBefore(t, img, original);
+  t.equal((await simState(img)).services['KerioMailServer']?.state, RUNNING, 'Kerio runs again');
 });

@@ -17,6 +17,7 @@
  *       "binaryPath": "\"C:\\Program Files (x86)\\Kerio\\MailServer\\mailserver.exe\"",  // as sc qc prints it
  *       "startName": "LocalSystem",
  *       "stopHangs": false,        // true: after sc stop the service stays STOP_PENDING for ever
+ *       "stopPolls": 0,            // optional: a slow stop, STOP_PENDING for this many more queries
  *       "startFails": false,       // true: after sc start the next query finds it STOPPED (WIN32_EXIT_CODE 1067);
  *                                  // a number N: only the next N starts fail (a config the service rejects, then restored)
  *       "displayName": "Kerio Connect",   // optional
@@ -54,6 +55,8 @@ export interface SimService {
   binaryPath: string;
   startName: string;
   stopHangs: boolean;
+  /** A slow stop: the next this-many queries still find STOP_PENDING. */
+  stopPolls?: number;
   startFails: boolean | number;
   displayName?: string;
   win32ExitCode?: number;
@@ -167,6 +170,7 @@ function checkSimState(json: unknown, where: string): SimState {
         binaryPath: raw.binaryPath,
         startName: typeof raw.startName === 'string' ? raw.startName : 'LocalSystem',
         stopHangs: raw.stopHangs === true,
+        ...(typeof raw.stopPolls === 'number' && raw.stopPolls > 0 ? { stopPolls: raw.stopPolls } : {}),
         startFails: raw.startFails === true || (typeof raw.startFails === 'number' && raw.startFails > 0 ? raw.startFails : false),
         ...(typeof raw.displayName === 'string' ? { displayName: raw.displayName } : {}),
         ...(typeof raw.win32ExitCode === 'number' ? { win32ExitCode: raw.win32ExitCode } : {}),
@@ -383,7 +387,8 @@ function scStatusBlock(name: string, service: SimService, extra: string[] = []):
 
 /** A pending state settles the next time anyone looks, as a real service gets there while sc returns. */
 function settle(service: SimService): void {
-  if (service.state === STATE.stopPending && !service.stopHangs) service.state = STATE.stopped;
+  if (service.state === STATE.stopPending && (service.stopPolls ?? 0) > 0) service.stopPolls! -= 1;
+  else if (service.state === STATE.stopPending && !service.stopHangs) service.state = STATE.stopped;
   if (service.state === STATE.startPending) {
     const fails = service.startFails === true || (typeof service.startFails === 'number' && service.startFails > 0);
     service.state = fails ? STATE.stopped : STATE.running;
