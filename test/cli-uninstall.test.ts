@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
@@ -150,4 +150,14 @@ t.test('uninstall finds the profile folder install used even when it holds other
   await run(t, img, 'uninstall');
   t.notOk(existsSync(inImage(img.root, MAP_COPY)), 'the map copy is gone');
   t.equal(await readFile(prefs, 'latin1'), 'required_score 6\r\n', "the administrator's file is untouched");
+});
+
+t.test('uninstall on a server whose rules folder has no local.cf changes nothing there and creates none', async (t) => {
+  const img = await makeImage(t);
+  await rm(inImage(img.root, joinWin(img.rulesDir, 'local.cf')));
+  const before = await hashTree(rulesHost(img));
+  const result = await kerio(img, 'uninstall', '--yes');
+  succeeded(t, result, 'uninstall');
+  t.equal(result.json.steps.find((s: { id: string }) => s.id === 'local-cf')?.status, 'unchanged');
+  t.same(await hashTree(rulesHost(img)), before, 'the rules folder is as it was: no local.cf was created');
 });

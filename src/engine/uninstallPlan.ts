@@ -57,13 +57,14 @@ async function planFirewallRemoval(ctx: RunContext): Promise<StepPlan> {
 export async function planUninstall(ctx: RunContext): Promise<{ plan: Plan; location: Location }> {
   const location = await locate(ctx, { requireDcc: false });
   const map = await planMapRemoval(ctx, location);
+  // A missing local.cf holds no block to take out: nothing to do, and nothing to create.
   const local = await planTextEdit(ctx, location.localCf, (bytes) => {
-    const unblocked = uninstallLocalCf(bytes!);
+    if (bytes === null) return { bytes: Buffer.alloc(0), changed: false, notes: [] };
+    const unblocked = uninstallLocalCf(bytes);
     const restored = restoreZeroDccScores(unblocked.bytes);
     return { bytes: restored.bytes, changed: unblocked.changed || restored.changed, notes: [...unblocked.notes, ...restored.notes] };
   }, { mayCreate: true });
-  const localEdits = local.readHash === null ? [] : [local];
-  const edits = [...localEdits, ...(await planScoreEdits(ctx, location, restoreZeroDccScores))];
+  const edits = [local, ...(await planScoreEdits(ctx, location, restoreZeroDccScores))];
   const localStep = textEditStep('local-cf', 'local.cf', edits, 'no kerio-dcc block and no score line turned off by kerio-dcc', (changed) => `update ${changed.map((e) => e.path).join(', ')}`);
   const v310 = await planTextEdit(ctx, location.v310Pre, (b) => disableDccPlugin(b!), { mayCreate: false });
   const v310Step = textEditStep('v310-pre', 'v310.pre', [v310], 'the DCC plugin is not loaded', () => `stop loading the DCC plugin in ${location.v310Pre}`);
