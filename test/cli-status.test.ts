@@ -437,6 +437,20 @@ t.test('status does not load the prompt library and does not hash the rules fold
   tt.ok(seen.hashedBytes < filler.length, `hashed ${seen.hashedBytes} bytes, less than one ${filler.length}-byte rule file`);
 });
 
+t.test('--help and an unattended install do not load the prompt library either', async (tt) => {
+  const image = await makeImage(tt);
+  const { env, read, trace } = await tracer(tt);
+  const help = await runCli(['--help'], { env });
+  exitsWith(tt, help, 0);
+  tt.same((await read()).modules.filter((m) => INQUIRER.test(m)), [], 'not for --help');
+  await writeFile(trace, '');
+  const install = await runCli(['install', '--root', image.root, '--simulate', '--yes', '--json'], { env });
+  exitsWith(tt, install, 0);
+  const seen = await read();
+  tt.ok(seen.modules.some((m) => m.endsWith('/dist/engine/apply.js')), 'the tracer saw install apply its plan');
+  tt.same(seen.modules.filter((m) => INQUIRER.test(m)), [], 'not for install --yes');
+});
+
 // ------------------------------------------------------------------ doctor
 
 t.test('doctor on a provisioned server whose DCC server answers exits 0 and reports the brand', async (tt) => {

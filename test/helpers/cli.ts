@@ -19,6 +19,16 @@ export interface CliResult {
   json: any;
 }
 
+/** stdout parsed as the JSON report when the run had --json (null when it was not valid JSON). */
+export function jsonOutput(args: string[], stdout: string): any {
+  if (!args.includes('--json')) return null;
+  try {
+    return JSON.parse(stdout);
+  } catch {
+    return null;
+  }
+}
+
 /** Runs the built CLI (dist/) as an administrator's script would: a child process, no TTY, no stdin. */
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -34,15 +44,7 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => {
-      let json: any = null;
-      if (args.includes('--json')) {
-        try {
-          json = JSON.parse(stdout);
-        } catch {
-          json = null;
-        }
-      }
-      resolve({ code: code ?? -1, stdout, stderr, json });
+      resolve({ code: code ?? -1, stdout, stderr, json: jsonOutput(args, stdout) });
     });
   });
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
+import { jsonOutput } from '../helpers/cli.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
 import { cmdWord, findOnPath, WinePrefix, wineMissingReason, type WineResult } from '../helpers/windows/wine.js';
 import { spawnSync } from 'node:child_process';
@@ -107,14 +108,7 @@ async function smokeRun(): Promise<void> {
     const read = async (ext: string) => readFile(await wine.hostPath(`${base}.${ext}`), 'utf8').catch(() => '');
     const code = (await read('code')).trim();
     const stdout = await read('out');
-    let json: any = null;
-    if (args.includes('--json')) {
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = null;
-      }
-    }
+    const json = jsonOutput(args, stdout);
     if (!/^-?\d+$/.test(code)) throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')} (wine exit ${result.exitCode}): ${result.stderr}`);
     return { errorlevel: Number(code), stdout, stderr: await read('err'), json };
   };
