@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { copyAndHashFile, fileContains, sha256File } from '../src/fs/files.js';
-import { forEachLimited } from '../src/fs/pool.js';
+import { copyAndHashFile, fileContains, sha256File, walk } from '../src/fs/files.js';
+import { eachInSlices } from '../src/fs/pool.js';
 import { tempDir } from './helpers/cli.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
@@ -12,14 +12,14 @@ t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even 
   for (let offset = 0; offset < 40; offset++) {
     const file = path.join(dir, `f${offset}.cf`);
     await writeFile(file, `${'x'.repeat(offset)}score DCC_CHECK 0\n`);
-    t.equal(await fileContains(file, 'DCC_CHECK', scratch), true, `found at offset ${offset}`);
+    t.equal(fileContains(file, 'DCC_CHECK', scratch), true, `found at offset ${offset}`);
   }
   const none = path.join(dir, 'none.cf');
   await writeFile(none, `score DCC_CHEC${'K'.repeat(0)} 0\nDCC_\nCHECK\n`.repeat(5));
-  t.equal(await fileContains(none, 'DCC_CHECK', scratch), false, 'a near miss and a word broken by a line end do not count');
+  t.equal(fileContains(none, 'DCC_CHECK', scratch), false, 'a near miss and a word broken by a line end do not count');
   const empty = path.join(dir, 'empty.cf');
   await writeFile(empty, '');
-  t.equal(await fileContains(empty, 'DCC_CHECK', scratch), false);
+  t.equal(fileContains(empty, 'DCC_CHECK', scratch), false);
 });
 
 t.test('a backup copy has the same bytes and the hash of the original, read once through a small buffer', async (t) => {
@@ -28,35 +28,50 @@ t.test('a backup copy has the same bytes and the hash of the original, read once
   const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 31 + 7) % 256));
   await writeFile(from, bytes);
   const to = path.join(dir, 'copy');
-  const result = await copyAndHashFile(from, to, Buffer.alloc(1000));
+  const result = copyAndHashFile(from, to, Buffer.alloc(1000));
   t.same(await readFile(to), bytes);
   t.equal(result.size, bytes.length);
   t.equal(result.sha256, createHash('sha256').update(bytes).digest('hex'));
-  t.equal(await sha256File(to, Buffer.alloc(777)), result.sha256, 'hashing the copy gives the same hash');
-  await t.rejects(copyAndHashFile(from, to, Buffer.alloc(1000)), { code: 'EEXIST' }, 'an existing copy is never overwritten');
+  t.equal(sha256File(to, Buffer.alloc(777)), result.sha256, 'hashing the copy gives the same hash');
+  t.throws(() => copyAndHashFile(from, to, Buffer.alloc(1000)), { code: 'EEXIST' }, 'an existing copy is never overwritten');
 });
 
-t.test('limited parallel work does every item once, never more at a time than allowed, and reports the first failure', async (t) => {
+t.test('work over many files runs each item once, in order, and lets timers and Ctrl-C in while it runs', async (t) => {
   const seen: number[] = [];
-  let running = 0;
-  let most = 0;
-  await forEachLimited([...Array(50).keys()], 4, async (n) => {
-    running++;
-    most = Math.max(most, running);
-    await new Promise((r) => setTimeout(r, n % 3));
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const busyUntil = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+  await eachInSlices([...Array(30).keys()], (n) => {
+    busyUntil(5); // about 150 ms of synchronous work in all
     seen.push(n);
-    running--;
   });
-  t.same([...seen].sort((a, b) => a - b), [...Array(50).keys()]);
-  t.ok(most <= 4 && most > 1, `at most 4 at once (saw ${most})`);
+  clearInterval(timer);
+  t.same(seen, [...Array(30).keys()]);
+  t.ok(ticks >= 3, `the event loop had its turn during the work (a 1 ms timer fired ${ticks} times)`);
+
   const started: number[] = [];
   await t.rejects(
-    forEachLimited([...Array(50).keys()], 2, async (n) => {
+    eachInSlices([...Array(50).keys()], (n) => {
       started.push(n);
       if (n === 3) throw new Error('disk full');
-      await new Promise((r) => setTimeout(r, 1));
     }),
     { message: 'disk full' },
   );
-  t.ok(started.length < 50, 'no new work starts after a failure');
+  t.same(started, [0, 1, 2, 3], 'nothing runs after a failure');
+});
+
+t.test('a folder walk reports files below every subfolder, and links without following them', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'b', 'c'), { recursive: true });
+  await writeFile(path.join(dir, 'a.cf'), 'a');
+  await writeFile(path.join(dir, 'b', 'b.cf'), 'b');
+  await writeFile(path.join(dir, 'b', 'c', 'c.cf'), 'c');
+  await mkdir(path.join(dir, 'outside'));
+  await writeFile(path.join(dir, 'outside', 'secret'), 's');
+  await symlink(path.join(dir, 'outside'), path.join(dir, 'b', 'link'));
+  const seen = [...walk(path.join(dir, 'b'))].map((e) => `${e.relative.split(path.sep).join('/')}:${e.kind}`).sort();
+  t.same(seen, ['b.cf:file', 'c/c.cf:file', 'link:link']);
 });

@@ -1,13 +1,14 @@
+import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { forEachLimited } from '../fs/pool.js';
+import { eachInSlices } from '../fs/pool.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
-import { copyAndHashFile, kindOf, scratchBuffer, sha256, sha256File, walk } from '../fs/files.js';
+import { copyAndHashFile, kindOf, sha256, sha256File, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
 import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, type Manifest, type ManifestFile } from './manifest.js';
 
@@ -19,13 +20,10 @@ export interface Backup {
   manifest: Manifest;
 }
 
-/** Files copied at once: enough to keep the disk busy (and antivirus scans overlapping) without piling up memory. */
-const PARALLEL_COPIES = 8;
-
 /** Copies a file to the backup while hashing it: each file is read once. */
-async function copyAndHash(from: string, to: string, scratch: Buffer): Promise<{ sha256: string; size: number }> {
+function copyAndHash(from: string, to: string): { sha256: string; size: number } {
   faultPoint(`backup ${from}`);
-  return copyAndHashFile(from, to, scratch);
+  return copyAndHashFile(from, to);
 }
 
 /** The copy's place in the backup mirrors the target path: files/C/Program Files/... */
@@ -86,8 +84,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
   const skipped: string[] = [];
   const byKey = new Map<string, ManifestFile>();
   const madeDirs = new Set<string>();
-  const scratch = Array.from({ length: PARALLEL_COPIES }, () => scratchBuffer());
-  const add = async (p: WinPath, hostPath: string, worker = 0) => {
+  const add = (p: WinPath, hostPath: string): void => {
     const key = normalizeWin(p).toLowerCase();
     if (byKey.has(key)) return;
     const entry: ManifestFile = { path: normalizeWin(p), backup: mirrorOf(p), size: 0, sha256: '' };
@@ -95,15 +92,15 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     files.push(entry);
     const copy = backupCopyPath(folder.dir, entry.backup);
     if (!madeDirs.has(path.dirname(copy))) {
-      await mkdir(path.dirname(copy), { recursive: true });
+      mkdirSync(path.dirname(copy), { recursive: true });
       madeDirs.add(path.dirname(copy));
     }
-    Object.assign(entry, await copyAndHash(hostPath, copy, scratch[worker]!));
+    Object.assign(entry, copyAndHash(hostPath, copy));
   };
   for (const tree of plan.backupTrees) {
-    await forEachLimited(walk(ctx.target.toHost(tree)), PARALLEL_COPIES, async (entry, worker) => {
+    await eachInSlices(walk(ctx.target.toHost(tree)), (entry) => {
       const p = joinWin(tree, ...entry.relative.split(path.sep));
-      if (entry.kind === 'file') await add(p, entry.hostPath, worker);
+      if (entry.kind === 'file') add(p, entry.hostPath);
       else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
     });
   }
@@ -114,7 +111,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
     const host = ctx.target.toHost(action.path);
     const exists = (await kindOf(host)) === 'file';
-    if (exists) await add(action.path, host);
+    if (exists) add(action.path, host);
     const entry = byKey.get(normalizeWin(action.path).toLowerCase());
     const after = action.kind === 'writeFile' ? sha256(action.content) : null;
     if (entry) entry.after = after;
@@ -125,8 +122,8 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
   }
 
-  await forEachLimited(files, PARALLEL_COPIES, async (f, worker) => {
-    if ((await sha256File(backupCopyPath(folder.dir, f.backup), scratch[worker])) !== f.sha256) {
+  await eachInSlices(files, (f) => {
+    if (sha256File(backupCopyPath(folder.dir, f.backup)) !== f.sha256) {
       throw new PreconditionError(`The backup copy of ${f.path} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
     }
   });

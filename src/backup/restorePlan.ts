@@ -4,6 +4,7 @@ import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
 import { unifiedDiff } from '../engine/diff.js';
 import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
+import { eachInSlices } from '../fs/pool.js';
 import { planService } from '../steps/service.js';
 import { NO_SYSTEM } from '../steps/firewall.js';
 import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';
@@ -31,11 +32,11 @@ function looksLikeText(bytes: Buffer): boolean {
 /** Every copy is checked against its sha256 before anything is touched; one bad copy stops it all. */
 export async function verifyBackupCopies(dir: string, manifest: Manifest): Promise<string[]> {
   const problems: string[] = [];
-  for (const f of manifest.files) {
-    const hash = await sha256IfExists(backupCopyPath(dir, f.backup));
+  await eachInSlices(manifest.files, (f) => {
+    const hash = sha256IfExists(backupCopyPath(dir, f.backup));
     if (hash === null) problems.push(`${f.path}: the copy ${f.backup} is missing`);
     else if (hash !== f.sha256) problems.push(`${f.path}: the copy ${f.backup} was altered (sha256 differs from the manifest)`);
-  }
+  });
   return problems;
 }
 
@@ -49,7 +50,7 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
   const readHashes: Plan['readHashes'] = new Map();
   for (const f of manifest.files) {
     const host = ctx.target.toHost(f.path);
-    const current = await sha256IfExists(host);
+    const current = sha256IfExists(host);
     if (current === f.sha256) continue;
     const ranHere = f.after !== undefined && current === f.after;
     if (!ranHere) {
@@ -83,7 +84,7 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
   const notes: string[] = [];
   const removed = new Set<string>();
   for (const c of manifest.created.filter((c) => c.type === 'file')) {
-    const current = await sha256IfExists(ctx.target.toHost(c.path));
+    const current = sha256IfExists(ctx.target.toHost(c.path));
     if (current === null) continue;
     if (current !== c.sha256) {
       conflicts.push(`${c.path} was changed since this run created it${options.force ? ': removed anyway (--force)' : ': kept (remove it with --force)'}`);

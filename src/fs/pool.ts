@@ -1,30 +1,21 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+
+/** How long synchronous file work may hold the event loop before Ctrl-C, timers and output get a turn. */
+const SLICE_MS = 20;
+
 /**
- * Runs `work` on every item with at most `limit` at once, in order of the items; the first
- * failure stops new work, waits for what is running, and is thrown. `worker` (0 to
- * limit - 1) lets each worker reuse its own buffers.
+ * Runs `work` on every item in order, giving the event loop a turn every SLICE_MS, so a
+ * long run of synchronous file reads still answers Ctrl-C at once. Items are taken from the
+ * iterable as they come, so a long listing is never held whole. The first failure stops
+ * the loop and is thrown.
  */
-export async function forEachLimited<T>(items: Iterable<T> | AsyncIterable<T>, limit: number, work: (item: T, worker: number) => Promise<void>): Promise<void> {
-  // Workers share one iterator (an async generator queues their next() calls), so a long
-  // listing is consumed as it is produced and never held whole.
-  const iterator = Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
-  let failure: { error: unknown } | null = null;
-  const worker = async (index: number): Promise<void> => {
-    while (failure === null) {
-      let step: IteratorResult<T>;
-      try {
-        step = await iterator.next();
-      } catch (error) {
-        failure ??= { error };
-        return;
-      }
-      if (step.done) return;
-      try {
-        await work(step.value, index);
-      } catch (error) {
-        failure ??= { error };
-      }
+export async function eachInSlices<T>(items: Iterable<T>, work: (item: T) => void): Promise<void> {
+  let sliceStart = performance.now();
+  for (const item of items) {
+    work(item);
+    if (performance.now() - sliceStart >= SLICE_MS) {
+      await nextTurn();
+      sliceStart = performance.now();
     }
-  };
-  await Promise.all(Array.from({ length: limit }, (_, index) => worker(index)));
-  if (failure !== null) throw (failure as { error: unknown }).error;
+  }
 }

@@ -1,16 +1,16 @@
 import { locate, type Location } from '../detect/locate.js';
 import { decideProfileDirs } from '../detect/profileDirs.js';
 import type { RunContext } from '../engine/context.js';
-import { fileContains, readIfExists, scratchBuffer } from '../fs/files.js';
+import { readIfExists } from '../fs/files.js';
 import { activeZeroDccScoreLines } from '../patch/dccScore.js';
 import { findManagedBlock } from '../patch/localCf.js';
 import { PatchConflictError } from '../patch/result.js';
 import { activeDccLoadplugins } from '../patch/v310Pre.js';
-import { dccSettings, ruleFiles } from '../steps/localCf.js';
+import { dccSettings, ruleFilesMentioningDcc } from '../detect/rules.js';
 import { basenameWin, joinWin } from '../target/target.js';
 import { planFirewallRules } from '../windows/firewall.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
-import { findUnfinishedRun } from '../engine/recover.js';
+import { findUnfinishedRun } from '../backup/unfinished.js';
 
 export interface Check {
   id: string;
@@ -41,9 +41,7 @@ async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
 async function checkScores(ctx: RunContext, location: Location): Promise<Check> {
   const title = 'no active score DCC_CHECK 0';
   const found: string[] = [];
-  const scratch = scratchBuffer();
-  for (const file of await ruleFiles(ctx, location.rulesDir)) {
-    if (!(await fileContains(ctx.target.toHost(file), 'DCC_CHECK', scratch))) continue;
+  for (const file of await ruleFilesMentioningDcc(ctx, location.rulesDir)) {
     const bytes = await readIfExists(ctx.target.toHost(file));
     if (bytes === null) continue;
     const lines = activeZeroDccScoreLines(bytes);

@@ -1,39 +1,16 @@
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { Location } from '../detect/locate.js';
+import { dccSettings, ruleFilesMentioningDcc } from '../detect/rules.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
-import { fileContains, scratchBuffer } from '../fs/files.js';
 import { disableZeroDccScores } from '../patch/dccScore.js';
-import { installLocalCf, type DccSettings } from '../patch/localCf.js';
-import { joinWin, type WinPath } from '../target/target.js';
+import { installLocalCf } from '../patch/localCf.js';
 import { planTextEdit, type TextEdit } from './textEdit.js';
 
-export function dccSettings(location: Location, ctx: RunContext): DccSettings {
-  return { home: location.dccHome, dccproc: location.dccproc, extraLines: ctx.answers.dcc.extraLines };
-}
-
-/**
- * The .cf files SpamAssassin reads from the rules folder: it does not descend into
- * subfolders, and it follows links, so a linked .cf counts too.
- */
-export async function ruleFiles(ctx: RunContext, rulesDir: WinPath): Promise<WinPath[]> {
-  const host = ctx.target.toHost(rulesDir);
-  const files: WinPath[] = [];
-  for (const e of await readdir(host, { withFileTypes: true })) {
-    if (!e.name.toLowerCase().endsWith('.cf')) continue;
-    if (e.isFile() || (e.isSymbolicLink() && (await stat(path.join(host, e.name)).catch(() => null))?.isFile())) files.push(joinWin(rulesDir, e.name));
-  }
-  return files.sort();
-}
-
-/** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched (and read whole). */
+/** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched. */
 export async function planScoreEdits(ctx: RunContext, location: Location, patch: (b: Buffer) => { bytes: Buffer; changed: boolean; notes: string[] }): Promise<TextEdit[]> {
   const edits: TextEdit[] = [];
-  const scratch = scratchBuffer();
-  for (const file of await ruleFiles(ctx, location.rulesDir)) {
+  for (const file of await ruleFilesMentioningDcc(ctx, location.rulesDir)) {
     if (file.toLowerCase() === location.localCf.toLowerCase()) continue;
-    if (!(await fileContains(ctx.target.toHost(file), 'DCC_CHECK', scratch))) continue;
     edits.push(await planTextEdit(ctx, file, (b) => patch(b!), { mayCreate: false }));
   }
   return edits;
