@@ -1,4 +1,4 @@
-import { createTwoFilesPatch } from 'diff';
+import { createTwoFilesPatch } from 'diff/lib/patch/create.js';
 import { parseText } from '../text/textFile.js';
 
 function displayText(bytes: Buffer | null): string {

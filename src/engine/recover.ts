@@ -1,35 +1,9 @@
-import path from 'node:path';
-import { checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
+import { checkManifestPaths } from '../backup/manifest.js';
+import { findUnfinishedRun } from '../backup/unfinished.js';
 import { locate } from '../detect/locate.js';
-import { listBackupDirs } from '../backup/prune.js';
-import { Journal } from '../backup/journal.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';
 import type { RunContext } from './context.js';
-import { joinWin } from '../target/target.js';
-
-export interface UnfinishedRun {
-  dir: string;
-  manifest: Manifest;
-  winDir: string;
-}
-
-/**
- * A run that was killed leaves its manifest saying 'applying'. Only the newest readable
- * backup can be such a run (every run checks before it starts), so only that one is read.
- */
-export async function findUnfinishedRun(ctx: RunContext): Promise<UnfinishedRun | null> {
-  for (const dir of await listBackupDirs(ctx)) {
-    const manifest = await readManifest(dir).catch(() => null);
-    if (!manifest) continue;
-    if (manifest.status !== 'applying') return null;
-    // Every step finished, and only marking the manifest complete was lost: the run did finish.
-    const finished = await Journal.finishedSteps(dir);
-    if (manifest.changes.every((step) => finished.has(step))) return null;
-    return { dir, manifest, winDir: joinWin(ctx.answers.backup.dir, path.basename(dir)) };
-  }
-  return null;
-}
 
 /**
  * Before a changing command does anything else, an interrupted run is restored from its
