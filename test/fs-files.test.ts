@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { copyAndHashFile, fileContains, sha256File, walk } from '../src/fs/files.js';
+import { copyAndHashFile, fileContains, readsBackAs, sha256File, walk } from '../src/fs/files.js';
 import { eachInSlices } from '../src/fs/pool.js';
 import { tempDir } from './helpers/cli.js';
 
@@ -74,4 +75,20 @@ t.test('a folder walk reports files below every subfolder, and links without fol
   await symlink(path.join(dir, 'outside'), path.join(dir, 'b', 'link'));
   const seen = [...walk(path.join(dir, 'b'))].map((e) => `${e.relative.split(path.sep).join('/')}:${e.kind}`).sort();
   t.same(seen, ['b.cf:file', 'c/c.cf:file', 'link:link']);
+});
+
+t.test('a copy is checked by reading it back: a copy that differs from the hashed bytes, or is short, does not pass', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'copy');
+  const bytes = Buffer.from('score DCC_CHECK 2.2\r\n'.repeat(50), 'latin1');
+  await writeFile(file, bytes);
+  const fd = openSync(file, 'r');
+  t.teardown(() => closeSync(fd));
+  t.equal(readsBackAs(fd, bytes, 0), true, 'the same bytes pass');
+  t.equal(readsBackAs(fd, bytes.subarray(21, 42), 21), true, 'a piece is compared at its own offset');
+  t.equal(readsBackAs(fd, bytes.subarray(0, 21), 3), false, 'the right bytes at the wrong offset fail');
+  const flipped = Buffer.from(bytes);
+  flipped[500] ^= 1;
+  t.equal(readsBackAs(fd, flipped, 0), false, 'one flipped bit fails');
+  t.equal(readsBackAs(fd, Buffer.concat([bytes, Buffer.from('x')]), 0), false, 'a copy shorter than what was written fails');
 });

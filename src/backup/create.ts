@@ -8,9 +8,9 @@ import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
-import { copyAndHashFile, kindOf, sha256, sha256File, walk } from '../fs/files.js';
+import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
-import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, type Manifest, type ManifestFile } from './manifest.js';
+import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, manifestText, type Manifest, type ManifestFile } from './manifest.js';
 
 export interface Backup {
   /** Host path of the backup folder. */
@@ -20,16 +20,24 @@ export interface Backup {
   manifest: Manifest;
 }
 
-/** Copies a file to the backup while hashing it: each file is read once. */
-function copyAndHash(from: string, to: string): { sha256: string; size: number } {
+/** Copies a file to the backup while hashing it (each file is read once), and checks the copy. */
+function copyAndHash(p: WinPath, from: string, to: string): { sha256: string; size: number } {
   faultPoint(`backup ${from}`);
-  return copyAndHashFile(from, to);
+  try {
+    return copyAndHashFile(from, to);
+  } catch (err) {
+    if (!(err instanceof CopyMismatchError)) throw err;
+    throw new PreconditionError(`The backup copy of ${p} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
+  }
 }
 
-/** The copy's place in the backup mirrors the target path: files/C/Program Files/... */
+function keyOf(p: WinPath): string {
+  return normalizeWin(p).toLowerCase();
+}
+
+/** The copy's place in the backup mirrors the (normalized) target path: files/C/Program Files/... */
 function mirrorOf(p: WinPath): string {
-  const n = normalizeWin(p);
-  return [FILES_FOLDER, n[0]!.toUpperCase(), ...n.slice(3).split('\\').filter(Boolean)].join('/');
+  return [FILES_FOLDER, p[0]!.toUpperCase(), ...p.slice(3).split('\\').filter(Boolean)].join('/');
 }
 
 async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: string; winDir: WinPath }> {
@@ -56,8 +64,8 @@ async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: str
 
 /**
  * Backs up, before the first change, every file of the rules folder and every other file
- * the plan overwrites or deletes; records what the run will create; then checks each copy
- * against its hash, and that nothing changed since the plan was made.
+ * the plan overwrites or deletes, checking each copy as it is made; records what the run
+ * will create; then checks that nothing changed since the plan was made.
  */
 export async function createBackup(ctx: RunContext, plan: Plan, location: Location): Promise<Backup> {
   for (const tree of plan.backupTrees) {
@@ -82,37 +90,47 @@ export async function createBackup(ctx: RunContext, plan: Plan, location: Locati
 async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folder: { id: string; dir: string; winDir: WinPath }): Promise<Backup> {
   const files: ManifestFile[] = [];
   const skipped: string[] = [];
-  const byKey = new Map<string, ManifestFile>();
+  const actions = plan.steps.flatMap((s) => s.actions);
+  // Only the files the plan read, writes or deletes are looked up again, so only those are
+  // indexed: the walk of a big rules folder keeps nothing per file but its manifest entry.
+  const lookedUp = new Map<string, ManifestFile | null>();
+  for (const p of plan.readHashes.keys()) lookedUp.set(keyOf(p), null);
+  for (const a of actions) if (a.kind === 'writeFile' || a.kind === 'deleteFile') lookedUp.set(keyOf(a.path), null);
   const madeDirs = new Set<string>();
+  /** `p` is normalized; a path already backed up is skipped. */
   const add = (p: WinPath, hostPath: string): void => {
-    const key = normalizeWin(p).toLowerCase();
-    if (byKey.has(key)) return;
-    const entry: ManifestFile = { path: normalizeWin(p), backup: mirrorOf(p), size: 0, sha256: '' };
-    byKey.set(key, entry);
-    files.push(entry);
-    const copy = backupCopyPath(folder.dir, entry.backup);
-    if (!madeDirs.has(path.dirname(copy))) {
-      mkdirSync(path.dirname(copy), { recursive: true });
-      madeDirs.add(path.dirname(copy));
+    const key = p.toLowerCase();
+    const indexed = lookedUp.has(key);
+    if (indexed && lookedUp.get(key)) return;
+    const backup = mirrorOf(p);
+    const copy = backupCopyPath(folder.dir, backup);
+    const parent = path.dirname(copy);
+    if (!madeDirs.has(parent)) {
+      mkdirSync(parent, { recursive: true });
+      madeDirs.add(parent);
     }
-    Object.assign(entry, copyAndHash(hostPath, copy));
+    const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
+    const entry: ManifestFile = { path: p, backup, size, sha256: hash };
+    files.push(entry);
+    if (indexed) lookedUp.set(key, entry);
   };
   for (const tree of plan.backupTrees) {
+    const winTree = normalizeWin(tree);
+    const prefix = winTree.endsWith('\\') ? winTree : `${winTree}\\`;
     await eachInSlices(walk(ctx.target.toHost(tree)), (entry) => {
-      const p = joinWin(tree, ...entry.relative.split(path.sep));
+      // Names read from a folder hold no separators or `..`, so joining needs no normalizing.
+      const p = prefix + entry.relative.split(path.sep).join('\\');
       if (entry.kind === 'file') add(p, entry.hostPath);
       else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
     });
   }
   const created: Manifest['created'] = [];
-  const actions = plan.steps.flatMap((s) => s.actions);
   for (const action of actions) {
     if (action.kind === 'mkdir') created.push({ type: 'dir', path: normalizeWin(action.path) });
     if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
     const host = ctx.target.toHost(action.path);
-    const exists = (await kindOf(host)) === 'file';
-    if (exists) add(action.path, host);
-    const entry = byKey.get(normalizeWin(action.path).toLowerCase());
+    if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
+    const entry = lookedUp.get(keyOf(action.path));
     const after = action.kind === 'writeFile' ? sha256(action.content) : null;
     if (entry) entry.after = after;
     else if (action.kind === 'writeFile') created.push({ type: 'file', path: normalizeWin(action.path), sha256: after! });
@@ -122,14 +140,8 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
   }
 
-  await eachInSlices(files, (f) => {
-    if (sha256File(backupCopyPath(folder.dir, f.backup)) !== f.sha256) {
-      throw new PreconditionError(`The backup copy of ${f.path} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
-    }
-  });
   for (const [p, readHash] of plan.readHashes) {
-    const entry = byKey.get(normalizeWin(p).toLowerCase());
-    if ((entry?.sha256 ?? null) !== readHash) {
+    if ((lookedUp.get(keyOf(p))?.sha256 ?? null) !== readHash) {
       throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
     }
   }
@@ -156,5 +168,5 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
 }
 
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
-  await atomicWrite(path.join(dir, MANIFEST_NAME), Buffer.from(JSON.stringify(manifest, null, 2) + '\n', 'utf8'));
+  await atomicWrite(path.join(dir, MANIFEST_NAME), manifestText(manifest));
 }

@@ -52,6 +52,29 @@ export interface Manifest {
   skipped: string[];
 }
 
+/** File entries per piece of manifest text: few writes, and no huge string. */
+const ENTRIES_PER_PIECE = 500;
+
+/**
+ * The manifest as JSON text, the same as `JSON.stringify(manifest, null, 2)` with `files`
+ * last, in pieces: the manifest of a big rules folder is never built as one string.
+ */
+export function* manifestText(manifest: Manifest): Generator<string> {
+  const { files, ...rest } = manifest;
+  const head = JSON.stringify({ ...rest, files: [] }, null, 2);
+  const emptyList = '[]\n}';
+  if (files.length === 0 || !head.endsWith(emptyList)) {
+    yield JSON.stringify({ ...rest, files }, null, 2) + '\n';
+    return;
+  }
+  yield head.slice(0, -emptyList.length) + '[\n';
+  for (let i = 0; i < files.length; i += ENTRIES_PER_PIECE) {
+    const entries = files.slice(i, i + ENTRIES_PER_PIECE).map((f) => `    ${JSON.stringify(f, null, 2).replace(/\n/g, '\n    ')}`);
+    yield entries.join(',\n') + (i + ENTRIES_PER_PIECE < files.length ? ',\n' : '\n');
+  }
+  yield '  ]\n}\n';
+}
+
 /** A backup folder's name: the UTC time it was made, sortable as text. */
 export function backupId(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

@@ -56,13 +56,16 @@ export function isLeftoverTemp(name: string): boolean {
 /**
  * Replaces a file atomically: the bytes go to a temp file in the same folder, are flushed,
  * then renamed over the target. Readers see the old file or the new one, never a mix.
- * The old file is never deleted first.
+ * The old file is never deleted first. Text given in pieces is written as UTF-8, piece by
+ * piece, so a long text need not be held whole.
  */
-export async function atomicWrite(hostPath: string, content: Buffer, options: RetryOptions = {}): Promise<void> {
+export async function atomicWrite(hostPath: string, content: Buffer | Iterable<string>, options: RetryOptions = {}): Promise<void> {
   const temp = path.join(path.dirname(hostPath), `.${path.basename(hostPath)}${TEMP_INFIX}${randomBytes(4).toString('hex')}.tmp`);
   const handle = await open(temp, 'wx');
   try {
-    await handle.writeFile(content);
+    // writeFile on an open handle continues where the last write ended.
+    if (Buffer.isBuffer(content)) await handle.writeFile(content);
+    else for (const piece of content) await handle.writeFile(piece, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();

@@ -26,13 +26,13 @@ function scratchBuffer(): Buffer {
  * give the event loop its turn between files with `eachInSlices` (fs/pool.ts).
  */
 
-/** Reads an open file to its end through `scratch`, handing each piece to `take`; returns the size. */
-function readThrough(fd: number, scratch: Buffer, take: (piece: Buffer) => void): number {
+/** Reads an open file to its end through `scratch`, handing each piece and its offset to `take`; returns the size. */
+function readThrough(fd: number, scratch: Buffer, take: (piece: Buffer, position: number) => void): number {
   let size = 0;
   for (;;) {
     const bytesRead = readSync(fd, scratch, 0, scratch.length, null);
     if (bytesRead === 0) return size;
-    take(scratch.subarray(0, bytesRead));
+    take(scratch.subarray(0, bytesRead), size);
     size += bytesRead;
   }
 }
@@ -73,22 +73,45 @@ export function fileContains(hostPath: string, needle: string, scratch: Buffer =
   });
 }
 
-/** Copies a file and hashes it in the same pass (each byte read once), through a reused buffer. Never overwrites `to`. */
+export class CopyMismatchError extends Error {
+  constructor(readonly copy: string) {
+    super(`the copy ${copy} does not read back as written`);
+    this.name = 'CopyMismatchError';
+  }
+}
+
+/**
+ * Copies a file and hashes it in the same pass (each byte read once), through a reused
+ * buffer, and reads every piece of the copy back to compare it with the bytes that were
+ * hashed: a copy that passes holds exactly what its sha256 describes, checked without
+ * hashing it a second time. Never overwrites `to`.
+ */
 export function copyAndHashFile(from: string, to: string, scratch: Buffer = scratchBuffer()): { sha256: string; size: number } {
   const hash = createHash('sha256');
   const size = withOpen(from, 'r', (source) =>
-    withOpen(to, 'wx', (copy) =>
-      readThrough(source, scratch, (piece) => {
+    withOpen(to, 'wx+', (copy) =>
+      readThrough(source, scratch, (piece, position) => {
         hash.update(piece);
-        writeAll(copy, piece);
+        for (let done = 0; done < piece.length; ) done += writeSync(copy, piece, done, piece.length - done, position + done);
+        if (!readsBackAs(copy, piece, position)) throw new CopyMismatchError(to);
       }),
     ),
   );
   return { sha256: hash.digest('hex'), size };
 }
 
-function writeAll(fd: number, bytes: Buffer): void {
-  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+let checkShared: Buffer | undefined;
+
+/** Whether the open file holds exactly `expected` at `position`. */
+export function readsBackAs(fd: number, expected: Buffer, position: number): boolean {
+  if (checkShared === undefined || checkShared.length < expected.length) checkShared = Buffer.allocUnsafe(Math.max(expected.length, 256 * 1024));
+  let filled = 0;
+  while (filled < expected.length) {
+    const bytesRead = readSync(fd, checkShared, filled, expected.length - filled, position + filled);
+    if (bytesRead === 0) return false;
+    filled += bytesRead;
+  }
+  return checkShared.subarray(0, filled).equals(expected);
 }
 
 /** The file's bytes, or null when it does not exist. */
