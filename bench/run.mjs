@@ -192,6 +192,14 @@ async function benchmark(opts, work, dist) {
     if (result.status !== 0) throw new Error(`${argv.join(' ')} ended with ${result.status ?? result.signal ?? result.error}:\n${result.stderr?.trim() ?? ''}`);
   }
 
+  // Deleting and copying thousands of files leaves the file system writing back afterwards;
+  // a timed run that starts then pays for the previous one. Flushing first puts every case
+  // on the same footing.
+  const syncProgram = findOnPath('sync');
+  const settleDisk = () => {
+    if (syncProgram) runChecked([syncProgram]);
+  };
+
   const copyTree = async (from, to) => {
     if (cpProgram) runChecked([cpProgram, '-r', from, to]);
     else await cp(from, to, { recursive: true });
@@ -306,6 +314,7 @@ async function benchmark(opts, work, dist) {
     for (const c of cases) {
       await rm(runDir, { recursive: true, force: true });
       const argv = await c.argv();
+      settleDisk();
       const result = await timeOnce(argv, c.codes);
       if (c.check) await c.check();
       if (round >= 0) samples.get(c.key).push(result);
