@@ -4,7 +4,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { copyAndHashFile, fileContains, readsBackAs, sha256File, walk } from '../src/fs/files.js';
-import { eachInSlices } from '../src/fs/pool.js';
+import { eachInSlices } from '../src/fs/slices.js';
 import { tempDir } from './helpers/cli.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
@@ -37,7 +37,7 @@ t.test('a backup copy has the same bytes and the hash of the original, read once
   t.throws(() => copyAndHashFile(from, to, Buffer.alloc(1000)), { code: 'EEXIST' }, 'an existing copy is never overwritten');
 });
 
-t.test('work over many files runs each item once, in order, and lets timers and Ctrl-C in while it runs', async (t) => {
+t.test('work over many files runs each item once, in order, and lets timers and output in while it runs', async (t) => {
   const seen: number[] = [];
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);

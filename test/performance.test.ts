@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
-import { PROJECT, inImage, makeImage, rulesHost, runCli, succeeded, tempDir } from './helpers/cli.js';
+import { PROJECT, inImage, makeImage, rulesHost, runCli, runNode, succeeded, tempDir } from './helpers/cli.js';
 
 const COUNT_OPENS = pathToFileURL(path.join(PROJECT, 'test', 'helpers', 'count-opens.mjs')).href;
 
@@ -44,15 +43,7 @@ t.test('install reads each file of the rules folder once to back it up, and neve
 
 t.test('npm run bench prints its table, with every command beside its baseline', async (t) => {
   const dir = await tempDir(t);
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(PROJECT, 'bench', 'run.mjs'), '--runs', '1', '--warmup', '0', '--sizes', '100', '--dir', dir], { env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const result = await runNode(path.join(PROJECT, 'bench', 'run.mjs'), ['--runs', '1', '--warmup', '0', '--sizes', '100', '--dir', dir]);
   t.equal(result.code, 0, 'the benchmark ran', { stderr: result.stderr });
   const rows = result.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| command'));
   const row = (label: RegExp) => rows.find((r) => label.test(r.split('|')[1] ?? ''));

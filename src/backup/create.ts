@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { eachInSlices } from '../fs/pool.js';
+import { eachInSlices } from '../fs/slices.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';

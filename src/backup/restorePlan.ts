@@ -4,7 +4,7 @@ import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
 import { unifiedDiff } from '../engine/diff.js';
 import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
-import { eachInSlices } from '../fs/pool.js';
+import { eachInSlices } from '../fs/slices.js';
 import { planService } from '../steps/service.js';
 import { NO_SYSTEM } from '../steps/firewall.js';
 import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';

@@ -4,7 +4,7 @@ import { opendirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { fileContains } from '../fs/files.js';
-import { eachInSlices } from '../fs/pool.js';
+import { eachInSlices } from '../fs/slices.js';
 import type { DccSettings } from '../patch/localCf.js';
 import { joinWin, type WinPath } from '../target/target.js';
 import type { Location } from './locate.js';

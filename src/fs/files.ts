@@ -23,7 +23,7 @@ function scratchBuffer(): Buffer {
  * direct call is several times faster than a trip through Node's thread pool per open, read
  * and close: copying, hashing and verifying 10,000 rule files took 0.7 s this way against
  * 1.3 to 3.6 s through the pool, and it allocates nothing per call. Loops over many files
- * give the event loop its turn between files with `eachInSlices` (fs/pool.ts).
+ * give the event loop its turn between files with `eachInSlices` (fs/slices.ts).
  */
 
 /** Reads an open file to its end through `scratch`, handing each piece and its offset to `take`; returns the size. */

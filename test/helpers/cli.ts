@@ -31,8 +31,13 @@ export function jsonOutput(args: string[], stdout: string): any {
 
 /** Runs the built CLI (dist/) as an administrator's script would: a child process, no TTY, no stdin. */
 export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
+  return runNode(BIN, args, options);
+}
+
+/** Runs a Node script of the project (the CLI, the benchmark) as a child process, no TTY, no stdin. */
+export function runNode(script: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: options.cwd ?? PROJECT,
       // tap's process tracker rides in NODE_OPTIONS; loaded into every CLI child it triples each run's start-up.
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
