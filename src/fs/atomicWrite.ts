@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
@@ -54,27 +55,89 @@ export function isLeftoverTemp(name: string): boolean {
 }
 
 /**
- * Replaces a file atomically: the bytes go to a temp file in the same folder, are flushed,
- * then renamed over the target. Readers see the old file or the new one, never a mix.
- * The old file is never deleted first. Text given in pieces is written as UTF-8, piece by
- * piece, so a long text need not be held whole.
+ * A file replaced atomically, written in pieces as they come: the bytes go to a temp file in
+ * the same folder, and `commit` flushes it to disk and renames it over the target, so readers
+ * see the old file or the new one, never a mix. The old file is never deleted first, and
+ * `discard` (or a crash) leaves it untouched. Writes are synchronous, like the file loops
+ * they sit in (fs/files.ts); text is written as UTF-8, gathered in one reused buffer, so
+ * however many pieces pass, nothing is kept or allocated per piece.
  */
-export async function atomicWrite(hostPath: string, content: Buffer | Iterable<string>, options: RetryOptions = {}): Promise<void> {
-  const temp = path.join(path.dirname(hostPath), `.${path.basename(hostPath)}${TEMP_INFIX}${randomBytes(4).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx');
-  try {
-    // writeFile on an open handle continues where the last write ended.
-    if (Buffer.isBuffer(content)) await handle.writeFile(content);
-    else for (const piece of content) await handle.writeFile(piece, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
+export class AtomicFile {
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
+  private fd: number | null;
+
+  private constructor(
+    readonly hostPath: string,
+    private readonly temp: string,
+  ) {
+    this.fd = openSync(temp, 'wx');
   }
+
+  static create(hostPath: string): AtomicFile {
+    return new AtomicFile(hostPath, path.join(path.dirname(hostPath), `.${path.basename(hostPath)}${TEMP_INFIX}${randomBytes(4).toString('hex')}.tmp`));
+  }
+
+  write(piece: string | Buffer): void {
+    const fd = this.open();
+    const bytes = typeof piece === 'string' ? Buffer.byteLength(piece, 'utf8') : piece.length;
+    if (bytes > this.buffer.length - this.used) this.flush();
+    if (bytes > this.buffer.length) writeAll(fd, typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece);
+    else if (typeof piece === 'string') this.used += this.buffer.write(piece, this.used, 'utf8');
+    else this.used += piece.copy(this.buffer, this.used);
+  }
+
+  async commit(options: RetryOptions = {}): Promise<void> {
+    const fd = this.open();
+    try {
+      this.flush();
+      fsyncSync(fd);
+    } catch (err) {
+      this.discard();
+      throw err;
+    }
+    closeSync(fd);
+    this.fd = null;
+    try {
+      faultPoint(`rename ${this.hostPath}`);
+      await retryWhileLocked(this.hostPath, () => rename(this.temp, this.hostPath), options);
+    } catch (err) {
+      rmSync(this.temp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Drops the temp file; the target stays as it was. */
+  discard(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+    rmSync(this.temp, { force: true });
+  }
+
+  private open(): number {
+    if (this.fd === null) throw new Error(`internal: ${this.hostPath} was already committed or discarded`);
+    return this.fd;
+  }
+
+  private flush(): void {
+    writeAll(this.open(), this.buffer.subarray(0, this.used));
+    this.used = 0;
+  }
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
+}
+
+/** Replaces a file atomically with `content` (text in pieces is written piece by piece, never held whole). */
+export async function atomicWrite(hostPath: string, content: Buffer | Iterable<string | Buffer>, options: RetryOptions = {}): Promise<void> {
+  const file = AtomicFile.create(hostPath);
   try {
-    faultPoint(`rename ${hostPath}`);
-    await retryWhileLocked(hostPath, () => rename(temp, hostPath), options);
+    if (Buffer.isBuffer(content)) file.write(content);
+    else for (const piece of content) file.write(piece);
   } catch (err) {
-    await unlink(temp).catch(() => undefined);
+    file.discard();
     throw err;
   }
+  await file.commit(options);
 }
