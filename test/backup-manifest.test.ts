@@ -1,5 +1,8 @@
 import t from 'tap';
-import { manifestText, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MANIFEST_NAME, ManifestWriter, manifestText, readManifest, rewriteManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
+import { tempDir } from './helpers/cli.js';
 
 function manifestWith(files: ManifestFile[]): Manifest {
   return {
@@ -31,13 +34,66 @@ function filesOf(count: number): ManifestFile[] {
   }));
 }
 
-t.test('the manifest written in pieces is exactly the JSON of the whole, with the file list last', async (t) => {
+/** The JSON of a whole manifest, keys in the order the tool writes them: the file list between head and tail. */
+function wholeJson(m: Manifest): string {
+  const { files, created, firewall, skipped, ...head } = m;
+  return JSON.stringify({ ...head, files, created, firewall, skipped }, null, 2) + '\n';
+}
+
+async function writtenByWriter(dir: string, manifest: Manifest): Promise<string> {
+  const { files, created, firewall, skipped, ...head } = manifest;
+  const writer = new ManifestWriter(dir, head);
+  for (const f of files) writer.add(f);
+  await writer.finish({ created, firewall, skipped });
+  return writer.headText;
+}
+
+t.test('the manifest written in pieces is exactly the JSON of the whole', async (t) => {
   for (const count of [0, 1, 499, 500, 501, 1234]) {
     const manifest = manifestWith(filesOf(count));
     const pieces = [...manifestText(manifest)];
-    const { files, ...rest } = manifest;
-    t.equal(pieces.join(''), JSON.stringify({ ...rest, files }, null, 2) + '\n', `${count} file(s): same text as one JSON.stringify`);
+    t.equal(pieces.join(''), wholeJson(manifest), `${count} file(s): same text as one JSON.stringify`);
     t.same(JSON.parse(pieces.join('')), manifest, `${count} file(s): reads back as the same manifest`);
     if (count > 1000) t.ok(pieces.length > 3 && Math.max(...pieces.map((p) => p.length)) < pieces.join('').length / 2, `${count} files: written in ${pieces.length} pieces, none holding most of it`);
   }
+});
+
+t.test('a manifest written entry by entry while backing up is the same file, and reads back', async (t) => {
+  for (const count of [0, 1, 2, 3000]) {
+    const dir = await tempDir(t);
+    const manifest = manifestWith(filesOf(count));
+    await writtenByWriter(dir, manifest);
+    t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson(manifest), `${count} file(s): same bytes as the whole JSON`);
+    t.same(await readManifest(dir), manifest, `${count} file(s): readManifest gives back the manifest`);
+    t.same(await readdir(dir), [MANIFEST_NAME], `${count} file(s): no temp file is left`);
+  }
+});
+
+t.test('a manifest discarded half-written leaves nothing, and an earlier manifest untouched', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(path.join(dir, MANIFEST_NAME), 'earlier');
+  const { files, ...rest } = manifestWith(filesOf(10));
+  const writer = new ManifestWriter(dir, rest);
+  for (const f of files.slice(0, 5)) writer.add(f);
+  writer.discard();
+  t.same(await readdir(dir), [MANIFEST_NAME], 'the temp file is gone');
+  t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), 'earlier', 'the earlier manifest is as it was');
+});
+
+t.test("the status is updated without changing a byte of the file list, and a changed manifest is refused", async (t) => {
+  const dir = await tempDir(t);
+  const manifest = manifestWith(filesOf(2345));
+  const { files: _files, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
+  const written = await writtenByWriter(dir, manifest);
+  const done = { ...head, status: 'complete' as const, finishedAt: '2026-11-27T12:00:05.000Z' };
+  const rewritten = await rewriteManifestHead(dir, written, done);
+  t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson({ ...manifest, ...done }), 'the file is the whole manifest with the new status');
+  t.same(await readdir(dir), [MANIFEST_NAME], 'no temp file is left');
+
+  const before = await readFile(path.join(dir, MANIFEST_NAME));
+  await t.rejects(rewriteManifestHead(dir, written, { ...head, status: 'restored' }), /changed by something else/, 'the head given is no longer the one on disk');
+  t.same(await readFile(path.join(dir, MANIFEST_NAME)), before, 'a refused update changes nothing');
+  t.same(await readdir(dir), [MANIFEST_NAME], 'and leaves no temp file');
+  await rewriteManifestHead(dir, rewritten, { ...head, status: 'restore-failed', finishedAt: null });
+  t.same(await readManifest(dir), { ...manifest, status: 'restore-failed', finishedAt: null }, 'a second update, from the head the first returned, reads back');
 });

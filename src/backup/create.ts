@@ -10,14 +10,20 @@ import type { Plan } from '../engine/plan.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
 import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
-import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, manifestText, type Manifest, type ManifestFile } from './manifest.js';
+import { FILES_FOLDER, MANIFEST_NAME, ManifestWriter, backupCopyPath, backupId, manifestText, rewriteManifestHead, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
 
 export interface Backup {
   /** Host path of the backup folder. */
   dir: string;
   /** The same folder as the target sees it. */
   winDir: WinPath;
-  manifest: Manifest;
+  /**
+   * The manifest but for its file list, which is only on disk: memory stays flat however
+   * big the rules folder. `readManifest(dir)` reads the whole of it.
+   */
+  head: ManifestHead;
+  /** The head as written, so that `markBackup` can replace it without reading the list. */
+  headText: string;
 }
 
 /** Copies a file to the backup while hashing it (each file is read once), and checks the copy. */
@@ -88,65 +94,20 @@ export async function createBackup(ctx: RunContext, plan: Plan, location: Locati
 }
 
 async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folder: { id: string; dir: string; winDir: WinPath }): Promise<Backup> {
-  const files: ManifestFile[] = [];
-  const skipped: string[] = [];
   const actions = plan.steps.flatMap((s) => s.actions);
-  // Only the files the plan read, writes or deletes are looked up again, so only those are
-  // indexed: the walk of a big rules folder keeps nothing per file but its manifest entry.
+  // What the run will leave at each path it writes (a sha256) or deletes (null), recorded
+  // with that file's entry so an undo can tell the run's bytes from a later edit.
+  const after = new Map<string, string | null>();
+  for (const a of actions) {
+    if (a.kind === 'writeFile') after.set(keyOf(a.path), sha256(a.content));
+    if (a.kind === 'deleteFile') after.set(keyOf(a.path), null);
+  }
+  // Only the files the plan read, writes or deletes are looked up again, so only their
+  // entries are kept; every other entry goes straight to the manifest on disk.
   const lookedUp = new Map<string, ManifestFile | null>();
   for (const p of plan.readHashes.keys()) lookedUp.set(keyOf(p), null);
-  for (const a of actions) if (a.kind === 'writeFile' || a.kind === 'deleteFile') lookedUp.set(keyOf(a.path), null);
-  const madeDirs = new Set<string>();
-  /** `p` is normalized; a path already backed up is skipped. */
-  const add = (p: WinPath, hostPath: string): void => {
-    const key = p.toLowerCase();
-    const indexed = lookedUp.has(key);
-    if (indexed && lookedUp.get(key)) return;
-    const backup = mirrorOf(p);
-    const copy = backupCopyPath(folder.dir, backup);
-    const parent = path.dirname(copy);
-    if (!madeDirs.has(parent)) {
-      mkdirSync(parent, { recursive: true });
-      madeDirs.add(parent);
-    }
-    const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
-    const entry: ManifestFile = { path: p, backup, size, sha256: hash };
-    files.push(entry);
-    if (indexed) lookedUp.set(key, entry);
-  };
-  for (const tree of plan.backupTrees) {
-    const winTree = normalizeWin(tree);
-    const prefix = winTree.endsWith('\\') ? winTree : `${winTree}\\`;
-    await eachInSlices(walk(ctx.target.toHost(tree)), (entry) => {
-      // Names read from a folder hold no separators or `..`, so joining needs no normalizing.
-      const p = prefix + entry.relative.split(path.sep).join('\\');
-      if (entry.kind === 'file') add(p, entry.hostPath);
-      else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
-    });
-  }
-  const created: Manifest['created'] = [];
-  for (const action of actions) {
-    if (action.kind === 'mkdir') created.push({ type: 'dir', path: normalizeWin(action.path) });
-    if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
-    const host = ctx.target.toHost(action.path);
-    if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
-    const entry = lookedUp.get(keyOf(action.path));
-    const after = action.kind === 'writeFile' ? sha256(action.content) : null;
-    if (entry) entry.after = after;
-    else if (action.kind === 'writeFile') created.push({ type: 'file', path: normalizeWin(action.path), sha256: after! });
-  }
-  const firewall: Manifest['firewall'] = [];
-  for (const action of actions) {
-    if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
-  }
-
-  for (const [p, readHash] of plan.readHashes) {
-    if ((lookedUp.get(keyOf(p))?.sha256 ?? null) !== readHash) {
-      throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
-    }
-  }
-
-  const manifest: Manifest = {
+  for (const key of after.keys()) lookedUp.set(key, null);
+  const head: ManifestHead = {
     schema: 1,
     tool: 'kerio-dcc',
     toolVersion: ctx.toolVersion,
@@ -158,13 +119,69 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     target: { root: ctx.target.root, rulesDir: location.rulesDir, installDir: location.installDir, service: ctx.answers.kerio.service },
     answersFile: ctx.loaded.file,
     changes: plan.steps.filter((s) => s.status === 'change' && s.id !== 'backup').map((s) => s.id),
-    files,
-    created,
-    firewall,
-    skipped,
   };
-  await writeManifest(folder.dir, manifest);
-  return { dir: folder.dir, winDir: folder.winDir, manifest };
+  const manifest = new ManifestWriter(folder.dir, head);
+  try {
+    const madeDirs = new Set<string>();
+    /** `p` is normalized; a path already backed up is skipped. */
+    const add = (p: WinPath, hostPath: string): void => {
+      const key = p.toLowerCase();
+      const indexed = lookedUp.has(key);
+      if (indexed && lookedUp.get(key)) return;
+      const backup = mirrorOf(p);
+      const copy = backupCopyPath(folder.dir, backup);
+      const parent = path.dirname(copy);
+      if (!madeDirs.has(parent)) {
+        mkdirSync(parent, { recursive: true });
+        madeDirs.add(parent);
+      }
+      const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
+      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}) };
+      manifest.add(entry);
+      if (indexed) lookedUp.set(key, entry);
+    };
+    const skipped: string[] = [];
+    for (const tree of plan.backupTrees) {
+      const winTree = normalizeWin(tree);
+      const prefix = winTree.endsWith('\\') ? winTree : `${winTree}\\`;
+      await eachInSlices(walk(ctx.target.toHost(tree)), (entry) => {
+        // Names read from a folder hold no separators or `..`, so joining needs no normalizing.
+        const p = prefix + entry.relative.split(path.sep).join('\\');
+        if (entry.kind === 'file') add(p, entry.hostPath);
+        else skipped.push(`${p} (${entry.kind === 'link' ? 'a link or junction: not followed' : 'not a regular file'})`);
+      });
+    }
+    const created: ManifestTail['created'] = [];
+    for (const action of actions) {
+      if (action.kind === 'mkdir') created.push({ type: 'dir', path: normalizeWin(action.path) });
+      if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
+      const host = ctx.target.toHost(action.path);
+      if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
+      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))! });
+    }
+    const firewall: ManifestTail['firewall'] = [];
+    for (const action of actions) {
+      if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
+    }
+
+    for (const [p, readHash] of plan.readHashes) {
+      if ((lookedUp.get(keyOf(p))?.sha256 ?? null) !== readHash) {
+        throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
+      }
+    }
+    await manifest.finish({ created, firewall, skipped });
+  } catch (err) {
+    manifest.discard();
+    throw err;
+  }
+  return { dir: folder.dir, winDir: folder.winDir, head, headText: manifest.headText };
+}
+
+/** Records in the manifest how the run ended, without reading its file list back. */
+export async function markBackup(backup: Backup, status: ManifestStatus, finishedAt: string): Promise<void> {
+  const head = { ...backup.head, status, finishedAt };
+  backup.headText = await rewriteManifestHead(backup.dir, backup.headText, head);
+  backup.head = head;
 }
 
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {

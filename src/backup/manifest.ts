@@ -1,6 +1,8 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
+import { AtomicFile } from '../fs/atomicWrite.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
 
@@ -52,27 +54,98 @@ export interface Manifest {
   skipped: string[];
 }
 
+/** The fields before the file list: everything known before the first file is backed up. */
+export type ManifestHead = Omit<Manifest, 'files' | 'created' | 'firewall' | 'skipped'>;
+/** The fields after it: what is learned while backing up. */
+export type ManifestTail = Pick<Manifest, 'created' | 'firewall' | 'skipped'>;
+
+/*
+ * The layout of manifest.json, in one place: the head, the file list, then the tail, exactly
+ * as JSON.stringify(manifest, null, 2) lays them out. The file list comes between, so a
+ * backup of a big rules folder writes each entry as it is made and never holds the list,
+ * and the status in the head can be updated by copying everything after it unchanged.
+ */
+
+export function manifestHeadText(manifest: ManifestHead): string {
+  const { files: _f, created: _c, firewall: _w, skipped: _s, ...head } = manifest as Manifest;
+  return `${JSON.stringify(head, null, 2).slice(0, -'\n}'.length)},\n  "files": [`;
+}
+
+function fileEntryText(file: ManifestFile, first: boolean): string {
+  return `${first ? '' : ','}\n    ${JSON.stringify(file, null, 2).replace(/\n/g, '\n    ')}`;
+}
+
+function manifestTailText(tail: ManifestTail, fileCount: number): string {
+  const { created, firewall, skipped } = tail;
+  return `${fileCount ? '\n  ' : ''}],\n${JSON.stringify({ created, firewall, skipped }, null, 2).slice('{\n'.length)}\n`;
+}
+
 /** File entries per piece of manifest text: few writes, and no huge string. */
 const ENTRIES_PER_PIECE = 500;
 
-/**
- * The manifest as JSON text, the same as `JSON.stringify(manifest, null, 2)` with `files`
- * last, in pieces: the manifest of a big rules folder is never built as one string.
- */
+/** A whole manifest held in memory (as read back for a restore), as text in pieces. */
 export function* manifestText(manifest: Manifest): Generator<string> {
-  const { files, ...rest } = manifest;
-  const head = JSON.stringify({ ...rest, files: [] }, null, 2);
-  const emptyList = '[]\n}';
-  if (files.length === 0 || !head.endsWith(emptyList)) {
-    yield JSON.stringify({ ...rest, files }, null, 2) + '\n';
-    return;
-  }
-  yield head.slice(0, -emptyList.length) + '[\n';
+  yield manifestHeadText(manifest);
+  const { files } = manifest;
   for (let i = 0; i < files.length; i += ENTRIES_PER_PIECE) {
-    const entries = files.slice(i, i + ENTRIES_PER_PIECE).map((f) => `    ${JSON.stringify(f, null, 2).replace(/\n/g, '\n    ')}`);
-    yield entries.join(',\n') + (i + ENTRIES_PER_PIECE < files.length ? ',\n' : '\n');
+    yield files.slice(i, i + ENTRIES_PER_PIECE).map((f, j) => fileEntryText(f, i + j === 0)).join('');
   }
-  yield '  ]\n}\n';
+  yield manifestTailText(manifest, files.length);
+}
+
+/** A manifest written while its backup is made: each file entry goes to disk as it comes. */
+export class ManifestWriter {
+  readonly headText: string;
+  private count = 0;
+  private readonly file: AtomicFile;
+
+  constructor(dir: string, head: ManifestHead) {
+    this.headText = manifestHeadText(head);
+    this.file = AtomicFile.create(path.join(dir, MANIFEST_NAME));
+    this.file.write(this.headText);
+  }
+
+  add(file: ManifestFile): void {
+    this.file.write(fileEntryText(file, this.count++ === 0));
+  }
+
+  async finish(tail: ManifestTail): Promise<void> {
+    this.file.write(manifestTailText(tail, this.count));
+    await this.file.commit();
+  }
+
+  discard(): void {
+    this.file.discard();
+  }
+}
+
+/**
+ * Replaces the head of a manifest this run wrote (its status, when it finished), copying
+ * the file list and the tail unchanged: the list is never read back into memory. Returns
+ * the new head's text. A manifest that no longer starts with the head written is refused.
+ */
+export async function rewriteManifestHead(dir: string, writtenHead: string, head: ManifestHead): Promise<string> {
+  const headText = manifestHeadText(head);
+  const target = path.join(dir, MANIFEST_NAME);
+  const file = AtomicFile.create(target);
+  try {
+    const fd = openSync(target, 'r');
+    try {
+      const expected = Buffer.from(writtenHead, 'utf8');
+      const chunk = Buffer.allocUnsafe(Math.max(expected.length, 64 * 1024));
+      const got = readSync(fd, chunk, 0, expected.length, 0);
+      if (got !== expected.length || !chunk.subarray(0, got).equals(expected)) throw new Error(`${target} was changed by something else since this run wrote it`);
+      file.write(headText);
+      for (let at = got, n; (n = readSync(fd, chunk, 0, chunk.length, at)) > 0; at += n) file.write(chunk.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    file.discard();
+    throw err;
+  }
+  await file.commit();
+  return headText;
 }
 
 /** A backup folder's name: the UTC time it was made, sortable as text. */

@@ -1,6 +1,6 @@
-import { createBackup, writeManifest, type Backup } from '../backup/create.js';
+import { createBackup, markBackup, writeManifest, type Backup } from '../backup/create.js';
 import { Journal } from '../backup/journal.js';
-import type { Manifest } from '../backup/manifest.js';
+import { readManifest, type Manifest } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
 import type { Location } from '../detect/locate.js';
@@ -76,11 +76,9 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
     // Steps a failure kept from running say so, rather than 'would change'.
     for (const [id, status] of statuses) if (status === 'would-change') statuses.set(id, 'not-run');
   }
-  backup.manifest.status = 'complete';
-  backup.manifest.finishedAt = ctx.now().toISOString();
   // Every change is made: failing to mark the backup complete must not fail the run (the journal shows it finished).
-  await writeManifest(backup.dir, backup.manifest).catch((err) => ctx.log.warn(`could not mark backup ${backup.manifest.id} complete (${messageOf(err)}); its journal shows the run finished`));
-  const pruned = await pruneBackups(ctx, backup.manifest.id);
+  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.log.warn(`could not mark backup ${backup.head.id} complete (${messageOf(err)}); its journal shows the run finished`));
+  const pruned = await pruneBackups(ctx, backup.head.id);
   return { statuses, backup, pruned };
 }
 
@@ -117,7 +115,11 @@ export async function restoreFromBackup(ctx: RunContext, dir: string, manifest: 
 async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: string, cause: unknown, serviceTouched: boolean): Promise<never> {
   const what = cause instanceof Interrupted ? `Interrupted during step "${stepTitle}".` : `Step "${stepTitle}" failed: ${messageOf(cause)}`;
   ctx.log.warn(`${what}\nRestoring from backup ${backup.winDir} ...`);
-  const problems = await restoreFromBackup(ctx, backup.dir, backup.manifest, { restartService: serviceTouched });
+  // The file list is read back from the manifest on disk: the run kept only its head.
+  const problems = await readManifest(backup.dir).then(
+    (manifest) => restoreFromBackup(ctx, backup.dir, manifest, { restartService: serviceTouched }),
+    (err: unknown) => [messageOf(err)],
+  );
   if (problems.length === 0) {
     const code = cause instanceof Interrupted ? ExitCode.interrupted : ExitCode.restored;
     throw new KerioDccError(code, `${what}\nEverything this run changed was restored from the backup ${backup.winDir}.`, cause instanceof Interrupted ? 'Nothing is left changed.' : 'Fix the cause above and run again.');
@@ -125,6 +127,6 @@ async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: s
   throw new KerioDccError(
     ExitCode.restoreIncomplete,
     `${what}\nRestoring from the backup ${backup.winDir} was incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    `Fix the cause, then run: kerio-dcc rollback ${backup.manifest.id} --force --yes --restart (it puts back what is left and starts ${ctx.answers.kerio.service}; the backup holds every original file).`,
+    `Fix the cause, then run: kerio-dcc rollback ${backup.head.id} --force --yes --restart (it puts back what is left and starts ${ctx.answers.kerio.service}; the backup holds every original file).`,
   );
 }
