@@ -1,7 +1,8 @@
 import t from 'tap';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MANIFEST_NAME, ManifestWriter, manifestText, readManifest, rewriteManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
+import { ManifestWriter, rewriteManifestHead } from '../src/backup/create.js';
+import { MANIFEST_NAME, manifestText, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
 import { tempDir } from './helpers/cli.js';
 
 function manifestWith(files: ManifestFile[]): Manifest {
@@ -96,4 +97,30 @@ t.test("the status is updated without changing a byte of the file list, and a ch
   t.same(await readdir(dir), [MANIFEST_NAME], 'and leaves no temp file');
   await rewriteManifestHead(dir, rewritten, { ...head, status: 'restore-failed', finishedAt: null });
   t.same(await readManifest(dir), { ...manifest, status: 'restore-failed', finishedAt: null }, 'a second update, from the head the first returned, reads back');
+});
+
+t.test("a manifest's head is read without its file list", async (t) => {
+  const dir = await tempDir(t);
+  const manifest = manifestWith(filesOf(3000));
+  const { files: _files, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
+  await writtenByWriter(dir, manifest);
+  t.same(await readManifestHead(dir), head, 'the head of a 3,000-file manifest');
+
+  // Cut the file after its first entries: the list is not valid JSON any more, but the head is never parsed with it.
+  const text = await readFile(path.join(dir, MANIFEST_NAME), 'utf8');
+  await writeFile(path.join(dir, MANIFEST_NAME), text.slice(0, text.length / 2));
+  t.same(await readManifestHead(dir), head, 'the head is read from a manifest whose list is cut short');
+  await t.rejects(readManifest(dir), /cannot be trusted: manifest.json is not valid JSON/, 'while reading the whole manifest refuses it');
+
+  // The layout before the list moved: files last, after created, firewall and skipped.
+  const { files, ...rest } = manifest;
+  await writeFile(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...rest, files }, null, 2));
+  t.match(await readManifestHead(dir), head, 'a manifest in the earlier layout gives the same head');
+
+  await writeFile(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...head, tool: 'other' }, null, 2));
+  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, 'a head that is not kerio-dcc\'s is refused');
+  await writeFile(path.join(dir, MANIFEST_NAME), '{\n  "schema": 1,\n  "files": [');
+  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, 'a head cut short is refused');
+  await rm(path.join(dir, MANIFEST_NAME));
+  await t.rejects(readManifestHead(dir), /manifest.json is missing/, 'a missing manifest is named');
 });

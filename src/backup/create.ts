@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { eachInSlices } from '../fs/slices.js';
@@ -7,10 +7,10 @@ import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
-import { atomicWrite } from '../fs/atomicWrite.js';
+import { AtomicFile, atomicWrite } from '../fs/atomicWrite.js';
 import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
-import { FILES_FOLDER, MANIFEST_NAME, ManifestWriter, backupCopyPath, backupId, manifestText, rewriteManifestHead, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
+import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, fileEntryText, manifestHeadText, manifestTailText, manifestText, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
 
 export interface Backup {
   /** Host path of the backup folder. */
@@ -35,6 +35,61 @@ function copyAndHash(p: WinPath, from: string, to: string): { sha256: string; si
     if (!(err instanceof CopyMismatchError)) throw err;
     throw new PreconditionError(`The backup copy of ${p} does not match the original after copying.`, 'The disk may be failing or full. Nothing was changed.');
   }
+}
+
+/** A manifest written while its backup is made: each file entry goes to disk as it comes. */
+export class ManifestWriter {
+  readonly headText: string;
+  private count = 0;
+  private readonly file: AtomicFile;
+
+  constructor(dir: string, head: ManifestHead) {
+    this.headText = manifestHeadText(head);
+    this.file = AtomicFile.create(path.join(dir, MANIFEST_NAME));
+    this.file.write(this.headText);
+  }
+
+  add(file: ManifestFile): void {
+    this.file.write(fileEntryText(file, this.count++ === 0));
+  }
+
+  async finish(tail: ManifestTail): Promise<void> {
+    this.file.write(manifestTailText(tail, this.count));
+    await this.file.commit();
+  }
+
+  discard(): void {
+    this.file.discard();
+  }
+}
+
+/**
+ * Replaces the head of a manifest this run wrote (its status, when it finished), copying
+ * the file list and the tail unchanged: the list is never read back into memory. Returns
+ * the new head's text. A manifest that no longer starts with the head written is refused.
+ */
+export async function rewriteManifestHead(dir: string, writtenHead: string, head: ManifestHead): Promise<string> {
+  const headText = manifestHeadText(head);
+  const target = path.join(dir, MANIFEST_NAME);
+  const file = AtomicFile.create(target);
+  try {
+    const fd = openSync(target, 'r');
+    try {
+      const expected = Buffer.from(writtenHead, 'utf8');
+      const chunk = Buffer.allocUnsafe(Math.max(expected.length, 64 * 1024));
+      const got = readSync(fd, chunk, 0, expected.length, 0);
+      if (got !== expected.length || !chunk.subarray(0, got).equals(expected)) throw new Error(`${target} was changed by something else since this run wrote it`);
+      file.write(headText);
+      for (let at = got, n; (n = readSync(fd, chunk, 0, chunk.length, at)) > 0; at += n) file.write(chunk.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    file.discard();
+    throw err;
+  }
+  await file.commit();
+  return headText;
 }
 
 function keyOf(p: WinPath): string {

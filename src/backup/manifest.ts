@@ -2,7 +2,6 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
-import { AtomicFile } from '../fs/atomicWrite.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
 
@@ -71,11 +70,11 @@ export function manifestHeadText(manifest: ManifestHead): string {
   return `${JSON.stringify(head, null, 2).slice(0, -'\n}'.length)},\n  "files": [`;
 }
 
-function fileEntryText(file: ManifestFile, first: boolean): string {
+export function fileEntryText(file: ManifestFile, first: boolean): string {
   return `${first ? '' : ','}\n    ${JSON.stringify(file, null, 2).replace(/\n/g, '\n    ')}`;
 }
 
-function manifestTailText(tail: ManifestTail, fileCount: number): string {
+export function manifestTailText(tail: ManifestTail, fileCount: number): string {
   const { created, firewall, skipped } = tail;
   return `${fileCount ? '\n  ' : ''}],\n${JSON.stringify({ created, firewall, skipped }, null, 2).slice('{\n'.length)}\n`;
 }
@@ -91,61 +90,6 @@ export function* manifestText(manifest: Manifest): Generator<string> {
     yield files.slice(i, i + ENTRIES_PER_PIECE).map((f, j) => fileEntryText(f, i + j === 0)).join('');
   }
   yield manifestTailText(manifest, files.length);
-}
-
-/** A manifest written while its backup is made: each file entry goes to disk as it comes. */
-export class ManifestWriter {
-  readonly headText: string;
-  private count = 0;
-  private readonly file: AtomicFile;
-
-  constructor(dir: string, head: ManifestHead) {
-    this.headText = manifestHeadText(head);
-    this.file = AtomicFile.create(path.join(dir, MANIFEST_NAME));
-    this.file.write(this.headText);
-  }
-
-  add(file: ManifestFile): void {
-    this.file.write(fileEntryText(file, this.count++ === 0));
-  }
-
-  async finish(tail: ManifestTail): Promise<void> {
-    this.file.write(manifestTailText(tail, this.count));
-    await this.file.commit();
-  }
-
-  discard(): void {
-    this.file.discard();
-  }
-}
-
-/**
- * Replaces the head of a manifest this run wrote (its status, when it finished), copying
- * the file list and the tail unchanged: the list is never read back into memory. Returns
- * the new head's text. A manifest that no longer starts with the head written is refused.
- */
-export async function rewriteManifestHead(dir: string, writtenHead: string, head: ManifestHead): Promise<string> {
-  const headText = manifestHeadText(head);
-  const target = path.join(dir, MANIFEST_NAME);
-  const file = AtomicFile.create(target);
-  try {
-    const fd = openSync(target, 'r');
-    try {
-      const expected = Buffer.from(writtenHead, 'utf8');
-      const chunk = Buffer.allocUnsafe(Math.max(expected.length, 64 * 1024));
-      const got = readSync(fd, chunk, 0, expected.length, 0);
-      if (got !== expected.length || !chunk.subarray(0, got).equals(expected)) throw new Error(`${target} was changed by something else since this run wrote it`);
-      file.write(headText);
-      for (let at = got, n; (n = readSync(fd, chunk, 0, chunk.length, at)) > 0; at += n) file.write(chunk.subarray(0, n));
-    } finally {
-      closeSync(fd);
-    }
-  } catch (err) {
-    file.discard();
-    throw err;
-  }
-  await file.commit();
-  return headText;
 }
 
 /** A backup folder's name: the UTC time it was made, sortable as text. */
@@ -168,22 +112,30 @@ export function backupCopyPath(dir: string, relative: string): string {
   return path.join(dir, ...relative.split('/'));
 }
 
-/** The backup folder holds only what kerio-dcc wrote; a manifest that names anything else is refused. */
-export async function readManifest(dir: string): Promise<Manifest> {
-  let raw: string;
+function readJson(dir: string, text: string): Manifest {
   try {
-    raw = await readFile(path.join(dir, MANIFEST_NAME), 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw tampered(dir, `${MANIFEST_NAME} is missing`);
-    throw err;
-  }
-  let m: Manifest;
-  try {
-    m = JSON.parse(raw) as Manifest;
+    return JSON.parse(text) as Manifest;
   } catch {
     throw tampered(dir, `${MANIFEST_NAME} is not valid JSON`);
   }
-  if (m?.schema !== 1 || m.tool !== 'kerio-dcc' || !Array.isArray(m.files) || !Array.isArray(m.created) || !Array.isArray(m.firewall) || typeof m.target?.rulesDir !== 'string') {
+}
+
+function checkHead(dir: string, m: ManifestHead): void {
+  if (m?.schema !== 1 || m.tool !== 'kerio-dcc' || typeof m.id !== 'string' || typeof m.status !== 'string' || !Array.isArray(m.changes) || typeof m.target?.rulesDir !== 'string') {
+    throw tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
+  }
+}
+
+function missing(dir: string, err: unknown): never {
+  if (errnoCode(err) === 'ENOENT') throw tampered(dir, `${MANIFEST_NAME} is missing`);
+  throw err;
+}
+
+/** The backup folder holds only what kerio-dcc wrote; a manifest that names anything else is refused. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const m = readJson(dir, await readFile(path.join(dir, MANIFEST_NAME), 'utf8').catch((err: unknown) => missing(dir, err)));
+  checkHead(dir, m);
+  if (!Array.isArray(m.files) || !Array.isArray(m.created) || !Array.isArray(m.firewall)) {
     throw tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
   }
   for (const f of m.files) {
@@ -192,6 +144,37 @@ export async function readManifest(dir: string): Promise<Manifest> {
   }
   for (const c of m.created) if (typeof c.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
   return m;
+}
+
+/** The line that ends a manifest's head: JSON strings hold no raw line break, so only the layout makes it. */
+const HEAD_END = Buffer.from('\n  "files": [');
+/** A head is a few hundred bytes; one read of this much finds its end. */
+const HEAD_READ = 64 * 1024;
+
+/**
+ * A manifest's head (what ran, when, and whether it finished) without its file list, which
+ * may hold a line for each of tens of thousands of files: every command looks at the newest
+ * backup's head, and only a restore needs the list. A manifest whose head is not where this
+ * layout puts it is read whole.
+ */
+export async function readManifestHead(dir: string): Promise<ManifestHead> {
+  let start: Buffer;
+  try {
+    const fd = openSync(path.join(dir, MANIFEST_NAME), 'r');
+    try {
+      const buffer = Buffer.allocUnsafe(HEAD_READ);
+      start = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_READ, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch (err) {
+    missing(dir, err);
+  }
+  const end = start.indexOf(HEAD_END);
+  if (end < 1 || start[end - 1] !== 0x2c /* , */) return readManifest(dir);
+  const head = readJson(dir, `${start.subarray(0, end - 1).toString('utf8')}\n}`);
+  checkHead(dir, head);
+  return head;
 }
 
 /**

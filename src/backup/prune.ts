@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
-import { readManifest } from './manifest.js';
+import { readManifestHead } from './manifest.js';
 
 /** Backup folders, newest first: only folders with a kerio-dcc manifest count. */
 export async function listBackupDirs(ctx: RunContext): Promise<string[]> {
@@ -30,7 +30,7 @@ export async function pruneBackups(ctx: RunContext, justMade: string): Promise<s
       kept++;
       continue;
     }
-    const manifest = await readManifest(dir).catch(() => null);
+    const manifest = await readManifestHead(dir).catch(() => null);
     if (!manifest || manifest.status === 'applying') continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(id);

@@ -3,22 +3,23 @@ import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { joinWin } from '../target/target.js';
 import { Journal } from './journal.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { readManifestHead, type ManifestHead } from './manifest.js';
 import { listBackupDirs } from './prune.js';
 
 export interface UnfinishedRun {
   dir: string;
-  manifest: Manifest;
+  /** Its manifest's head: `readManifest(dir)` reads the file list a restore needs. */
+  manifest: ManifestHead;
   winDir: string;
 }
 
 /**
  * A run that was killed leaves its manifest saying 'applying'. Only the newest readable
- * backup can be such a run (every run checks before it starts), so only that one is read.
+ * backup can be such a run (every run checks before it starts), so only that one's head is read.
  */
 export async function findUnfinishedRun(ctx: RunContext): Promise<UnfinishedRun | null> {
   for (const dir of await listBackupDirs(ctx)) {
-    const manifest = await readManifest(dir).catch(() => null);
+    const manifest = await readManifestHead(dir).catch(() => null);
     if (!manifest) continue;
     if (manifest.status !== 'applying') return null;
     // Every step finished, and only marking the manifest complete was lost: the run did finish.

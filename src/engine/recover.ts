@@ -1,4 +1,4 @@
-import { checkManifestPaths } from '../backup/manifest.js';
+import { checkManifestPaths, readManifest } from '../backup/manifest.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 import { locate } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
@@ -19,10 +19,11 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
       throw new PreconditionError(what, `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`);
     }
   }
-  // A manifest found on disk is checked like one named to rollback: it may not be ours.
-  checkManifestPaths(run.dir, run.manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
+  // A manifest found on disk is read whole and checked like one named to rollback: it may not be ours.
+  const manifest = await readManifest(run.dir);
+  checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
   ctx.log.warn(`${what} Restoring from ${run.winDir} first ...`);
-  const problems = await restoreFromBackup(ctx, run.dir, run.manifest, { restartService: true });
+  const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
   if (problems.length) {
     throw new PreconditionError(
       `${what} Restoring it was incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
