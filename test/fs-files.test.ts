@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { copyAndHashFile, fileContains, readsBackAs, sha256File, walk } from '../src/fs/files.js';
 import { eachInSlices } from '../src/fs/slices.js';
+import { AtomicFile } from '../src/fs/atomicWrite.js';
 import { tempDir } from './helpers/cli.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
@@ -91,4 +92,45 @@ t.test('a copy is checked by reading it back: a copy that differs from the hashe
   flipped[500] ^= 1;
   t.equal(readsBackAs(fd, flipped, 0), false, 'one flipped bit fails');
   t.equal(readsBackAs(fd, Buffer.concat([bytes, Buffer.from('x')]), 0), false, 'a copy shorter than what was written fails');
+});
+
+t.test('a file written in pieces is replaced with exactly those bytes, whatever their sizes', async (t) => {
+  const dir = await tempDir(t);
+  const target = path.join(dir, 'local.cf');
+  await writeFile(target, 'old\r\n');
+  // Pieces that fill the buffer exactly, overflow it, exceed it alone, and put multi-byte characters across its edge.
+  const pieces: (string | Buffer)[] = [
+    'a'.repeat(65_535),
+    'é€',
+    Buffer.from([0, 1, 2, 255]),
+    'ü'.repeat(40_000),
+    'x'.repeat(200_000),
+    Buffer.alloc(70_000, 7),
+    '',
+    'end\r\n',
+  ];
+  const file = AtomicFile.create(target);
+  for (const piece of pieces) file.write(piece);
+  t.equal(await readFile(target, 'utf8'), 'old\r\n', 'the target is untouched until commit');
+  await file.commit();
+  t.same(await readFile(target), Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p))), 'the same bytes, in order');
+  t.same(await readdir(dir), ['local.cf'], 'no temp file is left');
+
+  const dropped = AtomicFile.create(target);
+  dropped.write('half');
+  dropped.discard();
+  dropped.discard();
+  t.same(await readdir(dir), ['local.cf'], 'a discarded write leaves no temp file (and discarding twice is harmless)');
+  t.throws(() => dropped.write('more'), /already committed or discarded/, 'a discarded file takes no more writes');
+});
+
+t.test('a file whose rename fails is left as it was, with no temp file', async (t) => {
+  const dir = await tempDir(t);
+  const target = path.join(dir, 'is-a-folder');
+  await mkdir(path.join(target, 'inside'), { recursive: true });
+  const file = AtomicFile.create(target);
+  file.write('text');
+  await t.rejects(file.commit(), { code: /^(EISDIR|ENOTEMPTY|EPERM|EEXIST)$/ }, 'renaming over a folder that holds something fails');
+  t.same((await readdir(dir)).sort(), ['is-a-folder'], 'the temp file is gone');
+  t.same(await readdir(target), ['inside'], 'and the folder is as it was');
 });

@@ -102,16 +102,28 @@ export class AtomicFile {
       faultPoint(`rename ${this.hostPath}`);
       await retryWhileLocked(this.hostPath, () => rename(this.temp, this.hostPath), options);
     } catch (err) {
-      rmSync(this.temp, { force: true });
+      this.discard();
       throw err;
     }
   }
 
-  /** Drops the temp file; the target stays as it was. */
+  /**
+   * Drops the temp file; the target stays as it was. Never throws, so the error that led
+   * here is the one reported: a temp file that cannot be removed (held by antivirus) is
+   * left, and rollback clears such leftovers from the folders a run changed.
+   */
   discard(): void {
-    if (this.fd !== null) closeSync(this.fd);
+    try {
+      if (this.fd !== null) closeSync(this.fd);
+    } catch {
+      // Closing can only fail on a descriptor already gone.
+    }
     this.fd = null;
-    rmSync(this.temp, { force: true });
+    try {
+      rmSync(this.temp, { force: true });
+    } catch {
+      // See above: left for the next rollback.
+    }
   }
 
   private open(): number {
