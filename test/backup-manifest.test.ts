@@ -2,10 +2,17 @@ import t from 'tap';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ManifestWriter, rewriteManifestHead } from '../src/backup/create.js';
-import { MANIFEST_NAME, manifestText, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
+import { MANIFEST_NAME, fileListOf, manifestText, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
 import { tempDir } from './helpers/cli.js';
 
-function manifestWith(files: ManifestFile[]): Manifest {
+/** A manifest with its file list as a plain array, as a test builds and compares it. */
+type Plain = Omit<Manifest, 'files'> & { files: ManifestFile[] };
+
+const asManifest = (m: Plain): Manifest => ({ ...m, files: fileListOf(m.files) });
+/** A manifest as read, with its list walked once, to compare with what was written. */
+const plainOf = (m: Manifest): Plain => ({ ...m, files: [...m.files] });
+
+function manifestWith(files: ManifestFile[]): Plain {
   return {
     schema: 1,
     tool: 'kerio-dcc',
@@ -36,12 +43,12 @@ function filesOf(count: number): ManifestFile[] {
 }
 
 /** The JSON of a whole manifest, keys in the order the tool writes them: the file list between head and tail. */
-function wholeJson(m: Manifest): string {
+function wholeJson(m: Plain): string {
   const { files, created, firewall, skipped, ...head } = m;
   return JSON.stringify({ ...head, files, created, firewall, skipped }, null, 2) + '\n';
 }
 
-async function writtenByWriter(dir: string, manifest: Manifest): Promise<string> {
+async function writtenByWriter(dir: string, manifest: Plain): Promise<string> {
   const { files, created, firewall, skipped, ...head } = manifest;
   const writer = new ManifestWriter(dir, head);
   for (const f of files) writer.add(f);
@@ -52,7 +59,7 @@ async function writtenByWriter(dir: string, manifest: Manifest): Promise<string>
 t.test('the manifest written in pieces is exactly the JSON of the whole', async (t) => {
   for (const count of [0, 1, 499, 500, 501, 1234]) {
     const manifest = manifestWith(filesOf(count));
-    const pieces = [...manifestText(manifest)];
+    const pieces = [...manifestText(asManifest(manifest))];
     t.equal(pieces.join(''), wholeJson(manifest), `${count} file(s): same text as one JSON.stringify`);
     t.same(JSON.parse(pieces.join('')), manifest, `${count} file(s): reads back as the same manifest`);
     if (count > 1000) t.ok(pieces.length > 3 && Math.max(...pieces.map((p) => p.length)) < pieces.join('').length / 2, `${count} files: written in ${pieces.length} pieces, none holding most of it`);
@@ -65,7 +72,9 @@ t.test('a manifest written entry by entry while backing up is the same file, and
     const manifest = manifestWith(filesOf(count));
     await writtenByWriter(dir, manifest);
     t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson(manifest), `${count} file(s): same bytes as the whole JSON`);
-    t.same(await readManifest(dir), manifest, `${count} file(s): readManifest gives back the manifest`);
+    const read = await readManifest(dir);
+    t.same(plainOf(read), manifest, `${count} file(s): readManifest gives back the manifest`);
+    t.same([read.files.count, read.files.bytes], [count, manifest.files.reduce((sum, f) => sum + f.size, 0)], `${count} file(s): with their number and total size`);
     t.same(await readdir(dir), [MANIFEST_NAME], `${count} file(s): no temp file is left`);
   }
 });
@@ -96,7 +105,7 @@ t.test("the status is updated without changing a byte of the file list, and a ch
   t.same(await readFile(path.join(dir, MANIFEST_NAME)), before, 'a refused update changes nothing');
   t.same(await readdir(dir), [MANIFEST_NAME], 'and leaves no temp file');
   await rewriteManifestHead(dir, rewritten, { ...head, status: 'restore-failed', finishedAt: null });
-  t.same(await readManifest(dir), { ...manifest, status: 'restore-failed', finishedAt: null }, 'a second update, from the head the first returned, reads back');
+  t.same(plainOf(await readManifest(dir)), { ...manifest, status: 'restore-failed', finishedAt: null }, 'a second update, from the head the first returned, reads back');
 });
 
 t.test("a manifest's head is read without its file list", async (t) => {
@@ -110,7 +119,7 @@ t.test("a manifest's head is read without its file list", async (t) => {
   const text = await readFile(path.join(dir, MANIFEST_NAME), 'utf8');
   await writeFile(path.join(dir, MANIFEST_NAME), text.slice(0, text.length / 2));
   t.same(await readManifestHead(dir), head, 'the head is read from a manifest whose list is cut short');
-  await t.rejects(readManifest(dir), /cannot be trusted: manifest.json is not valid JSON/, 'while reading the whole manifest refuses it');
+  await t.rejects(readManifest(dir), /cannot be trusted/, 'while reading the whole manifest refuses it');
 
   // The layout before the list moved: files last, after created, firewall and skipped.
   const { files, ...rest } = manifest;
@@ -123,4 +132,50 @@ t.test("a manifest's head is read without its file list", async (t) => {
   await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, 'a head cut short is refused');
   await rm(path.join(dir, MANIFEST_NAME));
   await t.rejects(readManifestHead(dir), /manifest.json is missing/, 'a missing manifest is named');
+});
+
+t.test('a manifest read back is the same in every layout JSON allows: streamed, files last, compact, CRLF', async (t) => {
+  const manifest = manifestWith(filesOf(1200));
+  const { files, ...rest } = manifest;
+  const layouts: Record<string, string> = {
+    'as kerio-dcc writes it': wholeJson(manifest),
+    'with the file list last (an earlier layout)': JSON.stringify({ ...rest, files }, null, 2),
+    'compact': JSON.stringify(manifest),
+    'with CRLF line ends': wholeJson(manifest).replace(/\n/g, '\r\n'),
+  };
+  for (const [name, text] of Object.entries(layouts)) {
+    const dir = await tempDir(t);
+    await writeFile(path.join(dir, MANIFEST_NAME), text);
+    const read = await readManifest(dir);
+    t.same(plainOf(read), manifest, `${name}: the same manifest`);
+    t.equal(read.files.count, 1200, `${name}: 1,200 files`);
+    const { files: _f, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
+    t.match(await readManifestHead(dir), head, `${name}: the same head`);
+  }
+});
+
+t.test('a file list is checked each time it is walked, so a manifest changed after it was read is refused', async (t) => {
+  const dir = await tempDir(t);
+  const manifest = manifestWith(filesOf(50));
+  await writtenByWriter(dir, manifest);
+  const file = path.join(dir, MANIFEST_NAME);
+  const text = await readFile(file, 'utf8');
+
+  const read = await readManifest(dir);
+  t.equal([...read.files].length, 50, 'walked once');
+  t.equal([...read.files].length, 50, 'and again, from disk');
+
+  await writeFile(file, text.replace('"backup": "files/C/Program Files/Kerio/rules/sub 3/Régle_3.cf"', '"backup": "../../Windows/win.ini"'));
+  t.throws(() => [...read.files], /outside the backup folder/, 'an entry edited since to point outside the backup is refused while walking');
+  await t.rejects(readManifest(dir), /outside the backup folder/, 'and when read again');
+
+  const entries = text.split('\n    {\n');
+  await writeFile(file, [...entries.slice(0, 10), ...entries.slice(11)].join('\n    {\n'));
+  t.throws(() => [...read.files], /changed while it was being read/, 'an entry removed since is noticed');
+  t.equal((await readManifest(dir)).files.count, 49, 'a fresh read counts what is there now');
+
+  await writeFile(file, text.replace('\n    {\n', '\n    {"path": 1,\n'));
+  await t.rejects(readManifest(dir), /cannot be trusted/, 'an entry laid out otherwise is refused');
+  await writeFile(file, text.replace('\n    }\n  ],\n', '\n    }\n  ,\n'));
+  await t.rejects(readManifest(dir), /is not laid out as kerio-dcc writes it/, 'a list that never closes is refused');
 });

@@ -1,7 +1,8 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
+import { eachInSlices } from '../fs/slices.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
 
@@ -46,11 +47,24 @@ export interface Manifest {
   answersFile: string | null;
   /** Step ids that change something in this run. */
   changes: string[];
-  files: ManifestFile[];
+  /** Read from disk each time it is walked, so a backup of any size is never held whole. */
+  files: FileList;
   created: ManifestCreated[];
   firewall: ManifestFirewall[];
   /** Files below the rules folder that could not be backed up (links are never followed). */
   skipped: string[];
+}
+
+/** A manifest's files, walked in order as often as needed. */
+export interface FileList extends Iterable<ManifestFile> {
+  readonly count: number;
+  /** Their total size. */
+  readonly bytes: number;
+}
+
+/** A file list held in memory: one built in a test, or one read from a manifest laid out otherwise. */
+export function fileListOf(files: ManifestFile[]): FileList {
+  return { count: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0), [Symbol.iterator]: () => files[Symbol.iterator]() };
 }
 
 /** The fields before the file list: everything known before the first file is backed up. */
@@ -82,14 +96,20 @@ export function manifestTailText(tail: ManifestTail, fileCount: number): string 
 /** File entries per piece of manifest text: few writes, and no huge string. */
 const ENTRIES_PER_PIECE = 500;
 
-/** A whole manifest held in memory (as read back for a restore), as text in pieces. */
+/** A whole manifest (as read back for a restore) as text in pieces: its file list is walked, never held. */
 export function* manifestText(manifest: Manifest): Generator<string> {
   yield manifestHeadText(manifest);
-  const { files } = manifest;
-  for (let i = 0; i < files.length; i += ENTRIES_PER_PIECE) {
-    yield files.slice(i, i + ENTRIES_PER_PIECE).map((f, j) => fileEntryText(f, i + j === 0)).join('');
+  let piece: string[] = [];
+  let count = 0;
+  for (const f of manifest.files) {
+    piece.push(fileEntryText(f, count++ === 0));
+    if (piece.length === ENTRIES_PER_PIECE) {
+      yield piece.join('');
+      piece = [];
+    }
   }
-  yield manifestTailText(manifest, files.length);
+  if (piece.length) yield piece.join('');
+  yield manifestTailText(manifest, count);
 }
 
 /** A backup folder's name: the UTC time it was made, sortable as text. */
@@ -112,18 +132,33 @@ export function backupCopyPath(dir: string, relative: string): string {
   return path.join(dir, ...relative.split('/'));
 }
 
-function readJson(dir: string, text: string): Manifest {
+function readJson<T = Manifest>(dir: string, text: string): T {
   try {
-    return JSON.parse(text) as Manifest;
+    return JSON.parse(text) as T;
   } catch {
     throw tampered(dir, `${MANIFEST_NAME} is not valid JSON`);
   }
 }
 
+function notReadable(dir: string): PreconditionError {
+  return tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
+}
+
 function checkHead(dir: string, m: ManifestHead): void {
   if (m?.schema !== 1 || m.tool !== 'kerio-dcc' || typeof m.id !== 'string' || typeof m.status !== 'string' || !Array.isArray(m.changes) || typeof m.target?.rulesDir !== 'string') {
-    throw tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
+    throw notReadable(dir);
   }
+}
+
+function checkTail(dir: string, m: Partial<ManifestTail>): asserts m is ManifestTail {
+  if (!Array.isArray(m.created) || !Array.isArray(m.firewall) || !Array.isArray(m.skipped)) throw notReadable(dir);
+  for (const c of m.created) if (typeof c?.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
+}
+
+function checkEntry(dir: string, f: ManifestFile): ManifestFile {
+  if (typeof f?.path !== 'string' || !isWindowsAbsolute(f.path) || typeof f.sha256 !== 'string' || typeof f.size !== 'number') throw tampered(dir, `an entry has no valid path or hash`);
+  backupCopyPath(dir, f.backup);
+  return f;
 }
 
 function missing(dir: string, err: unknown): never {
@@ -131,19 +166,18 @@ function missing(dir: string, err: unknown): never {
   throw err;
 }
 
-/** The backup folder holds only what kerio-dcc wrote; a manifest that names anything else is refused. */
-export async function readManifest(dir: string): Promise<Manifest> {
-  const m = readJson(dir, await readFile(path.join(dir, MANIFEST_NAME), 'utf8').catch((err: unknown) => missing(dir, err)));
-  checkHead(dir, m);
-  if (!Array.isArray(m.files) || !Array.isArray(m.created) || !Array.isArray(m.firewall)) {
-    throw tampered(dir, `${MANIFEST_NAME} is not a kerio-dcc manifest of a version this tool reads`);
+function withManifestOpen<T>(dir: string, use: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = openSync(path.join(dir, MANIFEST_NAME), 'r');
+  } catch (err) {
+    missing(dir, err);
   }
-  for (const f of m.files) {
-    if (typeof f.path !== 'string' || !isWindowsAbsolute(f.path) || typeof f.sha256 !== 'string') throw tampered(dir, `an entry has no valid path or hash`);
-    backupCopyPath(dir, f.backup);
+  try {
+    return use(fd);
+  } finally {
+    closeSync(fd);
   }
-  for (const c of m.created) if (typeof c.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
-  return m;
 }
 
 /** The line that ends a manifest's head: JSON strings hold no raw line break, so only the layout makes it. */
@@ -151,30 +185,163 @@ const HEAD_END = Buffer.from('\n  "files": [');
 /** A head is a few hundred bytes; one read of this much finds its end. */
 const HEAD_READ = 64 * 1024;
 
+/** The head, and where the file list starts; null for a manifest not laid out as kerio-dcc writes it. */
+function headOf(dir: string): { head: ManifestHead; listStart: number } | null {
+  const start = withManifestOpen(dir, (fd) => {
+    const buffer = Buffer.allocUnsafe(HEAD_READ);
+    return buffer.subarray(0, readSync(fd, buffer, 0, HEAD_READ, 0));
+  });
+  const end = start.indexOf(HEAD_END);
+  if (end < 1 || start[end - 1] !== 0x2c /* , */) return null;
+  const head = readJson<ManifestHead>(dir, `${start.subarray(0, end - 1).toString('utf8')}\n}`);
+  checkHead(dir, head);
+  return { head, listStart: end + HEAD_END.length };
+}
+
+const NOTHING = Buffer.alloc(0);
+
 /**
- * A manifest's head (what ran, when, and whether it finished) without its file list, which
- * may hold a line for each of tens of thousands of files: every command looks at the newest
- * backup's head, and only a restore needs the list. A manifest whose head is not where this
- * layout puts it is read whole.
+ * The lines of an open file from byte `at` on, each with the offset where it starts, read
+ * in chunks through one buffer. A line may be a view of that buffer: use it before asking
+ * for the next.
  */
-export async function readManifestHead(dir: string): Promise<ManifestHead> {
-  let start: Buffer;
-  try {
-    const fd = openSync(path.join(dir, MANIFEST_NAME), 'r');
-    try {
-      const buffer = Buffer.allocUnsafe(HEAD_READ);
-      start = buffer.subarray(0, readSync(fd, buffer, 0, HEAD_READ, 0));
-    } finally {
-      closeSync(fd);
+function* linesFrom(fd: number, at: number): Generator<{ line: Buffer; at: number }> {
+  const chunk = Buffer.allocUnsafe(64 * 1024);
+  let carry = NOTHING;
+  let lineAt = at;
+  for (let chunkAt = at, n; (n = readSync(fd, chunk, 0, chunk.length, chunkAt)) > 0; chunkAt += n) {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a, from); nl >= 0 && nl < n; nl = chunk.indexOf(0x0a, from)) {
+      const piece = chunk.subarray(from, nl);
+      yield { line: carry.length ? Buffer.concat([carry, piece]) : piece, at: lineAt };
+      carry = NOTHING;
+      from = nl + 1;
+      lineAt = chunkAt + from;
     }
+    carry = Buffer.concat([carry, chunk.subarray(from, n)]);
+  }
+  if (carry.length) yield { line: carry, at: lineAt };
+}
+
+const ENTRY_OPEN = '    {';
+const ENTRY_CLOSE = new Set(['    }', '    },']);
+const LIST_CLOSE = new Set(['  ]', '  ],', ']', '],']);
+
+/**
+ * The entries of a manifest's file list, each checked, read a line at a time from
+ * `listStart` (just after `"files": [`); `end.at` is set to where the list's closing `]`
+ * line starts. Anything not in the layout kerio-dcc writes is refused.
+ */
+function* storedEntries(dir: string, listStart: number, end: { at: number }): Generator<ManifestFile> {
+  let fd: number;
+  try {
+    fd = openSync(path.join(dir, MANIFEST_NAME), 'r');
   } catch (err) {
     missing(dir, err);
   }
-  const end = start.indexOf(HEAD_END);
-  if (end < 1 || start[end - 1] !== 0x2c /* , */) return readManifest(dir);
-  const head = readJson(dir, `${start.subarray(0, end - 1).toString('utf8')}\n}`);
-  checkHead(dir, head);
-  return head;
+  const notLayout = () => tampered(dir, `the file list in ${MANIFEST_NAME} is not laid out as kerio-dcc writes it`);
+  try {
+    let entry: string[] | null = null;
+    let first = true;
+    for (const { line: bytes, at } of linesFrom(fd, listStart)) {
+      const line = bytes.toString('utf8');
+      if (first) {
+        // The rest of the `"files": [` line: empty before the first entry, or `]` closing an empty list.
+        first = false;
+        if (line === '') continue;
+        if (!LIST_CLOSE.has(line)) throw notLayout();
+        end.at = at;
+        return;
+      }
+      if (entry) {
+        entry.push(line);
+        if (ENTRY_CLOSE.has(line)) {
+          entry[entry.length - 1] = '    }';
+          const text = entry.join('\n');
+          entry = null;
+          yield checkEntry(dir, readJson<ManifestFile>(dir, text));
+        }
+      } else if (line === ENTRY_OPEN) {
+        entry = [line];
+      } else if (LIST_CLOSE.has(line)) {
+        end.at = at;
+        return;
+      } else {
+        throw notLayout();
+      }
+    }
+    throw notLayout();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** What follows the file list: its closing `]`, then the tail's fields (none in an earlier layout that put the list last). */
+function tailFrom(dir: string, at: number): Partial<ManifestTail> {
+  const text = withManifestOpen(dir, (fd) => {
+    const rest = Buffer.alloc(Math.max(0, fstatSync(fd).size - at));
+    let got = 0;
+    for (let n; got < rest.length && (n = readSync(fd, rest, got, rest.length - got, at + got)) > 0; ) got += n;
+    return rest.subarray(0, got).toString('utf8');
+  });
+  const afterList = text.trimStart().slice(1);
+  return readJson<Partial<ManifestTail>>(dir, `{${afterList.startsWith(',') ? afterList.slice(1) : afterList}`);
+}
+
+/**
+ * A manifest's file list on disk: each walk reads it again, a line at a time, and checks
+ * every entry, so one changed since it was first read cannot slip past the checks.
+ */
+function storedList(dir: string, listStart: number, count: number, bytes: number): FileList {
+  return {
+    count,
+    bytes,
+    *[Symbol.iterator]() {
+      let seen = 0;
+      for (const f of storedEntries(dir, listStart, { at: -1 })) {
+        seen++;
+        yield f;
+      }
+      if (seen !== count) throw tampered(dir, `${MANIFEST_NAME} changed while it was being read`);
+    },
+  };
+}
+
+/** A manifest laid out otherwise (by hand, or compact): read whole, as before the list was streamed. */
+async function wholeManifest(dir: string): Promise<Manifest> {
+  const m = readJson<Omit<Manifest, 'files'> & { files: unknown }>(dir, await readFile(path.join(dir, MANIFEST_NAME), 'utf8').catch((err: unknown) => missing(dir, err)));
+  checkHead(dir, m);
+  checkTail(dir, m);
+  if (!Array.isArray(m.files)) throw notReadable(dir);
+  return { ...m, files: fileListOf(m.files.map((f: ManifestFile) => checkEntry(dir, f))) };
+}
+
+/**
+ * Reads and checks a manifest: the backup folder holds only what kerio-dcc wrote, and a
+ * manifest that names anything else is refused. The file list is checked in one pass and
+ * stays on disk, walked again by each use, so memory stays flat however many files it names.
+ */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const found = headOf(dir);
+  if (!found) return wholeManifest(dir);
+  let count = 0;
+  let bytes = 0;
+  const end = { at: -1 };
+  await eachInSlices(storedEntries(dir, found.listStart, end), (f) => {
+    count++;
+    bytes += f.size;
+  });
+  const rest: ManifestHead & Partial<ManifestTail> = { ...found.head, ...tailFrom(dir, end.at) };
+  checkTail(dir, rest);
+  return { ...rest, files: storedList(dir, found.listStart, count, bytes) };
+}
+
+/**
+ * A manifest's head (what ran, when, and whether it finished) without reading its file list:
+ * every command looks at the newest backup's head, and only a restore needs the list.
+ */
+export async function readManifestHead(dir: string): Promise<ManifestHead> {
+  return headOf(dir)?.head ?? (await wholeManifest(dir));
 }
 
 /**

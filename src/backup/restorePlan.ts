@@ -94,7 +94,8 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
     removed.add(normalizeWin(c.path).toLowerCase());
   }
   // A run killed between writing a temp file and renaming it leaves the temp file behind.
-  const touched = new Set([...manifest.files.filter((f) => f.after !== undefined), ...manifest.created.filter((c) => c.type === 'file')].map((f) => dirnameWin(normalizeWin(f.path))));
+  const touched = new Set(manifest.created.filter((c) => c.type === 'file').map((c) => dirnameWin(normalizeWin(c.path))));
+  for (const f of manifest.files) if (f.after !== undefined) touched.add(dirnameWin(normalizeWin(f.path)));
   for (const folder of touched) {
     const names = await readdir(ctx.target.toHost(folder)).catch(() => [] as string[]);
     for (const name of names.filter(isLeftoverTemp)) {
@@ -157,7 +158,7 @@ export async function planRestore(ctx: RunContext, dir: string, manifest: Manife
   const files = await planFiles(ctx, dir, manifest, options, conflicts);
   const removals = await planRemovals(ctx, manifest, options, conflicts);
   const firewall = await planFirewallRestore(ctx, manifest);
-  const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.length} file(s) of backup ${manifest.id} match their sha256` });
+  const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.count} file(s) of backup ${manifest.id} match their sha256` });
   const changing = [files.step, removals, firewall];
   const service = planService(ctx, changing);
   const trees = [rulesDir].filter(() => changing.some((s) => s.status === 'change'));

@@ -33,7 +33,7 @@ export async function runBackups(ctx: RunContext, report: Report, verify: boolea
     try {
       const m = await readManifest(dir);
       const problems = verify ? await verifyBackupCopies(dir, m) : null;
-      rows.push({ id, path: winPath, createdAt: m.createdAt, toolVersion: m.toolVersion, command: m.command, status: m.status, changes: m.changes, files: m.files.length, bytes: m.files.reduce((sum, f) => sum + f.size, 0), problems });
+      rows.push({ id, path: winPath, createdAt: m.createdAt, toolVersion: m.toolVersion, command: m.command, status: m.status, changes: m.changes, files: m.files.count, bytes: m.files.bytes, problems });
     } catch (err) {
       rows.push({ id, path: winPath, createdAt: null, toolVersion: null, command: null, status: null, changes: [], files: 0, bytes: 0, problems: [(err as Error).message] });
     }
