@@ -22,8 +22,6 @@ export interface Backup {
    * big the rules folder. `readManifest(dir)` reads the whole of it.
    */
   head: ManifestHead;
-  /** The head as written, so that `markBackup` can replace it without reading the list. */
-  headText: string;
 }
 
 /** Copies a file to the backup while hashing it (each file is read once), and checks the copy. */
@@ -39,14 +37,12 @@ function copyAndHash(p: WinPath, from: string, to: string): { sha256: string; si
 
 /** A manifest written while its backup is made: each file entry goes to disk as it comes. */
 export class ManifestWriter {
-  readonly headText: string;
   private count = 0;
   private readonly file: AtomicFile;
 
   constructor(dir: string, head: ManifestHead) {
-    this.headText = manifestHeadText(head);
     this.file = AtomicFile.create(path.join(dir, MANIFEST_NAME));
-    this.file.write(this.headText);
+    this.file.write(manifestHeadText(head));
   }
 
   add(file: ManifestFile): void {
@@ -65,21 +61,20 @@ export class ManifestWriter {
 
 /**
  * Replaces the head of a manifest this run wrote (its status, when it finished), copying
- * the file list and the tail unchanged: the list is never read back into memory. Returns
- * the new head's text. A manifest that no longer starts with the head written is refused.
+ * the file list and the tail unchanged: the list is never read back into memory. A
+ * manifest that no longer starts with the head written is refused.
  */
-export async function rewriteManifestHead(dir: string, writtenHead: string, head: ManifestHead): Promise<string> {
-  const headText = manifestHeadText(head);
+export async function rewriteManifestHead(dir: string, written: ManifestHead, head: ManifestHead): Promise<void> {
   const target = path.join(dir, MANIFEST_NAME);
   const file = AtomicFile.create(target);
   try {
     const fd = openSync(target, 'r');
     try {
-      const expected = Buffer.from(writtenHead, 'utf8');
+      const expected = Buffer.from(manifestHeadText(written), 'utf8');
       const chunk = Buffer.allocUnsafe(Math.max(expected.length, 64 * 1024));
       const got = readSync(fd, chunk, 0, expected.length, 0);
       if (got !== expected.length || !chunk.subarray(0, got).equals(expected)) throw new Error(`${target} was changed by something else since this run wrote it`);
-      file.write(headText);
+      file.write(manifestHeadText(head));
       for (let at = got, n; (n = readSync(fd, chunk, 0, chunk.length, at)) > 0; at += n) file.write(chunk.subarray(0, n));
     } finally {
       closeSync(fd);
@@ -89,7 +84,6 @@ export async function rewriteManifestHead(dir: string, writtenHead: string, head
     throw err;
   }
   await file.commit();
-  return headText;
 }
 
 function keyOf(p: WinPath): string {
@@ -229,13 +223,13 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     manifest.discard();
     throw err;
   }
-  return { dir: folder.dir, winDir: folder.winDir, head, headText: manifest.headText };
+  return { dir: folder.dir, winDir: folder.winDir, head };
 }
 
 /** Records in the manifest how the run ended, without reading its file list back. */
 export async function markBackup(backup: Backup, status: ManifestStatus, finishedAt: string): Promise<void> {
   const head = { ...backup.head, status, finishedAt };
-  backup.headText = await rewriteManifestHead(backup.dir, backup.headText, head);
+  await rewriteManifestHead(backup.dir, backup.head, head);
   backup.head = head;
 }
 

@@ -2,6 +2,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
+import { withOpen } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
@@ -167,16 +168,10 @@ function missing(dir: string, err: unknown): never {
 }
 
 function withManifestOpen<T>(dir: string, use: (fd: number) => T): T {
-  let fd: number;
   try {
-    fd = openSync(path.join(dir, MANIFEST_NAME), 'r');
+    return withOpen(path.join(dir, MANIFEST_NAME), 'r', use);
   } catch (err) {
     missing(dir, err);
-  }
-  try {
-    return use(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -37,7 +37,8 @@ function readThrough(fd: number, scratch: Buffer, take: (piece: Buffer, position
   }
 }
 
-function withOpen<T>(hostPath: string, flags: string, use: (fd: number) => T): T {
+/** Opens a file, hands its descriptor to `use`, and closes it whatever happens. */
+export function withOpen<T>(hostPath: string, flags: string, use: (fd: number) => T): T {
   const fd = openSync(hostPath, flags);
   try {
     return use(fd);
