@@ -7,10 +7,10 @@ import { faultPoint } from '../fault.js';
 import type { RunContext } from '../engine/context.js';
 import type { Location } from '../detect/locate.js';
 import type { Plan } from '../engine/plan.js';
-import { AtomicFile, atomicWrite } from '../fs/atomicWrite.js';
+import { AtomicFile } from '../fs/atomicWrite.js';
 import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
-import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, fileEntryText, manifestHeadText, manifestTailText, manifestText, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
+import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, fileEntryText, manifestHeadText, manifestTailText, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
 
 export interface Backup {
   /** Host path of the backup folder. */
@@ -233,6 +233,14 @@ export async function markBackup(backup: Backup, status: ManifestStatus, finishe
   backup.head = head;
 }
 
+/** Writes a whole manifest (one read back, with a new status), walking its file list from disk. */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
-  await atomicWrite(path.join(dir, MANIFEST_NAME), manifestText(manifest));
+  const writer = new ManifestWriter(dir, manifest);
+  try {
+    for (const f of manifest.files) writer.add(f);
+  } catch (err) {
+    writer.discard();
+    throw err;
+  }
+  await writer.finish(manifest);
 }

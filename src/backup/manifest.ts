@@ -94,25 +94,6 @@ export function manifestTailText(tail: ManifestTail, fileCount: number): string 
   return `${fileCount ? '\n  ' : ''}],\n${JSON.stringify({ created, firewall, skipped }, null, 2).slice('{\n'.length)}\n`;
 }
 
-/** File entries per piece of manifest text: few writes, and no huge string. */
-const ENTRIES_PER_PIECE = 500;
-
-/** A whole manifest (as read back for a restore) as text in pieces: its file list is walked, never held. */
-export function* manifestText(manifest: Manifest): Generator<string> {
-  yield manifestHeadText(manifest);
-  let piece: string[] = [];
-  let count = 0;
-  for (const f of manifest.files) {
-    piece.push(fileEntryText(f, count++ === 0));
-    if (piece.length === ENTRIES_PER_PIECE) {
-      yield piece.join('');
-      piece = [];
-    }
-  }
-  if (piece.length) yield piece.join('');
-  yield manifestTailText(manifest, count);
-}
-
 /** A backup folder's name: the UTC time it was made, sortable as text. */
 export function backupId(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

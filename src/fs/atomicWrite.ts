@@ -141,12 +141,11 @@ function writeAll(fd: number, bytes: Buffer): void {
   for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
 }
 
-/** Replaces a file atomically with `content` (text in pieces is written piece by piece, never held whole). */
-export async function atomicWrite(hostPath: string, content: Buffer | Iterable<string | Buffer>, options: RetryOptions = {}): Promise<void> {
+/** Replaces a file atomically with `content`. */
+export async function atomicWrite(hostPath: string, content: Buffer, options: RetryOptions = {}): Promise<void> {
   const file = AtomicFile.create(hostPath);
   try {
-    if (Buffer.isBuffer(content)) file.write(content);
-    else for (const piece of content) file.write(piece);
+    file.write(content);
   } catch (err) {
     file.discard();
     throw err;
