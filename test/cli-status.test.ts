@@ -275,6 +275,28 @@ t.test('an interrupted run (its backup still says applying) shows as unfinished 
   tt.match(checkById(run, 'unfinished').detail, `kerio-dcc rollback ${ids[0]}`);
 });
 
+t.test('an interrupted run whose backup lost part of its file list stops the next install with a way forward, changing nothing', async (tt) => {
+  const image = await installedImage(tt);
+  const backups = inImage(image.root, BACKUPS);
+  const [id] = await readdir(backups);
+  const manifestPath = path.join(backups, id!, 'manifest.json');
+  const text = (await readFile(manifestPath, 'utf8')).replace('"status": "complete"', '"status": "applying"');
+  // The head still reads, the file list is cut off mid-entry (a damaged disk, or tampering).
+  await writeFile(manifestPath, text.slice(0, text.indexOf('"files": [') + 200));
+  await rm(path.join(backups, id!, 'journal.jsonl'));
+  const before = await hashTree(image.root);
+
+  const st = await status(image);
+  exitsWith(tt, st, 6);
+  tt.match(checkById(st, 'unfinished').detail, `install ${id} did not finish`, 'status names the interrupted run from its head alone');
+
+  const run = await runCli(['install', '--root', image.root, '--simulate', '--yes', '--json']);
+  exitsWith(tt, run, 3);
+  tt.match(run.json?.error?.message, /did not finish: it was interrupted or killed\. Its backup cannot be used to restore it: .*cannot be trusted/, 'the message says why the run cannot be restored');
+  tt.match(run.json?.error?.hint, `move C:\\ProgramData\\kerio-dcc\\backups\\${id} out of the backups folder`, 'and how to go on');
+  tt.same(await hashTree(image.root), before, 'nothing changed');
+});
+
 t.test('a run whose journal shows every step finished is not reported as interrupted, even if its manifest says applying', async (tt) => {
   const image = await installedImage(tt);
   const backups = inImage(image.root, BACKUPS);

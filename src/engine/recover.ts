@@ -20,7 +20,12 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
     }
   }
   // A manifest found on disk is read whole and checked like one named to rollback: it may not be ours.
-  const manifest = await readManifest(run.dir);
+  const manifest = await readManifest(run.dir).catch((err: unknown) => {
+    throw new PreconditionError(
+      `${what} Its backup cannot be used to restore it: ${(err as Error).message}`,
+      `Nothing was changed. Check the server with kerio-dcc status and put right what it reports, then move ${run.winDir} out of the backups folder so that runs can go on.`,
+    );
+  });
   checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
   ctx.log.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
