@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { MANIFEST_NAME, checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
 import { kindOf } from '../fs/files.js';
 import { listBackupDirs } from '../backup/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
@@ -14,12 +14,12 @@ import { planThenApply } from './changeFlow.js';
  * Picks the backup to undo: the one named, else the newest made by install or uninstall
  * (a rollback's own backup is only undone by naming it, so `rollback` twice is harmless).
  */
-async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: string[]): Promise<string> {
+async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: string[]): Promise<{ dir: string; manifest: Manifest }> {
   const dirs = await listBackupDirs(ctx);
   if (id !== undefined) {
     const dir = dirs.find((d) => path.basename(d) === id);
     if (!dir) throw new PreconditionError(`There is no backup "${id}" in ${ctx.answers.backup.dir}.`, '`kerio-dcc backups` lists the backups there.');
-    return dir;
+    return { dir, manifest: await readManifest(dir) };
   }
   for (const dir of dirs) {
     // The manifest is written before the first change, so a folder without one belongs to a
@@ -30,15 +30,14 @@ async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: s
     }
     // A damaged newer backup is never skipped silently: undoing an older run past it could undo the wrong thing.
     const manifest = await readManifest(dir);
-    if (manifest.command !== 'rollback') return dir;
+    if (manifest.command !== 'rollback') return { dir, manifest };
   }
   throw new PreconditionError(`There is no backup to roll back in ${ctx.answers.backup.dir}.`, 'Backups are made by install and uninstall; check backup.dir in the answers file.');
 }
 
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
   const location = await locate(ctx, { requireDcc: false });
-  const dir = await chooseBackup(ctx, id, report.warnings);
-  const manifest = await readManifest(dir);
+  const { dir, manifest } = await chooseBackup(ctx, id, report.warnings);
   checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
   const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
