@@ -45,6 +45,7 @@ import { errnoCode } from '../errors.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
 import { basenameWin, joinWin, type Target, type WinPath } from '../target/target.js';
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
+import { runPowershell } from './simulatedPowershell.js';
 
 export const SIMULATED_STATE_PATH: WinPath = 'C:\\ProgramData\\kerio-dcc\\simulated-system.json';
 
@@ -329,7 +330,7 @@ export class SimulatedRunner implements CommandRunner {
         9009,
         '',
         `'${request.program}' is not recognized as an internal or external command, operable program or batch file.${CRLF}` +
-          `(The simulated system provides only sc.exe, netsh.exe, net.exe and dccproc.exe.)${CRLF}`,
+          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe and dccproc.exe.)${CRLF}`,
       );
     }
     const state = (await loadSimState(this.statePath)) ?? checkSimState(await this.initialState(), 'built by the caller');
@@ -345,6 +346,7 @@ const HANDLERS: Record<string, Handler> = {
   'netsh.exe': runNetsh,
   'net.exe': runNet,
   'dccproc.exe': runDccproc,
+  'powershell.exe': runPowershell,
 };
 
 // ---------------------------------------------------------------------------- sc
