@@ -200,9 +200,9 @@ t.test('without elevation changes fail like on Windows and nothing changes', asy
 
 t.test('anything the simulation does not model fails loudly', async (t) => {
   const { target, runner } = await image();
-  const powershell = await runner().run({ program: 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', args: ['-c', 'x'], mutates: false });
-  t.equal(powershell.exitCode, 9009);
-  t.match(powershell.stderr, /is not recognized/);
+  const reg = await runner().run({ program: 'C:\\Windows\\System32\\reg.exe', args: ['query', 'HKLM\\SOFTWARE'], mutates: false });
+  t.equal(reg.exitCode, 9009);
+  t.match(reg.stderr, /is not recognized/);
   const config = await runner().run(sc(target, 'config', SERVICE, 'start=', 'auto'));
   t.equal(config.exitCode, 87);
   t.match(config.stderr, /does not handle: sc\.exe config/);
