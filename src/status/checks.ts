@@ -23,9 +23,8 @@ export interface Check {
 
 const NOT_HERE = 'not checked on an image (--root); add --simulate to check the simulated system';
 
-async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
+async function checkBlock(ctx: RunContext, location: Location, bytes: Buffer | null): Promise<Check> {
   const title = 'kerio-dcc block in local.cf';
-  const bytes = await readIfExists(ctx.target.toHost(location.localCf));
   if (bytes === null) return { id: 'block', title, ok: false, detail: `${location.localCf} does not exist` };
   // The same decision install makes: a short name it wrote is current, never drift.
   const paths = await decideDccPaths(ctx, location);
@@ -42,9 +41,8 @@ async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
 }
 
 /** Any dcc_home/dcc_path in local.cf, in the block or written by hand, that dccproc would receive split apart. */
-async function checkSplitPaths(ctx: RunContext, location: Location): Promise<Check> {
+function checkSplitPaths(bytes: Buffer | null): Check {
   const title = 'no dcc_home or dcc_path that SpamAssassin would split';
-  const bytes = await readIfExists(ctx.target.toHost(location.localCf));
   const found = bytes === null ? [] : splitPronePathLines(bytes);
   if (found.length === 0) return { id: 'split-paths', title, ok: true, detail: 'none in local.cf' };
   const said = found.map((f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : 'outside kerio-dcc\'s block'})`);
@@ -115,9 +113,10 @@ async function checkUnfinished(ctx: RunContext): Promise<Check> {
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
 export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
   const location = await locate(ctx, { requireDcc: false });
+  const localCf = await readIfExists(ctx.target.toHost(location.localCf));
   const checks = [
-    await checkBlock(ctx, location),
-    await checkSplitPaths(ctx, location),
+    await checkBlock(ctx, location, localCf),
+    checkSplitPaths(localCf),
     await checkScores(ctx, location),
     await checkPlugin(ctx, location),
     await checkMaps(ctx, location),
