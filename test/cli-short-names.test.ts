@@ -86,6 +86,10 @@ t.test('an image without --simulate has no server to ask: the same refusal, noth
   t.match(run.json.error.message, /can only be read from the server itself/);
   t.match(run.json.error.hint, /C:\\sa/);
   t.same(await hashTree(img.root), before, 'every file of the image is byte-identical');
+  const status = await runCli(['status', '--root', img.root, '--answers', answers, '--json']);
+  const block = status.json.data.checks.find((c: { id: string }) => c.id === 'block');
+  t.equal(block.ok, null, 'status cannot check the block there either, and says why');
+  t.match(block.detail, /no server to ask/);
 });
 
 t.test('status and doctor flag a hand-written dcc_home SpamAssassin would split, and install fixes it', async (t) => {

@@ -46,7 +46,7 @@ function checkSplitPaths(bytes: Buffer | null): Check {
   const found = bytes === null ? [] : splitPronePathLines(bytes);
   if (found.length === 0) return { id: 'split-paths', title, ok: true, detail: 'none in local.cf' };
   const said = found.map((f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : 'outside kerio-dcc\'s block'})`);
-  return { id: 'split-paths', title, ok: false, detail: `${said.join('; ')}. SpamAssassin on Windows passes it to dccproc without quotes, split apart, so DCC silently does nothing; install writes the 8.3 short name and turns such lines off` };
+  return { id: 'split-paths', title, ok: false, detail: `${said.join('; ')}. SpamAssassin on Windows puts it on dccproc's command line without quotes, where it breaks apart and DCC silently does nothing; install writes the 8.3 short name and turns such lines off` };
 }
 
 /** Only .cf files that mention DCC_CHECK are parsed; nothing is hashed. */
