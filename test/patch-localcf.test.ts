@@ -200,13 +200,13 @@ t.test('a setting that would not stay one safe line is refused before anything i
   }
 });
 
-t.test('paths with spaces and non-ASCII letters are written as given, in UTF-8', async (t) => {
-  const home = 'C:\\Program Files\\DCC Müller';
+t.test('paths with non-ASCII letters are written as given, in UTF-8 (a space never: see the short-name tests)', async (t) => {
+  const home = 'C:\\PROGRA~1\\DCC-Müller';
   const s: DccSettings = { home, dccproc: `${home}\\dccproc.exe`, extraLines: ['# für Kerio 7.4'] };
   const result = installLocalCf(null, s);
   const text = result.bytes.toString('utf8');
-  t.match(text, /^dcc_home C:\\Program Files\\DCC Müller$/m);
-  t.match(text, /^dcc_path C:\\Program Files\\DCC Müller\\dccproc\.exe$/m);
+  t.match(text, /^dcc_home C:\\PROGRA~1\\DCC-Müller$/m);
+  t.match(text, /^dcc_path C:\\PROGRA~1\\DCC-Müller\\dccproc\.exe$/m);
   t.ok(result.bytes.includes(Buffer.from('Müller', 'utf8')), 'UTF-8 bytes, not latin1');
   t.match(findManagedBlock(result.bytes, s), { current: true, lines: managedBlockLines(s) }, 'status decodes the block back');
   t.equal(installLocalCf(result.bytes, s).changed, false, 'idempotent with non-ASCII values');
@@ -216,4 +216,45 @@ t.test('extra lines come after add_header, outside ifplugin, inside the block', 
   const lines = managedBlockLines({ ...settings, extraLines: ['dcc_timeout 10', ''] });
   t.same(lines.slice(-4), ['add_header all DCC _DCCB_: _DCCR_', 'dcc_timeout 10', '', BLOCK_END]);
   t.ok(lines.indexOf('endif') < lines.indexOf('dcc_timeout 10'));
+});
+
+t.test('dcc_home/dcc_path lines SpamAssassin on Windows would split: found as its parser reads them', async (t) => {
+  const { splitPronePathLines } = await import('../src/patch/localCf.js');
+  const text = [
+    'dcc_home C:\\Program Files\\DCC', // 1: by hand, a space
+    '  DCC-PATH C:\\Program Files\\DCC\\dccproc.exe   # keys are case-free, - is _', // 2
+    '# dcc_home C:\\Program Files\\DCC', // 3: a comment
+    'dcc_home C:\\sa\\etc\\dcc # C:\\Program Files', // 4: the space is in the comment only
+    'dcc_home C:\\50%\\dcc', // 5: cmd.exe expands %VAR%
+    'dcc_homes C:\\a b', // 6: another key
+    ...managedBlockLines(settings).slice(0, 3),
+    'dcc_home C:\\in block\\dcc', // 10: inside the block (hand-edited)
+    ...managedBlockLines(settings).slice(3),
+  ].join('\r\n');
+  const found = splitPronePathLines(fileBytes(`${text}\r\n`));
+  t.same(found.map((f) => [f.line, f.directive, f.value, f.hazard, f.inBlock]), [
+    [1, 'dcc_home', 'C:\\Program Files\\DCC', 'a space', false],
+    [2, 'dcc_path', 'C:\\Program Files\\DCC\\dccproc.exe', 'a space', false],
+    [5, 'dcc_home', 'C:\\50%\\dcc', 'a "%"', false],
+    [10, 'dcc_home', 'C:\\in block\\dcc', 'a space', true],
+  ]);
+});
+
+t.test('install turns off split-prone lines outside the block only, and uninstall gives them back byte for byte', async (t) => {
+  const { disableSplitPronePaths } = await import('../src/patch/localCf.js');
+  const original = fileBytes('use_bayes 1\r\ndcc_home C:\\Program Files\\DCC\r\ndcc_home C:\\sa\\etc\\dcc\r\n');
+  const off = disableSplitPronePaths(original);
+  t.ok(off.changed);
+  t.equal(off.bytes.toString('latin1'), 'use_bayes 1\r\n#kerio-dcc-off# dcc_home C:\\Program Files\\DCC\r\ndcc_home C:\\sa\\etc\\dcc\r\n');
+  t.match(off.notes[0], /turned off line 2: dcc_home C:\\Program Files\\DCC \(the path has a space/);
+  t.equal(disableSplitPronePaths(off.bytes).changed, false, 'a second pass changes nothing');
+  t.ok(restoreZeroDccScores(off.bytes).bytes.equals(original), "uninstall's restore gives the original bytes back");
+  const inBlock = installLocalCf(fileBytes('x 1\n'), settings).bytes.toString('latin1').replace('dcc_home c:\\sa\\etc\\dcc', 'dcc_home C:\\a b');
+  t.equal(disableSplitPronePaths(fileBytes(inBlock)).changed, false, 'a line inside the block is left to the block rewrite');
+});
+
+t.test('the block never holds a path SpamAssassin would split', async (t) => {
+  t.throws(() => managedBlockLines({ ...settings, home: 'C:\\Program Files\\DCC' }), /internal: .* must be written as its short name/);
+  t.throws(() => managedBlockLines({ ...settings, extraLines: ['dcc_path C:\\Program Files\\DCC\\dccproc.exe'] }), UnsafeSettingError);
+  t.doesNotThrow(() => managedBlockLines({ ...settings, extraLines: ['dcc_timeout 10', 'dcc_home C:\\PROGRA~1\\DCC'] }));
 });

@@ -24,7 +24,7 @@ export function renderChecks(checks: Check[]): string {
 }
 
 /** Checks that a (re-)install puts right. */
-const INSTALL_FIXES = new Set(['block', 'scores', 'plugin', 'map', 'firewall', 'service']);
+const INSTALL_FIXES = new Set(['block', 'split-paths', 'scores', 'plugin', 'map', 'firewall', 'service']);
 
 /** Fails with exit 6 and the fixing command when any check does not hold. */
 export function concludeChecks(ctx: RunContext, report: Report, checks: Check[], lead: string): void {

@@ -5,13 +5,7 @@ import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { fileContains } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
-import type { DccSettings } from '../patch/localCf.js';
 import { joinWin, type WinPath } from '../target/target.js';
-import type { Location } from './locate.js';
-
-export function dccSettings(location: Location, ctx: RunContext): DccSettings {
-  return { home: location.dccHome, dccproc: location.dccproc, extraLines: ctx.answers.dcc.extraLines };
-}
 
 /**
  * The .cf files SpamAssassin reads from the rules folder, as host names: it does not descend

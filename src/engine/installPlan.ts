@@ -1,4 +1,6 @@
+import { decideDccPaths } from '../detect/dccPaths.js';
 import { locate, type Location } from '../detect/locate.js';
+import { PreconditionError } from '../errors.js';
 import { decideProfileDirs } from '../detect/profileDirs.js';
 import { planFirewall } from '../steps/firewall.js';
 import { planLocalCf } from '../steps/localCf.js';
@@ -18,10 +20,13 @@ export function readHashesOf(edits: TextEdit[]): Plan['readHashes'] {
 /** Computes the install plan: reads only, changes nothing. */
 export async function planInstall(ctx: RunContext): Promise<{ plan: Plan; location: Location }> {
   const location = await locate(ctx, { requireDcc: true });
+  // Before any other step is planned: a path that cannot be written safely stops the run here.
+  const paths = await decideDccPaths(ctx, location);
+  if (!paths.ok) throw new PreconditionError(paths.message, paths.hint);
   const decision = await decideProfileDirs(ctx, location);
   const profile = await planProfileFolders(ctx, decision);
   const map = await planMapCopies(ctx, location, decision);
-  const localCf = await planLocalCf(ctx, location);
+  const localCf = await planLocalCf(ctx, location, paths);
   const v310 = await planV310Pre(ctx, location);
   const firewall = await planFirewall(ctx);
   const fileSteps: StepPlan[] = [profile, map, localCf.step, v310.step, firewall];

@@ -1,6 +1,7 @@
 import { appendLines, bytesOf, parseText, type Line, type TextDoc } from '../text/textFile.js';
-import { PatchConflictError, patchResult, type PatchResult } from './result.js';
-import { activeZeroDccScoreLines } from './dccScore.js';
+import { PatchConflictError, patchResult, shownLine, type PatchResult } from './result.js';
+import { OFF_MARKER, activeZeroDccScoreLines } from './dccScore.js';
+import { commandLineHazard } from '../windows/shortPath.js';
 
 /** What goes into local.cf; paths are Windows paths exactly as the target server sees them. */
 export interface DccSettings {
@@ -32,6 +33,8 @@ export class UnsafeSettingError extends Error {
 export function managedBlockLines(s: DccSettings): string[] {
   const [first] = unsafeSettings(s);
   if (first) throw new UnsafeSettingError(first.problem);
+  // detect/dccPaths.ts decides the written form; a split-prone path here is a bug, never written.
+  for (const p of [s.home, s.dccproc]) if (commandLineHazard(p)) throw new Error(`internal: "${p}" would reach dccproc split; it must be written as its short name`);
   return [
     BLOCK_BEGIN,
     MANAGED_COMMENT,
@@ -208,4 +211,69 @@ function checkExtraLine(line: string, index: number): void {
   // Either would switch DCC off again from inside the block that turns it on.
   if (activeZeroDccScoreLines(Buffer.from(`${line}\n`, 'latin1')).length) throw refuse('scores DCC_CHECK zero, which turns DCC off; remove it');
   if (/^\s*use_dcc\s+0\b/.test(line)) throw refuse('switches DCC off; remove it');
+  const path = dccPathSetting(line);
+  const hazard = path && commandLineHazard(path.value);
+  if (path && hazard) throw refuse(`sets ${path.directive} to a path with ${hazard}, which SpamAssassin on Windows would pass to dccproc split apart; set dcc.home / dcc.dccproc instead (kerio-dcc writes their short names)`);
+}
+
+/**
+ * A `dcc_home` or `dcc_path` setting as SpamAssassin's parser reads the line (Conf/Parser.pm
+ * in 4.0.1): a comment from an unescaped # on is dropped, then surrounding whitespace, then
+ * the key (any case, - as _) is split from its value at the first run of whitespace.
+ */
+function dccPathSetting(text: string): { directive: 'dcc_home' | 'dcc_path'; value: string } | null {
+  // Perl's \s on a byte string: ASCII whitespace only.
+  const line = text.replace(/(?<!\\)#.*$/, '').replace(/\\#/g, '#').replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, '');
+  const m = /^([^ \t\n\r\f\v]+)[ \t\n\r\f\v]+(.*)$/.exec(line);
+  const key = m?.[1]!.toLowerCase().replace(/-/g, '_');
+  return key === 'dcc_home' || key === 'dcc_path' ? { directive: key, value: m![2]! } : null;
+}
+
+export interface SplitPathLine {
+  /** 1-based. */
+  line: number;
+  directive: 'dcc_home' | 'dcc_path';
+  value: string;
+  /** What SpamAssassin's command line would break on, in words. */
+  hazard: string;
+  /** Inside kerio-dcc's block (install rewrites it) or outside (install turns it off). */
+  inBlock: boolean;
+}
+
+/** Every active dcc_home/dcc_path whose path SpamAssassin on Windows would hand to dccproc split apart. */
+export function splitPronePathLines(bytes: Buffer): SplitPathLine[] {
+  const lines = parseText(bytes).lines;
+  let block: BlockSpan | null = null;
+  try {
+    block = locateBlock(lines);
+  } catch (err) {
+    if (!(err instanceof PatchConflictError)) throw err;
+  }
+  const found: SplitPathLine[] = [];
+  lines.forEach((l, i) => {
+    const setting = dccPathSetting(l.text);
+    const hazard = setting && commandLineHazard(setting.value);
+    if (!setting || !hazard) return;
+    const value = Buffer.from(setting.value, 'latin1').toString('utf8');
+    found.push({ line: i + 1, directive: setting.directive, value, hazard, inBlock: block !== null && i > block.begin && i < block.end });
+  });
+  return found;
+}
+
+/**
+ * Turns off (as `#kerio-dcc-off# ...`, which uninstall gives back byte for byte) every
+ * split-prone dcc_home/dcc_path outside the block: SpamAssassin takes the last one it reads,
+ * so such a line would defeat the block's, or be defeated only by luck of order.
+ */
+export function disableSplitPronePaths(bytes: Buffer): PatchResult {
+  const doc = parseText(bytes);
+  const notes = splitPronePathLines(bytes)
+    .filter((p) => !p.inBlock)
+    .map((p) => {
+      const line = doc.lines[p.line - 1]!;
+      const note = `turned off line ${p.line}: ${shownLine(line.text)} (the path has ${p.hazard}, so SpamAssassin on Windows would pass it to dccproc split apart)`;
+      line.text = OFF_MARKER + line.text;
+      return note;
+    });
+  return patchResult(bytes, doc, notes);
 }

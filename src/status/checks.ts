@@ -3,10 +3,11 @@ import { decideProfileDirs } from '../detect/profileDirs.js';
 import type { RunContext } from '../engine/context.js';
 import { readIfExists } from '../fs/files.js';
 import { activeZeroDccScoreLines } from '../patch/dccScore.js';
-import { findManagedBlock } from '../patch/localCf.js';
+import { findManagedBlock, splitPronePathLines } from '../patch/localCf.js';
 import { PatchConflictError } from '../patch/result.js';
 import { activeDccLoadplugins } from '../patch/v310Pre.js';
-import { dccSettings, ruleFilesMentioningDcc } from '../detect/rules.js';
+import { ruleFilesMentioningDcc } from '../detect/rules.js';
+import { decideDccPaths } from '../detect/dccPaths.js';
 import { basenameWin, joinWin } from '../target/target.js';
 import { planFirewallRules } from '../windows/firewall.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
@@ -22,12 +23,14 @@ export interface Check {
 
 const NOT_HERE = 'not checked on an image (--root); add --simulate to check the simulated system';
 
-async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
+async function checkBlock(ctx: RunContext, location: Location, bytes: Buffer | null): Promise<Check> {
   const title = 'kerio-dcc block in local.cf';
-  const bytes = await readIfExists(ctx.target.toHost(location.localCf));
   if (bytes === null) return { id: 'block', title, ok: false, detail: `${location.localCf} does not exist` };
+  // The same decision install makes: a short name it wrote is current, never drift.
+  const paths = await decideDccPaths(ctx, location);
+  if (!paths.ok) return { id: 'block', title, ok: paths.unknowable ? null : false, detail: paths.message };
   try {
-    const state = findManagedBlock(bytes, dccSettings(location, ctx));
+    const state = findManagedBlock(bytes, paths.settings);
     if (!state.present) return { id: 'block', title, ok: false, detail: 'missing (a Kerio upgrade replaces local.cf)' };
     if (!state.current) return { id: 'block', title, ok: false, detail: `present at lines ${state.beginLine}-${state.endLine}, but not what the answers say` };
     return { id: 'block', title, ok: true, detail: `present and current (lines ${state.beginLine}-${state.endLine})` };
@@ -35,6 +38,15 @@ async function checkBlock(ctx: RunContext, location: Location): Promise<Check> {
     if (err instanceof PatchConflictError) return { id: 'block', title, ok: false, detail: err.message };
     throw err;
   }
+}
+
+/** Any dcc_home/dcc_path in local.cf, in the block or written by hand, that dccproc would receive split apart. */
+function checkSplitPaths(bytes: Buffer | null): Check {
+  const title = 'no dcc_home or dcc_path that SpamAssassin would split';
+  const found = bytes === null ? [] : splitPronePathLines(bytes);
+  if (found.length === 0) return { id: 'split-paths', title, ok: true, detail: 'none in local.cf' };
+  const said = found.map((f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : 'outside kerio-dcc\'s block'})`);
+  return { id: 'split-paths', title, ok: false, detail: `${said.join('; ')}. SpamAssassin on Windows puts it on dccproc's command line without quotes, where it breaks apart and DCC silently does nothing; install writes the 8.3 short name and turns such lines off` };
 }
 
 /** Only .cf files that mention DCC_CHECK are parsed; nothing is hashed. */
@@ -101,8 +113,10 @@ async function checkUnfinished(ctx: RunContext): Promise<Check> {
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
 export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
   const location = await locate(ctx, { requireDcc: false });
+  const localCf = await readIfExists(ctx.target.toHost(location.localCf));
   const checks = [
-    await checkBlock(ctx, location),
+    await checkBlock(ctx, location, localCf),
+    checkSplitPaths(localCf),
     await checkScores(ctx, location),
     await checkPlugin(ctx, location),
     await checkMaps(ctx, location),

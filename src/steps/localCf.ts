@@ -1,9 +1,9 @@
 import type { Location } from '../detect/locate.js';
-import { dccSettings, ruleFilesMentioningDcc } from '../detect/rules.js';
+import { ruleFilesMentioningDcc } from '../detect/rules.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
 import { disableZeroDccScores } from '../patch/dccScore.js';
-import { installLocalCf } from '../patch/localCf.js';
+import { disableSplitPronePaths, installLocalCf, type DccSettings } from '../patch/localCf.js';
 import { planTextEdit, type TextEdit } from './textEdit.js';
 
 /** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched. */
@@ -28,28 +28,30 @@ export function textEditStep(id: 'local-cf' | 'v310-pre', title: string, edits: 
   });
 }
 
-export async function planLocalCf(ctx: RunContext, location: Location): Promise<{ step: StepPlan; edits: TextEdit[] }> {
-  const settings = dccSettings(location, ctx);
+/** `paths` is what detect/dccPaths.ts decided: the settings to write, and notes on why a path was shortened. */
+export async function planLocalCf(ctx: RunContext, location: Location, paths: { settings: DccSettings; notes: string[] }): Promise<{ step: StepPlan; edits: TextEdit[] }> {
+  const { settings } = paths;
   const local = await planTextEdit(
     ctx,
     location.localCf,
     (bytes) => {
       const scored = bytes === null ? null : disableZeroDccScores(bytes);
-      const block = installLocalCf(scored ? scored.bytes : null, settings);
-      return { bytes: block.bytes, changed: (scored?.changed ?? false) || block.changed, notes: [...(scored?.notes ?? []), ...block.notes] };
+      const unsplit = scored === null ? null : disableSplitPronePaths(scored.bytes);
+      const block = installLocalCf(unsplit ? unsplit.bytes : null, settings);
+      const changed = (scored?.changed ?? false) || (unsplit?.changed ?? false) || block.changed;
+      return { bytes: block.bytes, changed, notes: [...(scored?.notes ?? []), ...(unsplit?.notes ?? []), ...block.notes] };
     },
     { mayCreate: true },
   );
   const edits = [local, ...(await planScoreEdits(ctx, location, disableZeroDccScores))];
   const created = local.readHash === null;
-  return {
+  const step = textEditStep(
+    'local-cf',
+    'local.cf',
     edits,
-    step: textEditStep(
-      'local-cf',
-      'local.cf',
-      edits,
-      `DCC settings in place, no score DCC_CHECK 0 active`,
-      (changed) => `${created ? 'create' : 'update'} ${changed.map((e) => e.path).join(', ')}`,
-    ),
-  };
+    `DCC settings in place, no score DCC_CHECK 0 active`,
+    (changed) => `${created ? 'create' : 'update'} ${changed.map((e) => e.path).join(', ')}`,
+  );
+  step.notes.push(...paths.notes);
+  return { edits, step };
 }

@@ -24,6 +24,7 @@
  *       "win32ExitCode": 0         // optional; what sc query prints as WIN32_EXIT_CODE
  *     }
  *   },
+ *   "shortNames": false,           // optional: the volume has 8.3 names off (simulated/shortName.ts)
  *   "firewall": [                  // in creation order; duplicates allowed, as on Windows
  *     { "name": "...", "enabled": "Yes", "direction": "Out", "profiles": "Domain,Private,Public", "grouping": "",
  *       "localIp": "Any", "remoteIp": "Any", "protocol": "UDP", "localPort": "1024-65535", "remotePort": "6277",
@@ -92,6 +93,8 @@ export interface SimState {
   language: SimLanguage;
   /** Absent: dccproc answers as brand "SimulatedDCC". */
   dccproc?: SimDccproc;
+  /** false: the volume has 8.3 short names turned off (simulated/shortName.ts); absent: on. */
+  shortNames?: boolean;
 }
 
 const STATE = { stopped: 1, startPending: 2, stopPending: 3, running: 4 } as const;
@@ -213,10 +216,11 @@ function checkSimState(json: unknown, where: string): SimState {
     if (!isObject(d) || !['answers', 'unreachable', 'hangs'].includes(String(d.mode))) problems.push('dccproc.mode must be "answers", "unreachable" or "hangs"');
     else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC' };
   }
+  if (json.shortNames !== undefined && typeof json.shortNames !== 'boolean') problems.push('shortNames must be true or false');
   if (problems.length > 0) {
     throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}) };
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */

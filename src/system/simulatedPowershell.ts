@@ -6,11 +6,15 @@
 import { decodePowershell } from '../windows/powershell.js';
 import type { CommandResult } from './runner.js';
 import type { SimState } from './simulated.js';
+import { runShortPath } from './simulated/shortName.js';
+import { SHORT_PATH_KIND } from '../windows/shortPath.js';
 
 /** Answers one script kind; may change the state (the runner saves it when it did). */
 export type PowershellHandler = (state: SimState, params: Record<string, string>) => CommandResult;
 
-const KINDS: Record<string, PowershellHandler> = {};
+const KINDS: Record<string, PowershellHandler> = {
+  [SHORT_PATH_KIND]: runShortPath,
+};
 
 export function runPowershell(state: SimState, args: string[]): CommandResult {
   const script = decodePowershell(args);
