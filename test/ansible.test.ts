@@ -214,7 +214,7 @@ t.test('when kerio-dcc cannot start, the play fails and points at kerio_dcc_cli'
   t.equal(play.code, 2, 'ansible-playbook exits 2: a host failed');
   const message = failureMessage(play);
   t.match(message, /^kerio-dcc install: kerio-dcc gave no report \(rc 1\)\./, 'the play says kerio-dcc printed no report');
-  t.match(message, 'Check that kerio_dcc_cli names node.exe', 'and what to check');
+  t.match(message, 'Check that kerio_dcc_cli names kerio-dcc.exe, or node.exe and kerio-dcc', 'and what to check');
 });
 
 t.test('the Windows playbooks pass ansible-playbook --syntax-check with the ansible.windows collection', { skip: SKIP }, async (t) => {
