@@ -245,3 +245,23 @@ t.test('the local test flavour runs the same flow as the Windows tasks', async (
     t.same(flowLines(await readFile(path.join(tasks, local), 'utf8')), windowsLines, `${local} names, judges and registers its tasks as ${windows} does`);
   }
 });
+
+t.test('the MSI tasks take the version to expect from the released MSI\'s name, and where to copy it', { skip: SKIP }, async (t) => {
+  const env = await ansibleEnv(t);
+  const dir = await tempDir(t, 'kerio-dcc-ansible-msi-');
+  const role = path.join(EXAMPLE, 'roles', 'kerio_dcc');
+  const play = path.join(dir, 'msi-vars.yml');
+  // The role's own defaults and vars, evaluated as the Windows tasks (tasks/package.yml) evaluate them.
+  await writeFile(play, JSON.stringify([{
+    hosts: 'localhost',
+    connection: 'local',
+    gather_facts: false,
+    vars: { ansible_python_interpreter: '{{ ansible_playbook_python }}' },
+    vars_files: [path.join(role, 'defaults', 'main.yml'), path.join(role, 'vars', 'main.yml')],
+    tasks: [{ name: 'msi vars', 'ansible.builtin.debug': { msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli} }}' } }],
+  }]));
+  const result = await run(ANSIBLE_PLAYBOOK!, ['-i', 'localhost,', play, '-e', 'kerio_dcc_msi=/srv/release/kerio-dcc-0.12.3-x64.msi'], env);
+  t.equal(result.code, 0, 'the playbook runs', { stderr: result.stderr });
+  const msg = JSON.parse(result.stdout).plays[0].tasks[0].hosts.localhost.msg;
+  t.same(msg, { version: '0.12.3', remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi', cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'] });
+});
