@@ -73,6 +73,7 @@ function requireTools(signing) {
   const tools = [
     ['wixl', 'wixl'],
     ['msibuild', 'msitools'],
+    ['msiinfo', 'msitools'],
     ['zip', 'zip'],
     ...(signing ? [['osslsigncode', 'osslsigncode']] : []),
   ];
@@ -185,7 +186,7 @@ async function fixSummaryTimes(msi, builtFrom, builtTo, epoch) {
   if (times.length !== 2 || times.some((t) => t !== expected.getTime())) throw new ReleaseError(`The MSI's summary times did not become ${expected.toISOString()}:\n${info}`);
 }
 
-async function buildMsi(stage, { version, msiVersion, epoch }) {
+async function buildMsi(stage, { msiVersion, epoch }) {
   const wxs = await readFile(WXS, 'utf8');
   const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(wxs)?.[1];
   if (!upgradeCode) throw new ReleaseError(`${path.relative(ROOT, WXS)} has no UpgradeCode.`);
@@ -216,7 +217,7 @@ async function buildMsi(stage, { version, msiVersion, epoch }) {
   const packageCode = uuidV5(upgradeCode, `kerio-dcc package ${msiVersion} ${sha256(Buffer.from(wxs))} ${exeHash}`);
   run('msibuild', [msi, '-s', 'kerio-dcc', 'kerio-dcc contributors', 'x64;1033', `{${packageCode}}`], 'msibuild -s (package code)');
   await fixSummaryTimes(msi, startedAt, Math.ceil(Date.now() / 1000), epoch);
-  return { msi, productCode, upgradeCode, version };
+  return { msi, productCode, upgradeCode };
 }
 
 async function buildZip(stage, zipFile, epoch) {
@@ -258,7 +259,7 @@ async function main() {
     if (signing) await sign(path.join(stage, 'kerio-dcc.exe'), signing, 'kerio-dcc');
 
     const files = { msi: `kerio-dcc-${msiVersion}-x64.msi`, zip: `kerio-dcc-${msiVersion}-win-x64.zip` };
-    const built = await buildMsi(stage, { version, msiVersion, epoch });
+    const built = await buildMsi(stage, { msiVersion, epoch });
     if (signing) await sign(built.msi, signing, `kerio-dcc ${msiVersion}`);
     await buildZip(stage, path.join(stage, files.zip), epoch);
 
