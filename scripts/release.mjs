@@ -263,8 +263,11 @@ async function main() {
     if (signing) await sign(built.msi, signing, `kerio-dcc ${msiVersion}`);
     await buildZip(stage, path.join(stage, files.zip), epoch);
 
+    // Earlier releases' files go too: SHA256SUMS covers every file in the folder, and CI publishes them all.
     await mkdir(options.out, { recursive: true });
-    for (const name of [files.msi, files.zip, 'SHA256SUMS']) await rm(path.join(options.out, name), { force: true });
+    for (const name of await readdir(options.out)) {
+      if (name === 'SHA256SUMS' || /^kerio-dcc-.+-(x64\.msi|win-x64\.zip)$/.test(name)) await rm(path.join(options.out, name), { force: true });
+    }
     await copyFile(built.msi, path.join(options.out, files.msi));
     await copyFile(path.join(stage, files.zip), path.join(options.out, files.zip));
     const sums = [];
