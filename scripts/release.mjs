@@ -190,6 +190,7 @@ async function buildMsi(stage, { msiVersion, epoch }) {
   const wxs = await readFile(WXS, 'utf8');
   const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(wxs)?.[1];
   if (!upgradeCode) throw new ReleaseError(`${path.relative(ROOT, WXS)} has no UpgradeCode.`);
+  // examples/ansible derives the same code (kerio_dcc_msi_product_id, to_uuid): keep the name in step with it.
   const productCode = uuidV5(upgradeCode, `kerio-dcc product ${msiVersion}`);
   const msi = path.join(stage, 'kerio-dcc.msi');
   // The cabinet inside keeps the exe's modification time, as a local time.

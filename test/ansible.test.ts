@@ -258,10 +258,18 @@ t.test('the MSI tasks take the version to expect from the released MSI\'s name, 
     gather_facts: false,
     vars: { ansible_python_interpreter: '{{ ansible_playbook_python }}' },
     vars_files: [path.join(role, 'defaults', 'main.yml'), path.join(role, 'vars', 'main.yml')],
-    tasks: [{ name: 'msi vars', 'ansible.builtin.debug': { msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli} }}' } }],
+    tasks: [{ name: 'msi vars', 'ansible.builtin.debug': { msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli, "product": kerio_dcc_msi_product_id} }}' } }],
   }]));
   const result = await run(ANSIBLE_PLAYBOOK!, ['-i', 'localhost,', play, '-e', 'kerio_dcc_msi=/srv/release/kerio-dcc-0.12.3-x64.msi'], env);
   t.equal(result.code, 0, 'the playbook runs', { stderr: result.stderr });
   const msg = JSON.parse(result.stdout).plays[0].tasks[0].hosts.localhost.msg;
-  t.same(msg, { version: '0.12.3', remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi', cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'] });
+  // The ProductCode scripts/release.mjs gives version 0.12.3: a name-based UUID in the wxs's UpgradeCode (Python's uuid5 as the reference).
+  const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(await readFile(path.join(PROJECT, 'packaging', 'kerio-dcc.wxs'), 'utf8'))![1]!;
+  const python = await run('python3', ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, 'kerio-dcc product 0.12.3'], env);
+  t.same(msg, {
+    version: '0.12.3',
+    remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi',
+    cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'],
+    product: `{${python.stdout.trim()}}`,
+  }, 'the version from the name, the copy in C:\\Windows\\Temp, the exe to run, and the ProductCode of that version\'s MSI');
 });

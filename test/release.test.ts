@@ -60,6 +60,13 @@ t.test('the release is reproducible: packaging the same exe twice gives the same
   t.equal(check.code, 0, 'sha256sum -c SHA256SUMS passes', { stdout: check.stdout, stderr: check.stderr });
   t.same(check.stdout.trim().split('\n').sort(), [`${NAMES.msi}: OK`, `${NAMES.zip}: OK`].sort(), 'and covers both files');
 
+  // The ProductCode is a name-based UUID (RFC 4122 v5) of the version in the UpgradeCode, so the Ansible role can
+  // derive it too (to_uuid); Python's uuid5 is the reference.
+  const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(await readFile(path.join(PROJECT, 'packaging', 'kerio-dcc.wxs'), 'utf8'))![1]!;
+  if (findOnPath('python3') !== null) {
+    const python = await exec('python3', ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, `kerio-dcc product ${VERSION}`]);
+    t.match(firstRun.stdout, `ProductCode {${python.stdout.trim()}}, UpgradeCode {${upgradeCode}}`, 'the ProductCode is uuid5(UpgradeCode, "kerio-dcc product <version>")');
+  }
   const info = await exec('msiinfo', ['suminfo', path.join(first, NAMES.msi)], { env: { TZ: 'UTC' } });
   t.match(info.stdout, /^Created: Tue Nov 14 22:13:20 2023$/m, 'the MSI claims SOURCE_DATE_EPOCH, not the build time');
   const other = await tempDir(t, 'kerio-dcc-release-');
