@@ -214,7 +214,7 @@ t.test('when kerio-dcc cannot start, the play fails and points at kerio_dcc_cli'
   t.equal(play.code, 2, 'ansible-playbook exits 2: a host failed');
   const message = failureMessage(play);
   t.match(message, /^kerio-dcc install: kerio-dcc gave no report \(rc 1\)\./, 'the play says kerio-dcc printed no report');
-  t.match(message, 'Check that kerio_dcc_cli names node.exe', 'and what to check');
+  t.match(message, 'Check that kerio_dcc_cli names kerio-dcc.exe, or node.exe and kerio-dcc', 'and what to check');
 });
 
 t.test('the Windows playbooks pass ansible-playbook --syntax-check with the ansible.windows collection', { skip: SKIP }, async (t) => {
@@ -244,4 +244,32 @@ t.test('the local test flavour runs the same flow as the Windows tasks', async (
     t.ok(windowsLines.some((l) => l.startsWith('changed_when:')), `${windows} judges changed`);
     t.same(flowLines(await readFile(path.join(tasks, local), 'utf8')), windowsLines, `${local} names, judges and registers its tasks as ${windows} does`);
   }
+});
+
+t.test('the MSI tasks take the version to expect from the released MSI\'s name, and where to copy it', { skip: SKIP }, async (t) => {
+  const env = await ansibleEnv(t);
+  const dir = await tempDir(t, 'kerio-dcc-ansible-msi-');
+  const role = path.join(EXAMPLE, 'roles', 'kerio_dcc');
+  const play = path.join(dir, 'msi-vars.yml');
+  // The role's own defaults and vars, evaluated as the Windows tasks (tasks/package.yml) evaluate them.
+  await writeFile(play, JSON.stringify([{
+    hosts: 'localhost',
+    connection: 'local',
+    gather_facts: false,
+    vars: { ansible_python_interpreter: '{{ ansible_playbook_python }}' },
+    vars_files: [path.join(role, 'defaults', 'main.yml'), path.join(role, 'vars', 'main.yml')],
+    tasks: [{ name: 'msi vars', 'ansible.builtin.debug': { msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli, "product": kerio_dcc_msi_product_id} }}' } }],
+  }]));
+  const result = await run(ANSIBLE_PLAYBOOK!, ['-i', 'localhost,', play, '-e', 'kerio_dcc_msi=/srv/release/kerio-dcc-0.12.3-x64.msi'], env);
+  t.equal(result.code, 0, 'the playbook runs', { stderr: result.stderr });
+  const msg = JSON.parse(result.stdout).plays[0].tasks[0].hosts.localhost.msg;
+  // The ProductCode scripts/release.mjs gives version 0.12.3: a name-based UUID in the wxs's UpgradeCode (Python's uuid5 as the reference).
+  const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(await readFile(path.join(PROJECT, 'packaging', 'kerio-dcc.wxs'), 'utf8'))![1]!;
+  const python = await run('python3', ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, 'kerio-dcc product 0.12.3'], env);
+  t.same(msg, {
+    version: '0.12.3',
+    remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi',
+    cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'],
+    product: `{${python.stdout.trim()}}`,
+  }, 'the version from the name, the copy in C:\\Windows\\Temp, the exe to run, and the ProductCode of that version\'s MSI');
 });
