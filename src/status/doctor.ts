@@ -15,7 +15,7 @@ const METRICS = /^X-DCC-([^\s:]*)-Metrics:[ \t]*(\S+)[ \t]+(\d+);[ \t]*([^\r\n]*
 /** What DCC's client prints on stderr when no server answered, or while it waits after a failure. */
 const NO_ANSWER = /^.*\b(?:no DCC answer from|no working DCC server)[^\r\n]*/m;
 const BACK_OFF = /^.*\bcontinue not asking DCC (\d+) seconds? after (\d+) failures?[^\r\n]*/m;
-const OPEN_FAILED = /^(?:open|chdir)\(([^)\r\n]*)\): ([^\r\n]*)/m;
+const OPEN_FAILED = /^(?:open|chdir|SetCurrentDirectory)\(([^)\r\n]*)\): ([^\r\n]*)/m;
 const UDP_ADVICE =
   'DCC answers over UDP port 6277: check the Windows Firewall rules kerio-dcc manages (kerio-dcc status shows them), ' +
   'then any firewall between this server and the Internet; or the DCC servers are down';
@@ -99,10 +99,10 @@ function queryCheck(q: { exitCode: number; stdout: string; stderr: string; timed
   const open = OPEN_FAILED.exec(q.stderr);
   if (open) {
     const [, file, why] = open;
-    if (/permission denied/i.test(why!)) {
+    if (/denied/i.test(why!)) {
       return fail(`dccproc cannot read ${file} (${why!.trim()}): the DCC home folder and its map must be readable by the account that runs dccproc (for Kerio, the service's account); fix the owner or permissions, or run kerio-dcc install again to put the map back`);
     }
-    if (/no such file/i.test(why!)) {
+    if (/no such file|not found/i.test(why!)) {
       return fail(`dccproc found no ${file} (${why!.trim()}): the map lists the DCC servers to ask; copy DCC's map into ${location.dccHome} (kerio-dcc install does), or point [dcc] home at the folder that has it`);
     }
     return fail(`dccproc cannot use ${file}: ${why!.trim()}`);
