@@ -65,7 +65,13 @@ export async function startDccServer(t: Teardown, dcc: LinuxDcc, options: { bran
   const child: ChildProcess = spawn(dcc.dccd, ['-b', '-i', String(SERVER_ID), '-n', brand, '-h', home, '-a', `127.0.0.1,${port}`, '-C', dcc.dbclean], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   let exited = false;
-  child.on('exit', () => (exited = true));
+  // A test process that dies without its teardown must not leave a dccd behind.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.on('exit', () => {
+    exited = true;
+    process.removeListener('exit', killOnExit);
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dccd did not start listening on 127.0.0.1,${port} within 20 s: ${log}`)), 20_000);
     child.stderr!.on('data', (d) => {

@@ -2,7 +2,7 @@
 // Windows 10. Files, paths, %ProgramFiles(x86)% and SysWOW64 are Windows' own here; sc, netsh
 // and net are the simulation (Wine's are stubs). Run with `npm run test:windows`.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,12 +11,10 @@ import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
 import { jsonOutput } from '../helpers/cli.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
-import { cmdWord, findOnPath, WinePrefix, wineMissingReason, type WineResult } from '../helpers/windows/wine.js';
-import { spawnSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { cmdWord, WinePrefix, wineMissingReason, type WineResult } from '../helpers/windows/wine.js';
+import { buildExeIfNeeded, EXE } from '../helpers/windows/exe.js';
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const EXE = path.join(PROJECT, 'dist', 'kerio-dcc.exe');
 const VERSION = (JSON.parse(await readFile(path.join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
 
 const TOOL_DIR = 'C:\\Program Files\\kerio-dcc';
@@ -37,29 +35,6 @@ interface ExeRun {
   stdout: string;
   stderr: string;
   json: any;
-}
-
-/** The newest change to what goes into the exe: sources, templates, package files. */
-function newestInput(): number {
-  let newest = 0;
-  const visit = (p: string): void => {
-    const s = statSync(p);
-    if (s.isDirectory()) for (const name of readdirSync(p)) visit(path.join(p, name));
-    else newest = Math.max(newest, s.mtimeMs);
-  };
-  for (const p of ['src', 'templates', 'package.json', 'package-lock.json', 'scripts/build-exe.mjs']) visit(path.join(PROJECT, p));
-  return newest;
-}
-
-/** Builds dist/kerio-dcc.exe when it is missing or older than its sources; returns why it cannot, or null. */
-function buildExeIfNeeded(): string | null {
-  if (existsSync(EXE) && statSync(EXE).mtimeMs >= newestInput()) return null;
-  if (findOnPath('osslsigncode') === null) {
-    return "osslsigncode not found on PATH: install Debian's osslsigncode (apt-get install osslsigncode) to build dist/kerio-dcc.exe for the Windows smoke test";
-  }
-  const build = spawnSync(process.execPath, [path.join(PROJECT, 'scripts', 'build-exe.mjs')], { cwd: PROJECT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (build.status !== 0) throw new Error(`npm run build:exe failed (exit ${build.status}); see its output above`);
-  return null;
 }
 
 t.setTimeout(15 * 60 * 1000);
