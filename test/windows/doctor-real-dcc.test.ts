@@ -4,18 +4,17 @@
 // dccd on 127.0.0.1. The self-test goes through the live command runner (no --simulate; Wine's
 // sc, netsh and net are stubs, so only the DCC checks are asserted there) and through
 // `--simulate`, which must run the real dccproc.exe too, because the files are real.
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
 import { runSimulatedDccproc } from '../../src/system/simulatedDccproc.js';
 import { readTemplate } from '../../src/templates.js';
-import { jsonOutput } from '../helpers/cli.js';
 import { CLIENT_ID, SERVER_ID, startDccServer, type DccServer } from '../helpers/dccServer.js';
 import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from '../helpers/realDcc.js';
-import { buildExeIfNeeded, EXE } from '../helpers/windows/exe.js';
-import { cmdWord, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
+import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
+import { WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
 
 const TOOL = 'C:\\Program Files\\kerio-dcc\\kerio-dcc.exe';
 const WORK = 'C:\\kerio-dcc-doctor';
@@ -26,13 +25,6 @@ const CDCC = `${DCC_DIR}\\cdcc.exe`;
 const DCC_HOME = `${DCC_DIR}\\home`;
 const BRAND = 'KerioWineTest';
 const UDP_SENTENCE = /UDP port 6277: check the Windows Firewall rules kerio-dcc manages .*any firewall between this server and the Internet; or the DCC servers are down/;
-
-interface ExeRun {
-  errorlevel: number;
-  stdout: string;
-  stderr: string;
-  json: any;
-}
 
 t.setTimeout(15 * 60 * 1000);
 const skipReason = wineMissingReason() ?? (linuxDccMissing() || windowsDccMissing() || null) ?? buildExeIfNeeded();
@@ -85,21 +77,7 @@ async function realDoctor(): Promise<void> {
   await timed('map made by cdcc.exe', freshMap);
 
   let runs = 0;
-  /** Runs kerio-dcc.exe from cmd.exe and reads %ERRORLEVEL% after it. */
-  const exe = async (args: string[]): Promise<ExeRun> => {
-    const base = `${WORK}\\run-${++runs}`;
-    const result = await wine.runBatch(`${base}.cmd`, [
-      `cd /d ${cmdWord(WORK)}`,
-      `${[TOOL, ...args].map(cmdWord).join(' ')} >${cmdWord(`${base}.out`)} 2>${cmdWord(`${base}.err`)}`,
-      `>${cmdWord(`${base}.code`)} echo %ERRORLEVEL%`,
-    ]);
-    if (result.timedOut) throw new Error(`kerio-dcc.exe ${args.join(' ')} did not finish in time`);
-    const read = async (ext: string) => readFile(await wine.hostPath(`${base}.${ext}`), 'utf8').catch(() => '');
-    const code = (await read('code')).trim();
-    if (!/^-?\d+$/.test(code)) throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')}: ${result.stderr}`);
-    const stdout = await read('out');
-    return { errorlevel: Number(code), stdout, stderr: await read('err'), json: jsonOutput(args, stdout) };
-  };
+  const exe = (args: string[]): Promise<ExeRun> => runExe(wine, TOOL, WORK, `${WORK}\\run-${++runs}`, args);
   const seen = (run: ExeRun) => ({ stdout: run.stdout, stderr: run.stderr });
   const checkOf = (run: ExeRun, id: string) => run.json?.data?.checks?.find((c: { id: string }) => c.id === id);
   const dccprocCommands = (run: ExeRun) => (run.json?.commands ?? []).filter((c: { program: string }) => /dccproc\.exe$/i.test(c.program));
