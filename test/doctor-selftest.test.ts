@@ -6,7 +6,7 @@ import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { loadAnswers } from '../src/answers/load.js';
 import { newReport } from '../src/cli/report.js';
 import { concludeChecks } from '../src/commands/status.js';
@@ -91,7 +91,7 @@ function queryArgs(runner: RecordingRunner): string[] {
 }
 
 /** The UDP sentence doctor gives when no DCC server answers. */
-function saysUdpIsBlockedOrDown(tt: T & { match: (a: unknown, b: RegExp, m?: string) => void }, detail: string) {
+function saysUdpIsBlockedOrDown(tt: Test, detail: string) {
   tt.match(detail, /UDP port 6277/, 'names UDP 6277');
   tt.match(detail, /Windows Firewall rules kerio-dcc manages/, 'points at the firewall rules kerio-dcc manages');
   tt.match(detail, /firewall between this server and the Internet/, 'and at any firewall on the way');

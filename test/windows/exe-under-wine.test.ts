@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
-import { cmdWord, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
+import { cmdWord, findOnPath, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
 import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
