@@ -70,7 +70,7 @@ function versionProblem(dccproc: string, v: { exitCode: number; stdout: string; 
   if (/\b(?:EACCES|EPERM|ENOEXEC|EFTYPE|UNKNOWN|EISDIR)\b|not a valid Win32 application/i.test(said)) {
     return `${dccproc} is not a program that can be run (${quoted(said)}): replace it with DCC's dccproc.exe, or name the right file with [dcc] dccproc in the answers file`;
   }
-  return `${dccproc} -V printed no DCC version (exit ${v.exitCode}): ${quoted(said) === '""' ? 'no output' : quoted(said)}; is it DCC's dccproc?`;
+  return `${dccproc} -V printed no DCC version (exit ${v.exitCode}): ${said.trim() ? quoted(said) : 'no output'}; is it DCC's dccproc?`;
 }
 
 /** What a query-only check's output means: a server answered, none did (and why), or dccproc could not read its map. */
@@ -100,10 +100,10 @@ function queryCheck(q: { exitCode: number; stdout: string; stderr: string; timed
   if (open) {
     const [, file, why] = open;
     if (/denied/i.test(why!)) {
-      return fail(`dccproc cannot read ${file} (${why!.trim()}): the DCC home folder and its map must be readable by the account that runs dccproc (for Kerio, the service's account); fix the owner or permissions, or run kerio-dcc install again to put the map back`);
+      return fail(`dccproc cannot read ${file} (${why!.trim()}): the DCC home folder and its map must be readable by the account that runs dccproc (for Kerio, the service's account): fix their owner or permissions`);
     }
     if (/no such file|not found/i.test(why!)) {
-      return fail(`dccproc found no ${file} (${why!.trim()}): the map lists the DCC servers to ask; copy DCC's map into ${location.dccHome} (kerio-dcc install does), or point [dcc] home at the folder that has it`);
+      return fail(`dccproc found no ${file} (${why!.trim()}): DCC's home folder must hold its map, which lists the DCC servers to ask; copy DCC's map into ${location.dccHome} (kerio-dcc install does), or point [dcc] home at the folder that has it`);
     }
     return fail(`dccproc cannot use ${file}: ${why!.trim()}`);
   }
