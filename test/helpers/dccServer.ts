@@ -14,7 +14,7 @@ type Teardown = { teardown(fn: () => unknown): void };
 export const SERVER_ID = 1000;
 /** The authenticated client-ID the client maps use. */
 export const CLIENT_ID = 32768;
-const CLIENT_PASSWORD = 'kerio-dcc-client';
+export const CLIENT_PASSWORD = 'kerio-dcc-client';
 const SERVER_PASSWORD = 'kerio-dcc-server';
 
 export interface DccServer {

@@ -11,7 +11,7 @@ import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
 import { runSimulatedDccproc } from '../../src/system/simulatedDccproc.js';
 import { readTemplate } from '../../src/templates.js';
-import { CLIENT_ID, SERVER_ID, startDccServer, type DccServer } from '../helpers/dccServer.js';
+import { CLIENT_ID, CLIENT_PASSWORD, SERVER_ID, startDccServer, type DccServer } from '../helpers/dccServer.js';
 import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from '../helpers/realDcc.js';
 import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
 import { WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
@@ -71,7 +71,7 @@ async function realDoctor(): Promise<void> {
   /** A new map made by the real cdcc.exe listing only the private server (no back-off left from an earlier run). */
   const freshMap = async () => {
     await rm(await wine.hostPath(`${DCC_HOME}\\map`), { force: true });
-    const made = await wine.run([CDCC, '-h', DCC_HOME, 'new map', 'IPv6 off', `add 127.0.0.1,${server.port} RTT+0 ms ${CLIENT_ID} kerio-dcc-client`]);
+    const made = await wine.run([CDCC, '-h', DCC_HOME, 'new map', 'IPv6 off', `add 127.0.0.1,${server.port} RTT+0 ms ${CLIENT_ID} ${CLIENT_PASSWORD}`]);
     if (made.exitCode !== 0) throw new Error(`cdcc.exe new map failed (exit ${made.exitCode}): ${made.stdout}${made.stderr}`);
   };
   await timed('map made by cdcc.exe', freshMap);
