@@ -483,7 +483,9 @@ t.test('doctor on a provisioned server whose DCC server answers exits 0 and repo
   const run = await doctor(image);
   exitsWith(tt, run, 0);
   tt.equal(run.json.data.dccproc.brand, 'KerioTestBrand');
-  tt.equal(run.json.data.dccproc.version, '2.3.169');
+  tt.equal(run.json.data.dccproc.version, '1.3.158', 'the simulated dccproc.exe prints the real version, on stderr');
+  tt.equal(run.json.data.dccproc.serverId, 1000);
+  tt.match(checkById(run, 'dcc-query').detail, /^server KerioTestBrand \(server-ID 1000\) answered: Body=0 Fuz1=0 Fuz2=0/);
   tt.same(checks(run).map((c) => c.id), [...STATUS_IDS, ...HAZARD_IDS, ...SELFTEST_IDS]);
   tt.same(drifted(run), []);
   const queries = run.json.commands.filter((c: { args: string[] }) => c.args.includes('-Q'));
@@ -501,10 +503,24 @@ t.test('doctor exits 6 with the UDP 6277 firewall advice when no DCC server can 
   exitsWith(tt, run, 6);
   tt.same(drifted(run), ['dcc-query']);
   const detail = checkById(run, 'dcc-query').detail;
-  tt.match(detail, /no working DCC servers/);
-  tt.match(detail, /UDP 6277/);
-  tt.match(detail, /firewall/i);
+  tt.match(detail, /dccproc says "no working DCC servers dcc1\.dcc-servers\.net/);
+  tt.match(detail, /UDP port 6277: check the Windows Firewall rules kerio-dcc manages/);
+  tt.match(detail, /any firewall between this server and the Internet; or the DCC servers are down/);
   tt.equal(run.json.data.dccproc.brand, null);
+});
+
+t.test('doctor exits 6 explaining the back-off when dccproc is waiting after a failure', async (tt) => {
+  const image = await installedImage(tt);
+  await editSimState(image, (state) => {
+    state.dccproc = { mode: 'backoff', brand: 'unused' };
+  });
+  const run = await doctor(image);
+  exitsWith(tt, run, 6);
+  tt.same(drifted(run), ['dcc-query']);
+  const detail = checkById(run, 'dcc-query').detail;
+  tt.match(detail, /"continue not asking DCC 31 seconds after 1 failures"/);
+  tt.match(detail, /Run kerio-dcc doctor again after 31 s/);
+  tt.match(detail, /cdcc\.exe -h "C:\\sa\\etc\\dcc" RTT/);
 });
 
 t.test('doctor exits 6 saying no answer came within the timeout when dccproc hangs', async (tt) => {

@@ -1,6 +1,7 @@
 import { loadAnswers } from '../answers/load.js';
 import type { Log, RunContext, RunOptions } from '../engine/context.js';
 import { UsageError } from '../errors.js';
+import { RealDccprocRunner } from '../system/realDccprocRunner.js';
 import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
 import { Target } from '../target/target.js';
@@ -47,6 +48,8 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
   if (simulate) {
     const service = loaded.answers.kerio.service;
     inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service));
+    // A machine's own files are real: so is its dccproc.exe. Only an image gets the simulated one.
+    if (root === null) inner = new RealDccprocRunner(inner, new (await import('../system/liveRunner.js')).LiveRunner());
   } else if (root === null) {
     inner = new (await import('../system/liveRunner.js')).LiveRunner();
   }

@@ -11,6 +11,6 @@ export async function runDoctor(ctx: RunContext, report: Report, timeoutSeconds:
   const { checks, location } = await statusChecks(ctx);
   const hazards = await rulesFolderHazards(ctx, location);
   const selfTest = await dccSelfTest(ctx, location, timeoutSeconds);
-  report.data['dccproc'] = { version: selfTest.version, brand: selfTest.brand };
+  report.data['dccproc'] = { version: selfTest.version, brand: selfTest.brand, serverId: selfTest.serverId };
   concludeChecks(ctx, report, [...checks, ...hazards, ...selfTest.checks], `Rules folder ${location.rulesDir}:`);
 }

@@ -30,6 +30,8 @@ export interface CommandRecord {
 
 export interface CommandRunner {
   readonly simulated: boolean;
+  /** For a runner that simulates some programs and runs others for real: whether this one is simulated. */
+  simulates?(program: string): boolean;
   run(request: CommandRequest): Promise<CommandResult>;
 }
 
@@ -55,7 +57,7 @@ export class RecordingRunner implements CommandRunner {
       args: [...request.args],
       mutates: request.mutates,
       exitCode: null,
-      simulated: this.inner.simulated,
+      simulated: this.inner.simulates?.(request.program) ?? this.inner.simulated,
     };
     this.records.push(record);
     faultPoint(`command ${request.program} ${request.args.join(' ')}`);

@@ -47,6 +47,9 @@ import { atomicWrite } from '../fs/atomicWrite.js';
 import { basenameWin, joinWin, type Target, type WinPath } from '../target/target.js';
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 import { runPowershell } from './simulatedPowershell.js';
+import { runSimulatedDccproc, SIM_DCCPROC_MODES, type SimDccproc } from './simulatedDccproc.js';
+
+export type { SimDccproc } from './simulatedDccproc.js';
 
 export const SIMULATED_STATE_PATH: WinPath = 'C:\\ProgramData\\kerio-dcc\\simulated-system.json';
 
@@ -77,12 +80,6 @@ export interface SimFirewallRule {
   remotePort: string;
   edgeTraversal: string;
   action: string;
-}
-
-/** How the simulated dccproc answers `kerio-dcc doctor`: a DCC server answers, none can be reached, or it hangs. */
-export interface SimDccproc {
-  mode: 'answers' | 'unreachable' | 'hangs';
-  brand: string;
 }
 
 export interface SimState {
@@ -213,8 +210,8 @@ function checkSimState(json: unknown, where: string): SimState {
   let dccproc: SimDccproc | undefined;
   if (json.dccproc !== undefined) {
     const d = json.dccproc;
-    if (!isObject(d) || !['answers', 'unreachable', 'hangs'].includes(String(d.mode))) problems.push('dccproc.mode must be "answers", "unreachable" or "hangs"');
-    else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC' };
+    if (!isObject(d) || !SIM_DCCPROC_MODES.includes(d.mode as SimDccproc['mode'])) problems.push(`dccproc.mode must be one of ${SIM_DCCPROC_MODES.map((m) => `"${m}"`).join(', ')}`);
+    else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC', ...(typeof d.serverId === 'number' ? { serverId: d.serverId } : {}) };
   }
   if (json.shortNames !== undefined && typeof json.shortNames !== 'boolean') problems.push('shortNames must be true or false');
   if (problems.length > 0) {
@@ -608,16 +605,7 @@ function runNet(state: SimState, args: string[]): CommandResult {
 
 // ---------------------------------------------------------------------------- dccproc
 
-/**
- * `dccproc -V` prints a version; a query-only check (`-Q -C -x 0 -i FILE`) prints the
- * X-DCC-<brand>-Metrics header when a server answers, DCC's own error when none can be
- * reached, and a hang is reported as the runner's time limit killing it.
- */
+/** DCC's client, as the real dccproc.exe answers the doctor (simulatedDccproc.ts). */
 function runDccproc(state: SimState, args: string[]): CommandResult {
-  const sim = state.dccproc ?? { mode: 'answers', brand: 'SimulatedDCC' };
-  if (args.length === 1 && args[0] === '-V') return result(0, lines('2.3.169', ''));
-  if (!args.includes('-Q')) return unsupported('dccproc.exe', args);
-  if (sim.mode === 'hangs') return { exitCode: 1, stdout: '', stderr: '', timedOut: true };
-  if (sim.mode === 'unreachable') return result(0, '', lines('dccproc: no working DCC servers dcc1.dcc-servers.net dcc2.dcc-servers.net dcc3.dcc-servers.net at 127.0.0.1', ''));
-  return result(0, lines(`X-DCC-${sim.brand}-Metrics: simulated 1201; Body=1 Fuz1=1 Fuz2=1`, ''));
+  return runSimulatedDccproc(state.dccproc ?? { mode: 'answers', brand: 'SimulatedDCC' }, args, () => unsupported('dccproc.exe', args));
 }

@@ -51,9 +51,6 @@ export function systemSpamAssassin(): SystemSpamAssassin | null {
   return present ? found : null;
 }
 
-/** The stub dccproc script committed next to this file. */
-export const stubDccprocSource = path.join(projectRoot, 'test', 'helpers', 'stub-dccproc');
-
 /** The file as Kerio might keep it on Windows: every LF made CRLF (existing CRLFs kept). */
 export function crlfVariant(bytes: Buffer): Buffer {
   return Buffer.from(bytes.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');

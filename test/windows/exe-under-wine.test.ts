@@ -9,10 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildImage } from '../../src/demo/image.js';
-import { jsonOutput } from '../helpers/cli.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
-import { buildExeIfNeeded, EXE } from '../helpers/windows/exe.js';
-import { cmdWord, findOnPath, WinePrefix, wineMissingReason, type WineResult } from '../helpers/windows/wine.js';
+import { cmdWord, findOnPath, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
+import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = (JSON.parse(await readFile(path.join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -28,14 +27,6 @@ const SYSTEM32_PROFILE = 'C:\\Windows\\System32\\config\\systemprofile\\.spamass
 const SIMULATED_STATE = 'C:\\ProgramData\\kerio-dcc\\simulated-system.json';
 /** The answers file the prompt offers to save, in the working folder. */
 const ANSWERS_SAVED = 'kerio-dcc-answers.ini';
-
-/** What one run of kerio-dcc.exe left: the exit code cmd.exe saw, and its output. */
-interface ExeRun {
-  errorlevel: number;
-  stdout: string;
-  stderr: string;
-  json: any;
-}
 
 t.setTimeout(15 * 60 * 1000);
 const skipReason = wineMissingReason() ?? buildExeIfNeeded();
@@ -72,21 +63,7 @@ async function smokeRun(): Promise<void> {
   /** Where one run's batch file and output go: C:\\kerio-dcc-smoke\\run-N.* */
   const nextRun = () => `${WORK}\\run-${++runs}`;
   /** Runs kerio-dcc.exe from cmd.exe, as an administrator would, and reads %ERRORLEVEL% after it. */
-  const exe = async (args: string[]): Promise<ExeRun> => {
-    const base = nextRun();
-    const result: WineResult = await wine.runBatch(`${base}.cmd`, [
-      `cd /d ${cmdWord(WORK)}`,
-      `${[TOOL, ...args].map(cmdWord).join(' ')} >${cmdWord(`${base}.out`)} 2>${cmdWord(`${base}.err`)}`,
-      `>${cmdWord(`${base}.code`)} echo %ERRORLEVEL%`,
-    ]);
-    if (result.timedOut) throw new Error(`kerio-dcc.exe ${args.join(' ')} did not finish in time`);
-    const read = async (ext: string) => readFile(await wine.hostPath(`${base}.${ext}`), 'utf8').catch(() => '');
-    const code = (await read('code')).trim();
-    const stdout = await read('out');
-    const json = jsonOutput(args, stdout);
-    if (!/^-?\d+$/.test(code)) throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')} (wine exit ${result.exitCode}): ${result.stderr}`);
-    return { errorlevel: Number(code), stdout, stderr: await read('err'), json };
-  };
+  const exe = (args: string[]): Promise<ExeRun> => runExe(wine, TOOL, WORK, nextRun(), args);
   /** What the run printed, shown by tap only when an assertion fails. */
   const seen = (run: ExeRun) => ({ stdout: run.stdout, stderr: run.stderr });
 

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { findOnPath } from './wine.js';
+import { readFile } from 'node:fs/promises';
+import { jsonOutput, PROJECT } from '../cli.js';
+import { cmdWord, findOnPath, type WinePrefix, type WineResult } from './wine.js';
 
-const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** What `npm run build:exe` writes. */
+/** kerio-dcc.exe as `npm run build:exe` makes it. */
 export const EXE = path.join(PROJECT, 'dist', 'kerio-dcc.exe');
 
 /** The newest change to what goes into the exe: sources, templates, package files. */
@@ -29,4 +29,32 @@ export function buildExeIfNeeded(): string | null {
   const build = spawnSync(process.execPath, [path.join(PROJECT, 'scripts', 'build-exe.mjs')], { cwd: PROJECT, stdio: ['ignore', 'inherit', 'inherit'] });
   if (build.status !== 0) throw new Error(`npm run build:exe failed (exit ${build.status}); see its output above`);
   return null;
+}
+
+/** What one run of kerio-dcc.exe left: the exit code cmd.exe saw, and its output. */
+export interface ExeRun {
+  errorlevel: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/**
+ * Runs kerio-dcc.exe (`tool`) from cmd.exe in `workDir`, as an administrator would, and reads
+ * %ERRORLEVEL% after it. `base` (a `C:\...` path without extension) names the batch file and
+ * the files its output goes to.
+ */
+export async function runExe(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {
+  const result: WineResult = await wine.runBatch(`${base}.cmd`, [
+    `cd /d ${cmdWord(workDir)}`,
+    `${[tool, ...args].map(cmdWord).join(' ')} >${cmdWord(`${base}.out`)} 2>${cmdWord(`${base}.err`)}`,
+    `>${cmdWord(`${base}.code`)} echo %ERRORLEVEL%`,
+  ]);
+  if (result.timedOut) throw new Error(`kerio-dcc.exe ${args.join(' ')} did not finish in time`);
+  const read = async (ext: string) => readFile(await wine.hostPath(`${base}.${ext}`), 'utf8').catch(() => '');
+  const code = (await read('code')).trim();
+  const stdout = await read('out');
+  const json = jsonOutput(args, stdout);
+  if (!/^-?\d+$/.test(code)) throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')} (wine exit ${result.exitCode}): ${result.stderr}`);
+  return { errorlevel: Number(code), stdout, stderr: await read('err'), json };
 }

@@ -1,0 +1,28 @@
+import { basenameWin } from '../target/target.js';
+import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
+
+/**
+ * `--simulate` on a machine's own files (no --root): sc, netsh, net and PowerShell are simulated,
+ * but the files are real, so the dccproc.exe they name is a real program and runs for real
+ * (the doctor's self-test asks the real DCC servers). Only an image gets the simulated dccproc.
+ */
+export class RealDccprocRunner implements CommandRunner {
+  readonly simulated = true;
+
+  constructor(
+    private readonly simulatedRunner: CommandRunner,
+    private readonly live: CommandRunner,
+  ) {}
+
+  simulates(program: string): boolean {
+    return !isDccproc(program);
+  }
+
+  run(request: CommandRequest): Promise<CommandResult> {
+    return (isDccproc(request.program) ? this.live : this.simulatedRunner).run(request);
+  }
+}
+
+function isDccproc(program: string): boolean {
+  return basenameWin(program).toLowerCase() === 'dccproc.exe';
+}
