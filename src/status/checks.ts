@@ -8,6 +8,7 @@ import { PatchConflictError } from '../patch/result.js';
 import { activeDccLoadplugins } from '../patch/v310Pre.js';
 import { ruleFilesMentioningDcc } from '../detect/rules.js';
 import { decideDccPaths } from '../detect/dccPaths.js';
+import { mapCopyProblem } from '../detect/mapCopy.js';
 import { basenameWin, joinWin } from '../target/target.js';
 import { planFirewallRules } from '../windows/firewall.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
@@ -78,10 +79,10 @@ async function checkMaps(ctx: RunContext, location: Location): Promise<Check> {
   const bad: string[] = [];
   for (const dir of decision.dirs) {
     const copy = await readIfExists(ctx.target.toHost(joinWin(dir, 'map')));
-    if (copy === null) bad.push(`${joinWin(dir, 'map')} is missing`);
-    else if (!copy.equals(source)) bad.push(`${joinWin(dir, 'map')} differs from ${location.map}`);
+    const problem = mapCopyProblem(copy);
+    if (problem !== null) bad.push(`${joinWin(dir, 'map')} ${problem}`);
   }
-  return bad.length ? { id: 'map', title, ok: false, detail: bad.join('; ') } : { id: 'map', title, ok: true, detail: `identical to ${location.map} in ${decision.dirs.join(', ')}` };
+  return bad.length ? { id: 'map', title, ok: false, detail: bad.join('; ') } : { id: 'map', title, ok: true, detail: `present in ${decision.dirs.join(', ')}` };
 }
 
 async function checkFirewall(ctx: RunContext): Promise<Check> {

@@ -6,6 +6,7 @@ import { readIfExists } from '../fs/files.js';
 import { PreconditionError } from '../errors.js';
 import { joinWin } from '../target/target.js';
 import { refuseLink } from './textEdit.js';
+import { mapCopyProblem } from '../detect/mapCopy.js';
 
 /** DCC's map is a binary memory-mapped file: copied byte for byte, never parsed. */
 export async function planMapCopies(ctx: RunContext, location: Location, decision: ProfileDecision): Promise<StepPlan> {
@@ -18,14 +19,14 @@ export async function planMapCopies(ctx: RunContext, location: Location, decisio
     const dest = joinWin(dir, 'map');
     await refuseLink(ctx, dest);
     const current = await readIfExists(ctx.target.toHost(dest));
-    if (current === null || !current.equals(source)) actions.push({ kind: 'writeFile', path: dest, content: source });
+    if (mapCopyProblem(current) !== null) actions.push({ kind: 'writeFile', path: dest, content: source });
   }
   const targets = decision.dirs.map((d) => joinWin(d, 'map'));
   return step('map', 'DCC map file', {
     status: actions.length ? 'change' : 'unchanged',
     detail: actions.length
       ? `copy ${location.map} (${source.length} bytes) to ${actions.map((a) => (a.kind === 'writeFile' ? a.path : '')).join(', ')}`
-      : `${targets.join(', ')} identical to ${location.map}`,
+      : `${targets.join(', ')} in place (dccproc keeps its own state in each copy, so they are not compared with ${location.map})`,
     actions,
     serviceReads: true,
   });
