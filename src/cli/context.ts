@@ -46,7 +46,7 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
   let inner: CommandRunner | null = null;
   if (simulate) {
     const service = loaded.answers.kerio.service;
-    inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service));
+    inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service), target);
   } else if (root === null) {
     inner = new (await import('../system/liveRunner.js')).LiveRunner();
   }
