@@ -55,7 +55,7 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
   const changing = CHANGING_COMMANDS.has(parsed.name);
   // Nothing in the state folder is believed (the lock, an unfinished run, a backup) before it is known to be safe.
   if (!securing && parsed.name !== 'status' && parsed.name !== 'doctor') {
-    await (await import('../trust/stateFolder.js')).requireTrusted(ctx, report.warnings, { create: changing && !ctx.options.dryRun });
+    await (await import('../trust/stateFolder.js')).requireTrusted(ctx, report.warnings);
   }
   const lock = (changing || securing) && !ctx.options.dryRun ? await (await import('../backup/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name) : null;
   try {

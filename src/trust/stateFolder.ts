@@ -4,7 +4,7 @@
  * believed when only Administrators and SYSTEM can write there. This module alone decides
  * that, once per run, before anything in those folders is read.
  */
-import { mkdir, readdir, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { PreconditionError, errnoCode } from '../errors.js';
@@ -125,13 +125,13 @@ export async function untrustedError(ctx: RunContext, unsafe: FolderVerdict[]): 
  * protected DACL (SYSTEM and Administrators only), then checked again. Anything that
  * appeared inside between the two (someone else's file) makes it untrusted.
  */
-async function createSecured(ctx: RunContext, folder: WinPath): Promise<void> {
+async function createSecured(ctx: RunContext, folder: WinPath): Promise<string | undefined> {
   const host = ctx.target.toHost(folder);
-  await mkdir(path.dirname(host), { recursive: true }).catch(() => undefined);
+  const parents = await mkdir(path.dirname(host), { recursive: true }).catch(() => undefined);
   try {
     await mkdir(host);
   } catch (err) {
-    if (errnoCode(err) === 'EEXIST') return; // made by someone else meanwhile: it is judged as found
+    if (errnoCode(err) === 'EEXIST') return parents; // made by someone else meanwhile: it is judged as found
     throw new PreconditionError(`Cannot create ${folder} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
   }
   const request = setAclRequest(ctx.target, folder, SAFE_FOLDER_SDDL);
@@ -147,28 +147,65 @@ async function createSecured(ctx: RunContext, folder: WinPath): Promise<void> {
       `Nothing was changed. Find out who did, remove it, then run: ${await secureCommand(ctx)}`,
     );
   }
+  return parents ?? host;
 }
 
 /**
- * Before anything in the trusted folders is read: on a changing run, a folder that does not
- * exist yet is created safe; a folder that is not safe stops the run (exit 3). On an image
- * without --simulate the check is skipped, and the run says so once.
+ * Before anything in the trusted folders is read: a folder that is not safe stops the run
+ * (exit 3); one that does not exist yet holds nothing to believe. On an image without
+ * --simulate the check is skipped, and the run says so once.
  */
-export async function requireTrusted(ctx: RunContext, warnings: string[], options: { create: boolean }): Promise<void> {
-  let verdict = await inspectTrust(ctx);
+export async function requireTrusted(ctx: RunContext, warnings: string[]): Promise<void> {
+  const verdict = await inspectTrust(ctx);
   if (!verdict.checked) {
     if (!warnings.includes(NOT_CHECKED_ON_IMAGE)) warnings.push(NOT_CHECKED_ON_IMAGE);
     return;
   }
   const unsafe = unsafeFolders(verdict);
   if (unsafe.length) throw await untrustedError(ctx, unsafe);
+}
+
+/** A folder a run created (host path), and the outermost folder it had to create for it. */
+export interface MadeFolder {
+  host: string;
+  outermost: string;
+}
+
+/**
+ * Before the first write (the lock): every trusted folder that does not exist yet is
+ * created safe, and checked again. Returns what it created, innermost first, so that a run
+ * that ends up writing nothing can take it away again (removeUnusedFolder).
+ */
+export async function createTrustedFolders(ctx: RunContext): Promise<MadeFolder[]> {
+  const verdict = await inspectTrust(ctx);
+  if (!verdict.checked) return [];
   const missing = verdict.folders.filter((f) => !f.exists);
-  if (!options.create || missing.length === 0) return;
-  for (const f of missing) await createSecured(ctx, f.path);
+  if (missing.length === 0) return [];
+  const made: MadeFolder[] = [];
+  for (const f of missing) {
+    const outermost = await createSecured(ctx, f.path);
+    if (outermost) made.unshift({ host: ctx.target.toHost(f.path), outermost });
+  }
   forgetVerdict(ctx);
-  verdict = await inspectTrust(ctx);
-  const still = unsafeFolders(verdict);
+  const still = unsafeFolders(await inspectTrust(ctx));
   if (still.length) throw await untrustedError(ctx, still);
+  return made;
+}
+
+/**
+ * A state folder this run created and left holding nothing but the simulation's own state
+ * (which only records that the folder was secured) is taken away with that file: the
+ * simulated system is then as it was before the run, as a real one would be.
+ */
+export async function removeUnusedFolder(ctx: RunContext, made: MadeFolder): Promise<void> {
+  const names = await readdir(made.host).catch(() => null);
+  if (names === null) return;
+  const simulation = made.host === ctx.target.toHost(STATE_FOLDER) && ctx.runner?.simulated;
+  if (names.length === 1 && names[0] === SIMULATION_FILE && simulation) await unlink(path.join(made.host, SIMULATION_FILE)).catch(() => undefined);
+  else if (names.length) return;
+  for (let d = made.host; d.length >= made.outermost.length; d = path.dirname(d)) {
+    if (!(await rmdir(d).then(() => true, () => false)) || d === made.outermost) return;
+  }
 }
 
 /** After the folders' permissions were changed, the next question reads them again. */

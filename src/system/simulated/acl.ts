@@ -169,3 +169,12 @@ export function runIcacls(state: SimState, args: string[], host: SimHost | null)
   if (state.acls || Object.keys(acls).length) state.acls = acls;
   return result(0, `Successfully processed ${count} files; Failed processing 0 files${CRLF}`);
 }
+
+/**
+ * A simulated state in which kerio-dcc made (and secured) the state folder: for tests
+ * that set up the simulation before the first run, which puts the state file, and with
+ * it the state folder, in place.
+ */
+export function withStateFolderSecured<T extends { acls?: SimState['acls'] }>(state: T): T {
+  return { ...state, acls: { ...(state.acls ?? {}), 'c:\\programdata\\kerio-dcc': { sddl: 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)' } } };
+}
