@@ -4,6 +4,7 @@ import type { RunContext } from '../engine/context.js';
 import type { Plan } from '../engine/plan.js';
 import { PreconditionError } from '../errors.js';
 import { contentsOf, planSecure } from '../trust/secure.js';
+import { findUnfinishedRun } from '../backup/unfinished.js';
 import { forgetVerdict, inspectTrust, unsafeFolders, untrustedError } from '../trust/stateFolder.js';
 import { basenameWin } from '../target/target.js';
 import { planThenApply } from './changeFlow.js';
@@ -21,7 +22,16 @@ export async function runSecure(ctx: RunContext, report: Report): Promise<void> 
   const location = await locate(ctx, { requireDcc: false });
   const before = new Map<string, string[]>();
   for (const f of verdict.folders) before.set(f.path, await contentsOf(ctx, f.path));
-  const permissions = await planSecure(ctx, verdict);
+  // A safe folder may still hold an interrupted backups --secure: it is finished by doing it again.
+  const interrupted = unsafeFolders(verdict).length === 0 ? await findUnfinishedRun(ctx) : null;
+  if (interrupted && interrupted.manifest.command !== 'secure') {
+    throw new PreconditionError(
+      `An earlier kerio-dcc ${interrupted.manifest.command} (backup ${interrupted.manifest.id}) did not finish.`,
+      `The folders are safe already. Restore that run first with: kerio-dcc rollback ${interrupted.manifest.id} --yes. Nothing was changed.`,
+    );
+  }
+  const permissions = await planSecure(ctx, verdict, interrupted !== null);
+  if (interrupted) permissions.notes.unshift(`finishes the interrupted backups --secure ${interrupted.manifest.id}`);
   const plan: Plan = { command: 'secure', steps: [permissions], readHashes: new Map(), backupTrees: [] };
   await planThenApply(ctx, report, plan, location, 'Make Administrators the owner of these folders and of everything in them, and let only SYSTEM and Administrators write there?');
   if (!report.changed) return;

@@ -107,7 +107,8 @@ async function checkUnfinished(ctx: RunContext, trusted: boolean): Promise<Check
   if (!trusted) return { id: 'unfinished', title, ok: null, detail: 'not checked: nothing in an untrusted state folder is read' };
   const run = await findUnfinishedRun(ctx);
   if (!run) return { id: 'unfinished', title, ok: true, detail: 'the last run finished' };
-  return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): kerio-dcc rollback ${run.manifest.id} --yes restores it` };
+  const fix = run.manifest.command === 'secure' ? 'kerio-dcc backups --secure --yes finishes it' : `kerio-dcc rollback ${run.manifest.id} --yes restores it`;
+  return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): ${fix}` };
 }
 
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */

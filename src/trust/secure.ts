@@ -28,8 +28,12 @@ function ownerOf(sddl: string): string {
   return owner ? describeSid(owner) : 'unknown';
 }
 
-/** Plans `backups --secure`: one action per trusted folder that is not safe; a safe one is left alone. */
-export async function planSecure(ctx: RunContext, verdict: TrustVerdict): Promise<StepPlan> {
+/**
+ * Plans `backups --secure`: one action per trusted folder that is not safe; a safe one is
+ * left alone, unless `redo` (an earlier backups --secure was interrupted after the folder
+ * itself was made safe, and what is inside may not have been taken over yet).
+ */
+export async function planSecure(ctx: RunContext, verdict: TrustVerdict, redo = false): Promise<StepPlan> {
   const actions: Action[] = [];
   const details: string[] = [];
   const notes: string[] = [];
@@ -38,7 +42,7 @@ export async function planSecure(ctx: RunContext, verdict: TrustVerdict): Promis
       notes.push(`${f.path} does not exist yet: kerio-dcc creates it safe when it first needs it`);
       continue;
     }
-    if (f.findings.length === 0) {
+    if (f.findings.length === 0 && !redo) {
       notes.push(`${f.path} is already owned by Administrators or SYSTEM, and only they may write it`);
       continue;
     }

@@ -200,7 +200,9 @@ export async function createTrustedFolders(ctx: RunContext): Promise<MadeFolder[
 export async function removeUnusedFolder(ctx: RunContext, made: MadeFolder): Promise<void> {
   const names = await readdir(made.host).catch(() => null);
   if (names === null) return;
-  const simulation = made.host === ctx.target.toHost(STATE_FOLDER) && ctx.runner?.simulated;
+  // With the backups inside it, a run that changed anything left a backup there; with the
+  // backups elsewhere, the simulation's state may hold real changes, so it is kept.
+  const simulation = made.host === ctx.target.toHost(STATE_FOLDER) && ctx.runner?.simulated && isInsideWin(ctx.answers.backup.dir, STATE_FOLDER);
   if (names.length === 1 && names[0] === SIMULATION_FILE && simulation) await unlink(path.join(made.host, SIMULATION_FILE)).catch(() => undefined);
   else if (names.length) return;
   for (let d = made.host; d.length >= made.outermost.length; d = path.dirname(d)) {
