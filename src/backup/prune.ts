@@ -27,8 +27,11 @@ export function compareIds(a: string, b: string): number {
 /** Keeps the newest `backup.keep` backups (0 keeps all); never removes the one just made or an unfinished one. */
 export async function pruneBackups(ctx: RunContext, justMade: string): Promise<string[]> {
   const keep = ctx.answers.backup.keep;
-  // A folder whose permissions were just put back to unsafe ones (a rollback of backups --secure) is not pruned.
-  if (keep === 0 || unsafeFolders(await inspectTrust(ctx)).length) return [];
+  if (keep === 0) return [];
+  // A folder whose permissions were just put back to unsafe ones (a rollback of backups --secure),
+  // or could not be read again, is not pruned: retention waits for the next run.
+  const trust = await inspectTrust(ctx).catch(() => null);
+  if (!trust || unsafeFolders(trust).length) return [];
   const removed: string[] = [];
   const dirs = await listBackupDirs(ctx);
   let kept = 0;

@@ -37,7 +37,11 @@ export async function runSecure(ctx: RunContext, report: Report): Promise<void> 
   if (!report.changed) return;
   // Checked again, as the next run will: and nothing may have slipped in while it ran.
   forgetVerdict(ctx);
-  const after = await inspectTrust(ctx);
+  const after = await inspectTrust(ctx).catch((err: unknown) => {
+    report.warnings.push(`the folders' permissions could not be read again to confirm them (${(err as Error).message}); kerio-dcc status checks them`);
+    return null;
+  });
+  if (!after) return;
   const unsafe = unsafeFolders(after);
   if (unsafe.length) throw await untrustedError(ctx, unsafe);
   const ownBackup = basenameWin(report.backup ?? '');
