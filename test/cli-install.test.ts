@@ -233,8 +233,8 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
     const start = all.findIndex((c) => c.program === SC && c.args.join(' ') === 'start KerioMailServer');
     t.ok(stop >= 0 && start > stop, 'sc stop, then sc start');
     const securing = mutating(run).filter((c) => c.program.endsWith('\\powershell.exe'));
-    t.equal(securing.length, 1, 'one PowerShell call: Set-Acl on the state folder it created');
-    t.match(Buffer.from(securing[0]!.args.at(-1)!, 'base64').toString('utf16le'), /^# kerio-dcc: set-acl\n\$path = 'C:\\ProgramData\\kerio-dcc'\n\$sddl = 'O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)'/);
+    t.equal(securing.length, 1, 'one PowerShell call: creating the state folder with its ACL at once');
+    t.match(Buffer.from(securing[0]!.args.at(-1)!, 'base64').toString('utf16le'), /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n\$sddl = 'O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)'/);
     t.equal(mutating(run).length, 5, 'nothing else changing ran: securing the new state folder, two adds, a stop and a start');
   });
 

@@ -86,7 +86,7 @@ t.test('answers naming install_dir, backup.dir and a firewall name with & % ^ sp
   const records: { program: string; args: string[] }[] = install.json?.commands ?? [];
   t.ok(records.length > 0, 'the JSON output records the commands');
   t.ok(
-    records.every((r) => /^C:\\Windows\\System32\\[a-z]+\.exe$/i.test(r.program) && Array.isArray(r.args)),
+    records.every((r) => /^C:\\Windows\\System32\\(WindowsPowerShell\\v1\.0\\)?[a-z]+\.exe$/i.test(r.program) && Array.isArray(r.args)),
     'every command is an absolute program with an argument array (nothing for a shell to parse)',
   );
   const adds = records.filter((r) => r.args[2] === 'add').map((r) => r.args);

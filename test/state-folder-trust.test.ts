@@ -206,7 +206,7 @@ t.test('a fresh server: the state folder is created owned by Administrators and 
   const run = await kerio(img, 'install', '--yes');
   t.equal(run.code, 0);
   const calls = run.json.commands.map((c: { program: string; args: string[] }) => path.win32.basename(c.program));
-  t.equal(calls[0], 'powershell.exe', 'the first system command is Set-Acl on the new folder, before the lock and the backup');
+  t.equal(calls[0], 'powershell.exe', 'the first system command creates the folder with its ACL at once, before the lock and the backup');
   t.equal((await loadSimState(inImage(img.root, SIMULATED_STATE_PATH)))?.acls?.[STATE_KEY]?.sddl, 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)');
   t.equal((await kerio(img, 'status')).json.data.checks.find((c: { id: string }) => c.id === 'state-folder').ok, true);
 });

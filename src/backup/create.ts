@@ -11,6 +11,7 @@ import { AtomicFile } from '../fs/atomicWrite.js';
 import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
 import { SAFE_FOLDER_SDDL } from '../windows/acl.js';
+import { createTrustedFolders } from '../trust/stateFolder.js';
 import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, fileEntryText, manifestHeadText, manifestTailText, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
 
 export interface Backup {
@@ -99,6 +100,8 @@ function mirrorOf(p: WinPath): string {
 async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: string; winDir: WinPath }> {
   const base = ctx.answers.backup.dir;
   const hostBase = ctx.target.toHost(base);
+  // Normally done with the lock; a caller without one (a test, the wizard's own flow) gets the same.
+  await createTrustedFolders(ctx);
   try {
     await mkdir(hostBase, { recursive: true });
   } catch (err) {

@@ -6,7 +6,7 @@
 import { decodePowershell } from '../windows/powershell.js';
 import type { CommandResult } from './runner.js';
 import type { SimHost, SimState } from './simulated.js';
-import { getAcl, setAcl } from './simulated/acl.js';
+import { getAcl, newFolder, setAcl } from './simulated/acl.js';
 
 /** Answers one script kind; may change the state (the runner saves it when it did). */
 export type PowershellHandler = (state: SimState, params: Record<string, string>, host: SimHost | null) => CommandResult;
@@ -14,6 +14,7 @@ export type PowershellHandler = (state: SimState, params: Record<string, string>
 const KINDS: Record<string, PowershellHandler> = {
   'get-acl': getAcl,
   'set-acl': setAcl,
+  'new-folder': newFolder,
 };
 
 export function runPowershell(state: SimState, args: string[], host: SimHost | null = null): CommandResult {

@@ -10,7 +10,7 @@ import type { RunContext } from '../engine/context.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { kindOf } from '../fs/files.js';
 import { isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
-import { SAFE_FOLDER_SDDL, SddlError, judgeSddl, parseReadAcls, readAclsRequest, setAclRequest, type AclFinding } from '../windows/acl.js';
+import { SAFE_FOLDER_SDDL, SddlError, judgeSddl, newFolderRequest, parseReadAcls, readAclsRequest, type AclFinding } from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';
 
 export const STATE_FOLDER: WinPath = 'C:\\ProgramData\\kerio-dcc';
@@ -127,23 +127,21 @@ export async function untrustedError(ctx: RunContext, unsafe: FolderVerdict[]): 
  */
 async function createSecured(ctx: RunContext, folder: WinPath): Promise<string | undefined> {
   const host = ctx.target.toHost(folder);
-  const parents = await mkdir(path.dirname(host), { recursive: true }).catch(() => undefined);
-  try {
-    await mkdir(host);
-  } catch (err) {
-    if (errnoCode(err) === 'EEXIST') return parents; // made by someone else meanwhile: it is judged as found
+  // Its parents (C:\ProgramData, or those of a backup.dir elsewhere) are not what is trusted.
+  const parents = await mkdir(path.dirname(host), { recursive: true }).catch((err: unknown) => {
     throw new PreconditionError(`Cannot create ${folder} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
-  }
-  const request = setAclRequest(ctx.target, folder, SAFE_FOLDER_SDDL);
+  });
+  const request = newFolderRequest(ctx.target, folder, SAFE_FOLDER_SDDL);
   const result = await ctx.runner!.run(request);
   if (result.exitCode !== 0) {
-    await rmdir(host).catch(() => undefined);
-    throw new PreconditionError(`Could not restrict the new folder ${folder} to Administrators and SYSTEM: ${describeFailure(request, result)}`, 'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.');
+    // Made by someone else meanwhile: it is judged as found.
+    if ((await kindOf(host)) !== null) return parents;
+    throw new PreconditionError(`Could not create ${folder} restricted to Administrators and SYSTEM: ${describeFailure(request, result)}`, 'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.');
   }
   const strangers = (await readdir(host)).filter((name) => !(ctx.runner!.simulated && name === SIMULATION_FILE && normalizeWin(folder) === STATE_FOLDER));
   if (strangers.length) {
     throw new PreconditionError(
-      `${folder} was just created by kerio-dcc, but before its permissions were set something else put ${strangers.map((n) => `"${n}"`).join(', ')} in it.`,
+      `${folder} was just created by kerio-dcc, but something else is in it already: ${strangers.map((n) => `"${n}"`).join(', ')}.`,
       `Nothing was changed. Find out who did, remove it, then run: ${await secureCommand(ctx)}`,
     );
   }

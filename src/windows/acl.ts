@@ -251,6 +251,30 @@ export function setAclRequest(target: Target, path: WinPath, sddl: string): Comm
   );
 }
 
+/**
+ * Creates a folder with its owner and DACL in one step (.NET's
+ * Directory.CreateDirectory(path, DirectorySecurity) passes them to CreateDirectory), so
+ * it never exists with its parent's permissions, not even for a moment; prints its SDDL.
+ * A folder that exists already is an error: CreateDirectory would return it unchanged.
+ */
+export function newFolderRequest(target: Target, path: WinPath, sddl: string): CommandRequest {
+  return powershellRequest(
+    target,
+    {
+      kind: 'new-folder',
+      params: { path, sddl },
+      body: [
+        "if (Test-Path -LiteralPath $path) { throw ('{0} already exists' -f $path) }",
+        '$security = New-Object System.Security.AccessControl.DirectorySecurity',
+        '$security.SetSecurityDescriptorSddlForm($sddl)',
+        '[void][System.IO.Directory]::CreateDirectory($path, $security)',
+        '(Get-Acl -LiteralPath $path).Sddl',
+      ].join('\n'),
+    },
+    { mutates: true },
+  );
+}
+
 export function icaclsPath(target: Target): WinPath {
   return joinWin(target.systemRoot, !target.isImage && target.wow64Process ? 'Sysnative' : 'System32', 'icacls.exe');
 }

@@ -6,8 +6,9 @@
  * was given a protected ACL, which it then inherits. The same parser reads these answers
  * as reads Windows' (windows/acl.ts).
  */
-import { lstatSync, readdirSync } from 'node:fs';
-import { normalizeWin, type WinPath } from '../../target/target.js';
+import { lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { dirnameWin, normalizeWin, type WinPath } from '../../target/target.js';
 import { parseSddl } from '../../windows/acl.js';
 import type { CommandResult } from '../runner.js';
 import type { SimHost, SimState } from '../simulated.js';
@@ -130,6 +131,39 @@ export function setAcl(state: SimState, params: Record<string, string>, host: Si
   const next = parsed.dacl?.protected ? `O:${owner}G:SYD:P${explicit}` : `O:${owner}G:SYD:AI${explicit}${inheritedAces(state, key)}`;
   state.acls = { ...(state.acls ?? {}), [key]: { sddl: next.replace(/D:P(?=\()/, 'D:PAI') } };
   return result(0, `${state.acls[key]!.sddl}${CRLF}`);
+}
+
+/** A PowerShell `throw 'text'`, as Windows PowerShell 5.1 reports it (the "At line" lines are left out). */
+function thrown(text: string): CommandResult {
+  return result(1, '', [text, `    + CategoryInfo          : OperationStopped: (${text}:String) [], RuntimeException`, `    + FullyQualifiedErrorId : ${text}`, ''].join(CRLF));
+}
+
+/** Where the simulation keeps its state (simulated.ts): inside the state folder. */
+const STATE_FILE: WinPath = 'C:\\ProgramData\\kerio-dcc\\simulated-system.json';
+
+/**
+ * kerio-dcc's `new-folder` script: the folder is created with its owner and DACL at once.
+ * The folder that holds the simulation's own state is made under a temporary name with
+ * that state (and the folder's record) inside, then renamed into place, so it never
+ * exists without its record: as on Windows, it never exists with other permissions.
+ */
+export function newFolder(state: SimState, params: Record<string, string>, host: SimHost | null): CommandResult {
+  if (!host) return noHost();
+  const p = params['path'] ?? '';
+  if (exists(host, p)) return thrown(`${p} already exists`);
+  if (!state.elevated) return result(1, '', `Exception calling "CreateDirectory" with "2" argument(s): "The security identifier is not allowed to be the owner of this object."${CRLF}`);
+  const sddl = (params['sddl'] ?? '').replace(/D:P(?=\()/, 'D:PAI');
+  state.acls = { ...(state.acls ?? {}), [keyOf(p)]: { sddl } };
+  const folder = host.toHost(p);
+  if (keyOf(p) === keyOf(dirnameWin(STATE_FILE))) {
+    const temp = `${folder}.new-${process.pid}`;
+    mkdirSync(temp);
+    writeFileSync(path.join(temp, path.basename(host.toHost(STATE_FILE))), JSON.stringify(state, null, 2) + '\n');
+    renameSync(temp, folder);
+  } else {
+    mkdirSync(folder);
+  }
+  return result(0, `${sddl}${CRLF}`);
 }
 
 /** Everything below a host folder, not following links, as icacls /T /L walks it. */
