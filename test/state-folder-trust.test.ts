@@ -257,3 +257,17 @@ t.test('links and junctions in the backup folder are never followed', async (t) 
   t.equal(linked.code, 3);
   t.match(linked.json.error.message, 'manifest.json is a link');
 });
+
+t.test('status reports a profile folder or map that someone other than administrators may write (exit 6)', async (t) => {
+  const img = await installed(t);
+  const ok = await kerio(img, 'status');
+  const check = (run: CliResult) => run.json.data.checks.find((c: { id: string }) => c.id === 'profile-acl');
+  t.equal(check(ok).ok, true, 'what install made in the SYSTEM profile inherits its administrators-only ACL');
+  const profile = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin';
+  await editSim(img, (s) => (s.acls = { ...s.acls, [profile.toLowerCase()]: { sddl: 'O:BAG:SYD:AI(A;OICI;0x1301bf;;;AU)(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)' } }));
+  const drift = await kerio(img, 'status');
+  t.equal(drift.code, 6);
+  t.equal(check(drift).ok, false);
+  t.match(check(drift).detail, `${profile}: (A;OICI;0x1301bf;;;AU) lets S-1-5-11 (NT AUTHORITY\\Authenticated Users)`);
+  t.equal(drift.json.commands.filter((c: { program: string }) => c.program.endsWith('powershell.exe')).length, 1, 'the state folder, profile folder and map are read in one PowerShell call');
+});

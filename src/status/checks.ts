@@ -102,6 +102,17 @@ async function checkStateFolder(ctx: RunContext): Promise<Check> {
   return { id: 'state-folder', title, ok: true, detail: absent ? `${trustedFolders(ctx).join(' and ')} do(es) not exist yet` : `${verdict.folders.map((f) => f.path).join(' and ')}: owned by Administrators or SYSTEM; only they may write` };
 }
 
+/** The profile folders and maps kerio-dcc made inherit their parents' ACLs: nobody but administrators may own or write them. */
+async function checkProfileAcl(ctx: RunContext): Promise<Check> {
+  const { inspectTrust, describeUnsafe, NOT_CHECKED_ON_IMAGE } = await import('../trust/stateFolder.js');
+  const title = 'only administrators can write the profile folder and map';
+  const verdict = await inspectTrust(ctx);
+  if (!verdict.checked) return { id: 'profile-acl', title, ok: null, detail: NOT_CHECKED_ON_IMAGE };
+  const bad = verdict.others.filter((v) => v.findings.length);
+  if (bad.length) return { id: 'profile-acl', title, ok: false, detail: `${bad.map(describeUnsafe).join('; ')}: SpamAssassin, running as LocalSystem, reads them; remove those entries (icacls PATH /reset) or check who changed them` };
+  return { id: 'profile-acl', title, ok: true, detail: verdict.others.length ? `${verdict.others.map((v) => v.path).join(', ')}: owned by Administrators or SYSTEM; only they may write` : 'none made yet' };
+}
+
 async function checkUnfinished(ctx: RunContext, trusted: boolean): Promise<Check> {
   const title = 'no interrupted run';
   if (!trusted) return { id: 'unfinished', title, ok: null, detail: 'not checked: nothing in an untrusted state folder is read' };
@@ -114,6 +125,9 @@ async function checkUnfinished(ctx: RunContext, trusted: boolean): Promise<Check
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
 export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
   const location = await locate(ctx, { requireDcc: false });
+  // The state folder, the profile folders and their maps: their ACLs are read in one call.
+  const profiles = (await decideProfileDirs(ctx, location).catch(() => null))?.dirs ?? [];
+  await (await import('../trust/stateFolder.js')).inspectTrust(ctx, profiles.flatMap((d) => [d, joinWin(d, 'map')]));
   const checks = [
     await checkBlock(ctx, location),
     await checkScores(ctx, location),
@@ -123,6 +137,6 @@ export async function statusChecks(ctx: RunContext): Promise<{ location: Locatio
     await checkService(ctx),
   ];
   const stateFolder = await checkStateFolder(ctx);
-  checks.push(await checkUnfinished(ctx, stateFolder.ok !== false), stateFolder);
+  checks.push(await checkUnfinished(ctx, stateFolder.ok !== false), stateFolder, await checkProfileAcl(ctx));
   return { location, checks };
 }

@@ -30,6 +30,12 @@ export interface TrustVerdict {
   /** False on an image without --simulate: there is no system to read ACLs from. */
   checked: boolean;
   folders: FolderVerdict[];
+  /**
+   * Other files and folders kerio-dcc made (the profile folders and their map), read in the
+   * same call when asked for: they may inherit their parent's ACL, but nobody other than
+   * Administrators and SYSTEM may own or write them.
+   */
+  others: FolderVerdict[];
 }
 
 export const NOT_CHECKED_ON_IMAGE = "the state folder's permissions were not checked: the target is an image (--root), whose ACLs cannot be read here (add --simulate to check the simulated system)";
@@ -46,18 +52,21 @@ function finding(text: string): AclFinding {
 
 const verdicts = new WeakMap<RunContext, Promise<TrustVerdict>>();
 
-/** Reads the trusted folders' owners and DACLs: one PowerShell call for all of them, once per run. */
-export function inspectTrust(ctx: RunContext): Promise<TrustVerdict> {
+/**
+ * Reads the trusted folders' owners and DACLs: one PowerShell call for all of them (and for
+ * `others`, when the first caller names some), once per run.
+ */
+export function inspectTrust(ctx: RunContext, others: WinPath[] = []): Promise<TrustVerdict> {
   let verdict = verdicts.get(ctx);
   if (!verdict) {
-    verdict = readVerdict(ctx);
+    verdict = readVerdict(ctx, others);
     verdicts.set(ctx, verdict);
   }
   return verdict;
 }
 
-async function readVerdict(ctx: RunContext): Promise<TrustVerdict> {
-  if (!ctx.runner) return { checked: false, folders: [] };
+async function readVerdict(ctx: RunContext, otherPaths: WinPath[]): Promise<TrustVerdict> {
+  if (!ctx.runner) return { checked: false, folders: [], others: [] };
   const folders: FolderVerdict[] = [];
   const toRead: FolderVerdict[] = [];
   for (const p of trustedFolders(ctx)) {
@@ -73,6 +82,15 @@ async function readVerdict(ctx: RunContext): Promise<TrustVerdict> {
   if (!trustedFolders(ctx).includes(backups) && (await kindOf(ctx.target.toHost(backups))) === 'link') {
     folders.push({ path: backups, exists: true, sddl: null, findings: [finding('it is a link or junction: kerio-dcc never follows one to what it trusts')] });
   }
+  const others: FolderVerdict[] = [];
+  for (const p of otherPaths) {
+    const kind = await kindOf(ctx.target.toHost(p));
+    if (kind === null) continue;
+    const v: FolderVerdict = { path: p, exists: true, sddl: null, findings: [] };
+    if (kind === 'link') v.findings.push(finding('it is a link or junction'));
+    else toRead.push(v);
+    others.push(v);
+  }
   if (toRead.length) {
     const request = readAclsRequest(ctx.target, toRead.map((v) => v.path));
     const result = await ctx.runner.run(request);
@@ -85,14 +103,15 @@ async function readVerdict(ctx: RunContext): Promise<TrustVerdict> {
       }
       v.sddl = sddl;
       try {
-        v.findings.push(...judgeSddl(sddl));
+        // What kerio-dcc made outside its own folders may inherit; it may not be owned or written by others.
+        v.findings.push(...judgeSddl(sddl).filter((f) => !others.includes(v) || f.kind !== 'inherits'));
       } catch (err) {
         if (!(err instanceof SddlError)) throw err;
         v.findings.push(finding(`its permissions could not be understood (${err.message})`));
       }
     }
   }
-  return { checked: true, folders };
+  return { checked: true, folders, others };
 }
 
 export function unsafeFolders(verdict: TrustVerdict): FolderVerdict[] {

@@ -67,8 +67,17 @@ function inheritedAces(state: SimState, key: string): string {
       .map((a) => a.text.replace(/^\(([^;]*);([^;]*);/, (_m, type: string, flags: string) => `(${type};${flags.replace(/ID/g, '')}ID;`))
       .join('');
   }
+  if (key.startsWith('c:\\windows\\')) return WINDOWS_CHILD_ACES;
   return PROGRAMDATA_CHILD_SDDL.slice(PROGRAMDATA_CHILD_SDDL.indexOf('('));
 }
+
+/**
+ * Inside C:\Windows (the SYSTEM profile, where the .spamassassin folder and map go):
+ * SYSTEM and Administrators full control, inherited. Not captured: the SYSTEM profile is
+ * reported to be administrators-only (domain.md, issue 14), and this is the least it
+ * holds. A folder elsewhere (outside ProgramData and Windows) is given ProgramData's.
+ */
+const WINDOWS_CHILD_ACES = '(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)';
 
 export function simulatedSddl(state: SimState, p: WinPath): string {
   const key = keyOf(p);
