@@ -22,6 +22,7 @@ const HANDLERS: Record<string, Handler> = {
   },
   backups: async (parsed, report) => {
     await withContext(parsed, report, async (ctx) => {
+      if (parsed.values['secure'] === true && parsed.values['verify'] === true) throw new UsageError('backups takes --secure or --verify, not both.', 'Run backups --secure first, then backups --verify.');
       if (parsed.values['secure'] === true) await (await import('../commands/secure.js')).runSecure(ctx, report);
       else await (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true);
     });

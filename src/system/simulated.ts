@@ -28,7 +28,10 @@
  *     { "name": "...", "enabled": "Yes", "direction": "Out", "profiles": "Domain,Private,Public", "grouping": "",
  *       "localIp": "Any", "remoteIp": "Any", "protocol": "UDP", "localPort": "1024-65535", "remotePort": "6277",
  *       "edgeTraversal": "No", "action": "Allow" }
- *   ]
+ *   ],
+ *   "acls": {                      // optional: owner and DACL (SDDL) of folders, by lower-cased path; a folder
+ *     "c:\\programdata\\kerio-dcc": { "sddl": "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)" }
+ *   }                              // with none has ProgramData's inherited ACL (simulated/acl.ts)
  * }
  *
  * Firewall values are stored in English and translated when printed; a word the
