@@ -9,7 +9,7 @@ import { step, type Action, type StepPlan } from '../engine/plan.js';
 import { PreconditionError } from '../errors.js';
 import type { ManifestAcl } from '../backup/manifest.js';
 import { normalizeWin } from '../target/target.js';
-import { SAFE_FOLDER_SDDL, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
+import { SAFE_FOLDER_SDDL, describeScriptFailure, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';
 import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from './stateFolder.js';
 
@@ -73,7 +73,7 @@ async function currentSddls(ctx: RunContext, paths: string[]): Promise<Map<strin
   const request = readAclsRequest(ctx.target, paths);
   const result = await requireRunner(ctx).run(request);
   const found = result.exitCode === 0 ? parseReadAcls(result.stdout, paths) : null;
-  if (!found) throw new PreconditionError(`Cannot read the permissions of ${paths.join(', ')}: ${describeFailure(request, result)}`, 'Nothing was changed.');
+  if (!found) throw new PreconditionError(`Cannot read the permissions of ${paths.join(', ')}: ${describeScriptFailure('Get-Acl', result)}`, 'Nothing was changed.');
   return found;
 }
 
@@ -115,7 +115,7 @@ export async function executeAclAction(ctx: RunContext, action: Extract<Action, 
   forgetVerdict(ctx);
   const set = setAclRequest(ctx.target, action.path, action.kind === 'secureFolder' ? SAFE_FOLDER_SDDL : action.sddl);
   const result = await runner.run(set);
-  if (result.exitCode !== 0) throw new Error(describeFailure(set, result));
+  if (result.exitCode !== 0) throw new Error(describeScriptFailure(`Set-Acl on ${action.path}`, result));
   if (action.kind === 'setAcl') return;
   const now = result.stdout.trim().split(/\r?\n/).pop() ?? '';
   const left = judgeSddl(now);

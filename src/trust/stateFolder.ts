@@ -10,8 +10,7 @@ import type { RunContext } from '../engine/context.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { kindOf } from '../fs/files.js';
 import { isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
-import { SAFE_FOLDER_SDDL, SddlError, judgeSddl, newFolderRequest, parseReadAcls, readAclsRequest, type AclFinding } from '../windows/acl.js';
-import { describeFailure } from '../windows/tools.js';
+import { SAFE_FOLDER_SDDL, SddlError, describeScriptFailure, judgeSddl, newFolderRequest, parseReadAcls, readAclsRequest, type AclFinding } from '../windows/acl.js';
 
 export const STATE_FOLDER: WinPath = 'C:\\ProgramData\\kerio-dcc';
 /** The simulation keeps its own state in the state folder; a folder kerio-dcc just made may hold it. */
@@ -98,7 +97,7 @@ async function readVerdict(ctx: RunContext, otherPaths: WinPath[]): Promise<Trus
     for (const v of toRead) {
       const sddl = sddls?.get(v.path.toLowerCase()) ?? null;
       if (sddl === null) {
-        v.findings.push(finding(`its permissions could not be read (${describeFailure(request, result).replace(/\s*\n\s*/g, ' ')})`));
+        v.findings.push(finding(`its permissions could not be read (${describeScriptFailure('Get-Acl', result)})`));
         continue;
       }
       v.sddl = sddl;
@@ -155,7 +154,7 @@ async function createSecured(ctx: RunContext, folder: WinPath): Promise<string |
   if (result.exitCode !== 0) {
     // Made by someone else meanwhile: it is judged as found.
     if ((await kindOf(host)) !== null) return parents;
-    throw new PreconditionError(`Could not create ${folder} restricted to Administrators and SYSTEM: ${describeFailure(request, result)}`, 'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.');
+    throw new PreconditionError(`Could not create ${folder} restricted to Administrators and SYSTEM: ${describeScriptFailure('PowerShell (CreateDirectory with an ACL)', result)}`, 'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.');
   }
   const strangers = (await readdir(host)).filter((name) => !(ctx.runner!.simulated && name === SIMULATION_FILE && normalizeWin(folder) === STATE_FOLDER));
   if (strangers.length) {

@@ -1,5 +1,5 @@
 import type { Target, WinPath } from '../target/target.js';
-import type { CommandRequest } from '../system/runner.js';
+import type { CommandRequest, CommandResult } from '../system/runner.js';
 import { powershellRequest } from './powershell.js';
 import { joinWin } from '../target/target.js';
 
@@ -273,6 +273,12 @@ export function newFolderRequest(target: Target, path: WinPath, sddl: string): C
     },
     { mutates: true },
   );
+}
+
+/** How one of these PowerShell scripts failed, for a message: its kind and what it printed (the command line is one long base64 word). */
+export function describeScriptFailure(what: string, result: CommandResult): string {
+  const output = [result.stdout.trim(), result.stderr.trim()].filter(Boolean).join(' ').replace(/\s*\r?\n\s*/g, ' ');
+  return `${what} ${result.timedOut ? 'timed out' : `exited with code ${result.exitCode}`}${output ? `: ${output}` : ' and printed nothing'}`;
 }
 
 export function icaclsPath(target: Target): WinPath {
