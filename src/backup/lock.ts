@@ -72,7 +72,8 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
         release: async () => {
           await unlink(file).catch(() => undefined);
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
-          for (const folder of made) await trust.removeUnusedFolder(ctx, folder);
+          // backups --secure keeps what it made: making the folders safe is its purpose.
+          if (command !== 'backups --secure') for (const folder of made) await trust.removeUnusedFolder(ctx, folder);
         },
       };
     } catch (err) {
