@@ -73,7 +73,7 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
           await unlink(file).catch(() => undefined);
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
           // backups --secure keeps what it made: making the folders safe is its purpose.
-          if (command !== 'backups --secure') for (const folder of made) await trust.removeUnusedFolder(ctx, folder);
+          if (command !== 'backups --secure') await trust.removeUnusedFolders(ctx, made);
         },
       };
     } catch (err) {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { kindOf } from '../fs/files.js';
+import { decodePowershell } from '../windows/powershell.js';
 import { isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
 import { SAFE_FOLDER_SDDL, SddlError, describeScriptFailure, judgeSddl, newFolderRequest, parseReadAcls, readAclsRequest, type AclFinding } from '../windows/acl.js';
 
@@ -209,21 +210,30 @@ export async function createTrustedFolders(ctx: RunContext): Promise<MadeFolder[
 }
 
 /**
- * A state folder this run created and left holding nothing but the simulation's own state
- * (which only records that the folder was secured) is taken away with that file: the
- * simulated system is then as it was before the run, as a real one would be.
+ * At the end of a run, the folders it created (createTrustedFolders) that it left empty are
+ * taken away again. A state folder left holding nothing but the simulation's own state is
+ * taken away with that file when the run's only changing commands created these folders:
+ * that state then records nothing else, and the simulated system is as before the run.
  */
-export async function removeUnusedFolder(ctx: RunContext, made: MadeFolder): Promise<void> {
-  const names = await readdir(made.host).catch(() => null);
+export async function removeUnusedFolders(ctx: RunContext, made: MadeFolder[]): Promise<void> {
+  const stateHost = ctx.target.toHost(STATE_FOLDER);
+  const removeChain = async (f: MadeFolder) => {
+    for (let d = f.host; d.length >= f.outermost.length; d = path.dirname(d)) {
+      if (!(await rmdir(d).then(() => true, () => false)) || d === f.outermost) return;
+    }
+  };
+  for (const f of made) if (f.host !== stateHost && ((await readdir(f.host).catch(() => null))?.length ?? 1) === 0) await removeChain(f);
+  const state = made.find((f) => f.host === stateHost);
+  if (!state) return;
+  const names = await readdir(state.host).catch(() => null);
   if (names === null) return;
-  // With the backups inside it, a run that changed anything left a backup there; with the
-  // backups elsewhere, the simulation's state may hold real changes, so it is kept.
-  const simulation = made.host === ctx.target.toHost(STATE_FOLDER) && ctx.runner?.simulated && isInsideWin(ctx.answers.backup.dir, STATE_FOLDER);
-  if (names.length === 1 && names[0] === SIMULATION_FILE && simulation) await unlink(path.join(made.host, SIMULATION_FILE)).catch(() => undefined);
-  else if (names.length) return;
-  for (let d = made.host; d.length >= made.outermost.length; d = path.dirname(d)) {
-    if (!(await rmdir(d).then(() => true, () => false)) || d === made.outermost) return;
-  }
+  if (names.length === 1 && names[0] === SIMULATION_FILE && ctx.runner?.simulated) {
+    const othersGone = (await Promise.all(made.filter((f) => f !== state).map((f) => kindOf(f.host)))).every((k) => k === null);
+    const onlyFolders = ctx.runner.records.filter((r) => r.mutates).every((r) => decodePowershell(r.args)?.kind === 'new-folder');
+    if (!othersGone || !onlyFolders) return;
+    await unlink(path.join(state.host, SIMULATION_FILE)).catch(() => undefined);
+  } else if (names.length) return;
+  await removeChain(state);
 }
 
 /** After the folders' permissions were changed, the next question reads them again. */
