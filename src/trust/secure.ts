@@ -54,8 +54,8 @@ export async function planSecure(ctx: RunContext, verdict: TrustVerdict, redo = 
     }
     const contents = await contentsOf(ctx, f.path);
     actions.push({ kind: 'secureFolder', path: f.path, before: f.sddl, inside: contents.length > 0 });
-    details.push(`${f.path} (owner ${ownerOf(f.sddl)})`);
-    notes.push(`${f.path} now: ${f.findings.map((x) => x.text).join('; ')}`);
+    details.push(`${f.path} (now owned by ${ownerOf(f.sddl)})`);
+    if (f.findings.length) notes.push(`${f.path} now: ${f.findings.map((x) => x.text).join('; ')}`);
     notes.push(contents.length ? `${f.path} holds ${contents.length} item(s): ${contents.slice(0, 20).join(', ')}${contents.length > 20 ? ', ...' : ''}. Once secured, kerio-dcc trusts them: look at them first` : `${f.path} is empty`);
   }
   return step('permissions', 'folder permissions', {
