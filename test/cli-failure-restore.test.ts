@@ -8,6 +8,7 @@ import type { Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimService, type SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin, Target } from '../src/target/target.js';
 import { BIN, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -28,7 +29,7 @@ const kerio = kerioOnImage;
 async function setService(img: Image, service: Partial<SimService>): Promise<void> {
   const state = await simState(img);
   Object.assign(state.services['KerioMailServer']!, service);
-  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), state);
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), withStateFolderSecured(state));
 }
 
 async function manifestOf(img: Image, result: CliResult): Promise<any> {

@@ -6,6 +6,7 @@ import { COMMANDS } from '../src/cli/args.js';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 import { hashTree, inImage, makeImage, PROJECT, runCli, type CliResult } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 const SYSTEM32_PROFILE = 'C:\\Windows\\System32\\config\\systemprofile\\.spamassassin';
 const SYSWOW64_PROFILE = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin';
@@ -119,7 +120,7 @@ function dccRule(name: string, direction: 'In' | 'Out', ports: { localPort?: str
 async function writeSimState(image: Image, state: object): Promise<void> {
   const host = inImage(image.root, SIM_STATE);
   await mkdir(path.dirname(host), { recursive: true });
-  await writeFile(host, JSON.stringify(state, null, 2));
+  await writeFile(host, JSON.stringify(withStateFolderSecured(state), null, 2));
 }
 
 async function readSimState(image: Image): Promise<any> {
@@ -231,7 +232,10 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
     const stop = all.findIndex((c) => c.program === SC && c.args.join(' ') === 'stop KerioMailServer');
     const start = all.findIndex((c) => c.program === SC && c.args.join(' ') === 'start KerioMailServer');
     t.ok(stop >= 0 && start > stop, 'sc stop, then sc start');
-    t.equal(mutating(run).length, 4, 'nothing else changing ran: two adds, a stop and a start');
+    const securing = mutating(run).filter((c) => c.program.endsWith('\\powershell.exe'));
+    t.equal(securing.length, 1, 'one PowerShell call: creating the state folder with its ACL at once');
+    t.match(Buffer.from(securing[0]!.args.at(-1)!, 'base64').toString('utf16le'), /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n\$sddl = 'O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)'/);
+    t.equal(mutating(run).length, 5, 'nothing else changing ran: securing the new state folder, two adds, a stop and a start');
   });
 
   t.test('the simulated firewall has exactly the two DCC rules and the service runs again', async (t) => {

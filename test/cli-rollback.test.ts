@@ -7,6 +7,7 @@ import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { Target, basenameWin, joinWin } from '../src/target/target.js';
 import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, rulesHost, simState } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -25,7 +26,7 @@ const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImag
 async function writeSimState(img: Image, edit: (state: SimState) => void): Promise<void> {
   const state = (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
   edit(state);
-  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), state);
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), withStateFolderSecured(state));
 }
 
 function dccRules(state: SimState): SimFirewallRule[] {

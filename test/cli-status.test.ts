@@ -13,7 +13,7 @@ const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const SYSWOW64_MAP = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin\\map';
 const RULE_OUT = 'Kerio DCC (UDP 6277 out)';
 const RULE_IN = 'Kerio DCC (UDP 6277 in)';
-const STATUS_IDS = ['block', 'split-paths', 'scores', 'plugin', 'map', 'firewall', 'service', 'unfinished'];
+const STATUS_IDS = ['block', 'split-paths', 'scores', 'plugin', 'map', 'firewall', 'service', 'unfinished', 'state-folder', 'profile-acl'];
 const HAZARD_IDS = ['bom', 'plugin-once', 'use-dcc'];
 const SELFTEST_IDS = ['dccproc-version', 'dcc-query'];
 

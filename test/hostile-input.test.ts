@@ -6,6 +6,7 @@ import type { Image } from '../src/demo/image.js';
 import { LiveRunner } from '../src/system/liveRunner.js';
 import { loadSimState, saveSimState, SIMULATED_STATE_PATH } from '../src/system/simulated.js';
 import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -62,13 +63,13 @@ t.test('answers naming install_dir, backup.dir and a firewall name with & % ^ sp
   // Kerio lives in a folder with every troublesome character; the service's program path says so.
   const installDir = `C:\\Kerio ${SPECIAL}\\MailServer`;
   await rename(inImage(img.root, 'C:\\Program Files (x86)\\Kerio'), inImage(img.root, `C:\\Kerio ${SPECIAL}`));
-  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), {
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), withStateFolderSecured({
     schema: 1,
     elevated: true,
     language: 'en',
     firewall: [],
     services: { KerioMailServer: { state: 4, binaryPath: `"${installDir}\\mailserver.exe"`, startName: 'LocalSystem', stopHangs: false, startFails: false } },
-  });
+  }));
   const rulesDir = `${installDir}\\plugins\\spamassassin\\rules`;
   const original = await hashTree(inImage(img.root, rulesDir));
   const backupDir = `C:\\Backups ${SPECIAL}\\kerio-dcc`;
@@ -85,7 +86,7 @@ t.test('answers naming install_dir, backup.dir and a firewall name with & % ^ sp
   const records: { program: string; args: string[] }[] = install.json?.commands ?? [];
   t.ok(records.length > 0, 'the JSON output records the commands');
   t.ok(
-    records.every((r) => /^C:\\Windows\\System32\\[a-z]+\.exe$/i.test(r.program) && Array.isArray(r.args)),
+    records.every((r) => /^C:\\Windows\\System32\\(WindowsPowerShell\\v1\.0\\)?[a-z]+\.exe$/i.test(r.program) && Array.isArray(r.args)),
     'every command is an absolute program with an argument array (nothing for a shell to parse)',
   );
   const adds = records.filter((r) => r.args[2] === 'add').map((r) => r.args);

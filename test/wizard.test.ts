@@ -9,6 +9,7 @@ import { demoMapBytes, type Image } from '../src/demo/image.js';
 import type { RunContext } from '../src/engine/context.js';
 import { KerioDccError } from '../src/errors.js';
 import { hashTree, inImage, makeImage, runCli, tempDir } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 const SYSWOW64_MAP = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin\\map';
 const SYSTEM32_PROFILE = 'C:\\Windows\\System32\\config\\systemprofile\\.spamassassin';
@@ -265,7 +266,7 @@ async function serviceRunsFrom(image: Image, installDir: string): Promise<void> 
     services: { KerioMailServer: { state: 4, binaryPath: `"${installDir}\\mailserver.exe"`, startName: 'LocalSystem' } },
     firewall: [],
   };
-  await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(state));
+  await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(withStateFolderSecured(state)));
 }
 
 t.test("a Kerio service whose program path names a folder that is gone: the install folder is asked, and the answer wins", async (t) => {

@@ -10,6 +10,8 @@ import type { Plan } from '../engine/plan.js';
 import { AtomicFile } from '../fs/atomicWrite.js';
 import { CopyMismatchError, copyAndHashFile, kindOf, sha256, walk } from '../fs/files.js';
 import { isInsideWin, joinWin, normalizeWin, type WinPath } from '../target/target.js';
+import { SAFE_FOLDER_SDDL } from '../windows/acl.js';
+import { createTrustedFolders } from '../trust/stateFolder.js';
 import { FILES_FOLDER, MANIFEST_NAME, backupCopyPath, backupId, fileEntryText, manifestHeadText, manifestTailText, type Manifest, type ManifestFile, type ManifestHead, type ManifestStatus, type ManifestTail } from './manifest.js';
 
 export interface Backup {
@@ -98,6 +100,8 @@ function mirrorOf(p: WinPath): string {
 async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: string; winDir: WinPath }> {
   const base = ctx.answers.backup.dir;
   const hostBase = ctx.target.toHost(base);
+  // Normally done with the lock; a caller without one (a test, the wizard's own flow) gets the same.
+  await createTrustedFolders(ctx);
   try {
     await mkdir(hostBase, { recursive: true });
   } catch (err) {
@@ -218,7 +222,12 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
         throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
       }
     }
-    await manifest.finish({ created, firewall, skipped });
+    const acls: NonNullable<ManifestTail['acls']> = [];
+    for (const action of actions) {
+      if (action.kind === 'secureFolder') acls.push({ path: action.path, before: action.before, after: SAFE_FOLDER_SDDL });
+      if (action.kind === 'setAcl') acls.push({ path: action.path, before: action.before, after: action.sddl });
+    }
+    await manifest.finish({ created, firewall, skipped, acls });
   } catch (err) {
     manifest.discard();
     throw err;

@@ -52,6 +52,9 @@ export interface Lock {
  */
 export async function acquireLock(ctx: RunContext, command: string): Promise<Lock> {
   const dir = ctx.target.toHost(ctx.answers.backup.dir);
+  // The state and backup folders are made safe before the first file is written in them.
+  const trust = await import('../trust/stateFolder.js');
+  const made = await trust.createTrustedFolders(ctx);
   // mkdir reports the outermost folder it had to create, so a run that ends up changing
   // nothing can take away every folder it made.
   const firstCreated = await mkdir(dir, { recursive: true }).catch((err) => {
@@ -69,6 +72,8 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
         release: async () => {
           await unlink(file).catch(() => undefined);
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
+          // backups --secure keeps what it made: making the folders safe is its purpose.
+          if (command !== 'backups --secure') await trust.removeUnusedFolders(ctx, made);
         },
       };
     } catch (err) {

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
@@ -33,6 +33,13 @@ export interface ManifestFirewall {
   after: FirewallRule[];
 }
 
+/** A folder's owner and DACL (SDDL) before and after a run changed them (backups --secure). */
+export interface ManifestAcl {
+  path: WinPath;
+  before: string;
+  after: string;
+}
+
 export type ManifestStatus = 'applying' | 'complete' | 'restored' | 'restore-failed';
 
 export interface Manifest {
@@ -54,6 +61,8 @@ export interface Manifest {
   firewall: ManifestFirewall[];
   /** Files below the rules folder that could not be backed up (links are never followed). */
   skipped: string[];
+  /** Folder permissions the run changed; absent in manifests of runs that changed none. */
+  acls?: ManifestAcl[];
 }
 
 /** A manifest's files, walked in order as often as needed. */
@@ -69,9 +78,9 @@ export function fileListOf(files: ManifestFile[]): FileList {
 }
 
 /** The fields before the file list: everything known before the first file is backed up. */
-export type ManifestHead = Omit<Manifest, 'files' | 'created' | 'firewall' | 'skipped'>;
+export type ManifestHead = Omit<Manifest, 'files' | 'created' | 'firewall' | 'skipped' | 'acls'>;
 /** The fields after it: what is learned while backing up. */
-export type ManifestTail = Pick<Manifest, 'created' | 'firewall' | 'skipped'>;
+export type ManifestTail = Pick<Manifest, 'created' | 'firewall' | 'skipped' | 'acls'>;
 
 /*
  * The layout of manifest.json, in one place: the head, the file list, then the tail, exactly
@@ -81,7 +90,7 @@ export type ManifestTail = Pick<Manifest, 'created' | 'firewall' | 'skipped'>;
  */
 
 export function manifestHeadText(manifest: ManifestHead): string {
-  const { files: _f, created: _c, firewall: _w, skipped: _s, ...head } = manifest as Manifest;
+  const { files: _f, created: _c, firewall: _w, skipped: _s, acls: _a, ...head } = manifest as Manifest;
   return `${JSON.stringify(head, null, 2).slice(0, -'\n}'.length)},\n  "files": [`;
 }
 
@@ -90,8 +99,8 @@ export function fileEntryText(file: ManifestFile, first: boolean): string {
 }
 
 export function manifestTailText(tail: ManifestTail, fileCount: number): string {
-  const { created, firewall, skipped } = tail;
-  return `${fileCount ? '\n  ' : ''}],\n${JSON.stringify({ created, firewall, skipped }, null, 2).slice('{\n'.length)}\n`;
+  const { created, firewall, skipped, acls } = tail;
+  return `${fileCount ? '\n  ' : ''}],\n${JSON.stringify({ created, firewall, skipped, ...(acls?.length ? { acls } : {}) }, null, 2).slice('{\n'.length)}\n`;
 }
 
 /** A backup folder's name: the UTC time it was made, sortable as text. */
@@ -135,6 +144,9 @@ function checkHead(dir: string, m: ManifestHead): void {
 function checkTail(dir: string, m: Partial<ManifestTail>): asserts m is ManifestTail {
   if (!Array.isArray(m.created) || !Array.isArray(m.firewall) || !Array.isArray(m.skipped)) throw notReadable(dir);
   for (const c of m.created) if (typeof c?.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
+  if (m.acls !== undefined && (!Array.isArray(m.acls) || m.acls.some((a) => typeof a?.path !== 'string' || !isWindowsAbsolute(a.path) || typeof a.before !== 'string' || typeof a.after !== 'string'))) {
+    throw tampered(dir, 'a permissions entry has no valid path or SDDL');
+  }
 }
 
 function checkEntry(dir: string, f: ManifestFile): ManifestFile {
@@ -148,7 +160,19 @@ function missing(dir: string, err: unknown): never {
   throw err;
 }
 
+/** A manifest that is a link or junction is never followed: it would read what the backup does not hold. */
+function refuseLink(dir: string): void {
+  let link = false;
+  try {
+    link = lstatSync(path.join(dir, MANIFEST_NAME)).isSymbolicLink();
+  } catch {
+    // Missing: reported by the read that follows.
+  }
+  if (link) throw tampered(dir, `${MANIFEST_NAME} is a link: kerio-dcc never follows one`);
+}
+
 function withManifestOpen<T>(dir: string, use: (fd: number) => T): T {
+  refuseLink(dir);
   try {
     return withOpen(path.join(dir, MANIFEST_NAME), 'r', use);
   } catch (err) {
@@ -285,6 +309,7 @@ function storedList(dir: string, listStart: number, count: number, bytes: number
 
 /** A manifest laid out otherwise (by hand, or compact): read whole, as before the list was streamed. */
 async function wholeManifest(dir: string): Promise<Manifest> {
+  refuseLink(dir);
   const m = readJson<Omit<Manifest, 'files'> & { files: unknown }>(dir, await readFile(path.join(dir, MANIFEST_NAME), 'utf8').catch((err: unknown) => missing(dir, err)));
   checkHead(dir, m);
   checkTail(dir, m);

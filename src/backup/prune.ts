@@ -1,13 +1,20 @@
 import { readdir, rm } from 'node:fs/promises';
+import { assertTrusted, inspectTrust, unsafeFolders } from '../trust/stateFolder.js';
 import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { readManifestHead } from './manifest.js';
 
-/** Backup folders, newest first: only folders with a kerio-dcc manifest count. */
+/**
+ * Backup folders, newest first: only folders with a kerio-dcc manifest count, and only in a
+ * backup folder that only administrators can write (exit 3 otherwise). A link or junction
+ * is never followed.
+ */
 export async function listBackupDirs(ctx: RunContext): Promise<string[]> {
+  await assertTrusted(ctx);
   const base = ctx.target.toHost(ctx.answers.backup.dir);
-  const names = await readdir(base).catch(() => [] as string[]);
-  return names.filter((n) => /^\d{8}T\d{6}Z(-\d+)?$/.test(n)).sort(compareIds).reverse().map((n) => path.join(base, n));
+  const entries = await readdir(base, { withFileTypes: true }).catch(() => []);
+  const names = entries.filter((e) => e.isDirectory() && /^\d{8}T\d{6}Z(-\d+)?$/.test(e.name)).map((e) => e.name);
+  return names.sort(compareIds).reverse().map((n) => path.join(base, n));
 }
 
 /** Orders ids by time, then by the -N suffix of runs within the same second. */
@@ -21,6 +28,10 @@ export function compareIds(a: string, b: string): number {
 export async function pruneBackups(ctx: RunContext, justMade: string): Promise<string[]> {
   const keep = ctx.answers.backup.keep;
   if (keep === 0) return [];
+  // A folder whose permissions were just put back to unsafe ones (a rollback of backups --secure),
+  // or could not be read again, is not pruned: retention waits for the next run.
+  const trust = await inspectTrust(ctx).catch(() => null);
+  if (!trust || unsafeFolders(trust).length) return [];
   const removed: string[] = [];
   const dirs = await listBackupDirs(ctx);
   let kept = 0;

@@ -1,4 +1,6 @@
+import { lstatSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
 import { unifiedDiff } from '../engine/diff.js';
@@ -12,6 +14,7 @@ import { missingFolders } from '../steps/profile.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
 import { backupCopyPath, type Manifest } from './manifest.js';
+import { planAclRestore } from '../trust/secure.js';
 
 export interface RestoreOptions {
   /** Also restore files changed since the run (an administrator's edit, a Kerio upgrade). */
@@ -29,11 +32,37 @@ function looksLikeText(bytes: Buffer): boolean {
   return bytes.length < 1_000_000 && !bytes.includes(0);
 }
 
-/** Every copy is checked against its sha256 before anything is touched; one bad copy stops it all. */
+/** The first part of a copy's path below the backup folder that is a link or junction (each folder looked at once), or null. */
+function linkOnTheWay(dir: string, relative: string, seen: Map<string, boolean>): string | null {
+  const parts = relative.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const rel = parts.slice(0, i).join('/');
+    let link = seen.get(rel);
+    if (link === undefined) {
+      try {
+        link = lstatSync(path.join(dir, ...parts.slice(0, i))).isSymbolicLink();
+      } catch {
+        link = false;
+      }
+      if (i < parts.length) seen.set(rel, link);
+    }
+    if (link) return rel;
+  }
+  return null;
+}
+
+/** Every copy is checked against its sha256 before anything is touched; one bad copy stops it all. Links are never followed. */
 export async function verifyBackupCopies(dir: string, manifest: Manifest): Promise<string[]> {
   const problems: string[] = [];
+  const seen = new Map<string, boolean>();
   await eachInSlices(manifest.files, (f) => {
-    const hash = sha256IfExists(backupCopyPath(dir, f.backup));
+    const copy = backupCopyPath(dir, f.backup);
+    const link = linkOnTheWay(dir, f.backup, seen);
+    if (link !== null) {
+      problems.push(`${f.path}: ${link} in the backup is a link or junction, which kerio-dcc never follows`);
+      return;
+    }
+    const hash = sha256IfExists(copy);
     if (hash === null) problems.push(`${f.path}: the copy ${f.backup} is missing`);
     else if (hash !== f.sha256) problems.push(`${f.path}: the copy ${f.backup} was altered (sha256 differs from the manifest)`);
   });
@@ -158,8 +187,9 @@ export async function planRestore(ctx: RunContext, dir: string, manifest: Manife
   const files = await planFiles(ctx, dir, manifest, options, conflicts);
   const removals = await planRemovals(ctx, manifest, options, conflicts);
   const firewall = await planFirewallRestore(ctx, manifest);
+  const permissions = await planAclRestore(ctx, dir, manifest.acls ?? []);
   const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.count} file(s) of backup ${manifest.id} match their sha256` });
-  const changing = [files.step, removals, firewall];
+  const changing = [files.step, removals, firewall, permissions];
   const service = planService(ctx, changing);
   const trees = [rulesDir].filter(() => changing.some((s) => s.status === 'change'));
   return {

@@ -43,9 +43,15 @@ export const COMMANDS: Record<string, CommandSpec> = {
     positionals: 1,
   },
   backups: {
-    summary: 'list the backups, newest first',
-    usage: 'kerio-dcc backups [--verify] [--answers FILE] [--json] [--root DIR]',
-    options: { ...COMMON, verify: { type: 'boolean', help: 're-hash every backup against its manifest' } },
+    summary: 'list the backups, newest first; --secure makes the backup folders writable by administrators only',
+    usage: 'kerio-dcc backups [--verify] [--answers FILE] [--json] [--root DIR]\n       kerio-dcc backups --secure [--yes] [--dry-run] [--answers FILE] [--json] [--root DIR --simulate]',
+    options: {
+      ...COMMON,
+      verify: { type: 'boolean', help: 're-hash every backup against its manifest' },
+      secure: { type: 'boolean', help: 'after you have looked at what is in them: make Administrators the owner of the state and backup folders and everything inside, and let only SYSTEM and Administrators write there (backed up; undo with rollback ID)' },
+      yes: CHANGING.yes!,
+      'dry-run': CHANGING['dry-run']!,
+    },
     positionals: 0,
   },
   status: {

@@ -47,7 +47,7 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
   let inner: CommandRunner | null = null;
   if (simulate) {
     const service = loaded.answers.kerio.service;
-    inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service));
+    inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service), target);
     // A machine's own files are real: so is its dccproc.exe. Only an image gets the simulated one.
     if (root === null) inner = new RealDccprocRunner(inner, new (await import('../system/liveRunner.js')).LiveRunner());
   } else if (root === null) {

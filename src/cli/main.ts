@@ -21,7 +21,11 @@ const HANDLERS: Record<string, Handler> = {
     await withContext(parsed, report, async (ctx) => (await import('../commands/rollback.js')).runRollback(ctx, report, parsed.positionals[0]));
   },
   backups: async (parsed, report) => {
-    await withContext(parsed, report, async (ctx) => (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true));
+    if (parsed.values['secure'] === true && parsed.values['verify'] === true) throw new UsageError('backups takes --secure or --verify, not both.', 'Run backups --secure first, then backups --verify.');
+    await withContext(parsed, report, async (ctx) => {
+      if (parsed.values['secure'] === true) await (await import('../commands/secure.js')).runSecure(ctx, report);
+      else await (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true);
+    });
   },
   status: async (parsed, report) => {
     await withContext(parsed, report, async (ctx) => (await import('../commands/status.js')).runStatus(ctx, report));
@@ -47,8 +51,14 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
   report.target = ctx.target.describe();
   report.simulated = ctx.runner?.simulated ?? false;
   report.dryRun = ctx.options.dryRun;
+  // backups --secure is the fix for an untrusted folder: it judges the folders itself, and reads nothing in an unsafe one.
+  const securing = parsed.name === 'backups' && parsed.values['secure'] === true;
   const changing = CHANGING_COMMANDS.has(parsed.name);
-  const lock = changing && !ctx.options.dryRun ? await (await import('../backup/lock.js')).acquireLock(ctx, parsed.name) : null;
+  // Nothing in the state folder is believed (the lock, an unfinished run, a backup) before it is known to be safe.
+  if (!securing && parsed.name !== 'status' && parsed.name !== 'doctor') {
+    await (await import('../trust/stateFolder.js')).requireTrusted(ctx, report.warnings);
+  }
+  const lock = (changing || securing) && !ctx.options.dryRun ? await (await import('../backup/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name) : null;
   try {
     if (changing) {
       const recovered = await (await import('../engine/recover.js')).recoverUnfinishedRun(ctx);

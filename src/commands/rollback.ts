@@ -30,7 +30,8 @@ async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: s
     }
     // A damaged newer backup is never skipped silently: undoing an older run past it could undo the wrong thing.
     const manifest = await readManifest(dir);
-    if (manifest.command !== 'rollback') return { dir, manifest };
+    // Only a run that changed Kerio is undone by default; rollbacks and backups --secure are undone by naming them.
+    if (manifest.command !== 'rollback' && manifest.command !== 'secure') return { dir, manifest };
   }
   throw new PreconditionError(`There is no backup to roll back in ${ctx.answers.backup.dir}.`, 'Backups are made by install and uninstall; check backup.dir in the answers file.');
 }

@@ -4,8 +4,8 @@ import { ExitCode, KerioDccError } from '../errors.js';
 import { statusChecks, type Check } from '../status/checks.js';
 
 /** The command that puts a drifted server right, with the same target flags as this run. */
-export function fixCommand(ctx: RunContext): string {
-  const args = ['kerio-dcc', 'install'];
+export function fixCommand(ctx: RunContext, words: string[] = ['install']): string {
+  const args = ['kerio-dcc', ...words];
   if (ctx.loaded.file) args.push('--answers', quoteArg(ctx.loaded.file));
   if (ctx.target.root) args.push('--root', quoteArg(ctx.target.root));
   if (ctx.options.simulate) args.push('--simulate');
@@ -33,7 +33,11 @@ export function concludeChecks(ctx: RunContext, report: Report, checks: Check[],
   report.summary = `${lead}\n${renderChecks(checks)}`;
   if (failed.length) {
     const installFixes = failed.some((c) => INSTALL_FIXES.has(c.id));
-    throw new KerioDccError(ExitCode.drift, `DCC is not fully on: ${failed.map((c) => c.title).join('; ')}.`, installFixes ? `To fix it, run: ${fixCommand(ctx)}` : 'See the details of the failed checks above.');
+    const others = failed.some((c) => c.id !== 'state-folder');
+    const hints = others ? [installFixes ? `To fix it, run: ${fixCommand(ctx)}` : 'See the details of the failed checks above.'] : [];
+    // The state folder comes first: until it is safe, install refuses to run.
+    if (failed.some((c) => c.id === 'state-folder')) hints.unshift(`Look at what is in the state folder, then make it safe with: ${fixCommand(ctx, ['backups', '--secure', '--yes'])}`);
+    throw new KerioDccError(ExitCode.drift, `DCC is not fully on: ${failed.map((c) => c.title).join('; ')}.`, hints.join('\n'));
   }
   report.summary += '\nDCC is on.';
 }

@@ -15,6 +15,10 @@ function requireRunner(ctx: RunContext) {
 /** Carries out one planned action. The only code that changes the target. */
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
   faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
+  if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
+    await (await import('../trust/secure.js')).executeAclAction(ctx, action);
+    return;
+  }
   switch (action.kind) {
     case 'mkdir':
       await mkdir(ctx.target.toHost(action.path)).catch((err) => {

@@ -15,9 +15,17 @@ export type Action =
   | { kind: 'removeEmptyDir'; path: WinPath }
   /** A changing firewall command; `before` and `after` let the backup record what the rule set was. */
   | { kind: 'firewall'; request: CommandRequest; ruleName: string; before: FirewallRule[]; after: FirewallRule[] }
-  | { kind: 'restartService'; service: string; timeoutSeconds: number };
+  | { kind: 'restartService'; service: string; timeoutSeconds: number }
+  /**
+   * Give a trusted folder owner Administrators and a protected SYSTEM/Administrators-only
+   * DACL; with `inside`, also make Administrators the owner of everything in it and reset
+   * each item to inherit that. `before` (its SDDL) is recorded in the backup.
+   */
+  | { kind: 'secureFolder'; path: WinPath; before: string; inside: boolean }
+  /** Put back a folder's owner and DACL as recorded (undoing secureFolder). */
+  | { kind: 'setAcl'; path: WinPath; sddl: string; before: string };
 
-export type StepId = 'locate' | 'backup' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove';
+export type StepId = 'locate' | 'backup' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions';
 
 export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';
@@ -38,7 +46,7 @@ export interface StepPlan {
 }
 
 export interface Plan {
-  command: 'install' | 'uninstall' | 'rollback';
+  command: 'install' | 'uninstall' | 'rollback' | 'secure';
   steps: StepPlan[];
   /** Files whose current content the plan was computed from: apply refuses if they changed since. */
   readHashes: Map<WinPath, string | null>;

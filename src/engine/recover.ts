@@ -12,6 +12,13 @@ import type { RunContext } from './context.js';
 export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | null> {
   const run = await findUnfinishedRun(ctx);
   if (!run) return null;
+  if (run.manifest.command === 'secure') {
+    // Undoing it would make the folder unsafe again: it is finished instead, by running it again.
+    throw new PreconditionError(
+      `An earlier kerio-dcc backups --secure (backup ${run.manifest.id}, started ${run.manifest.createdAt}) did not finish: it was interrupted or killed.`,
+      `Finish it with: ${(await import('../commands/status.js')).fixCommand(ctx, ['backups', '--secure', '--yes'])} Nothing was changed.`,
+    );
+  }
   const what = `An earlier kerio-dcc ${run.manifest.command} (backup ${run.manifest.id}, started ${run.manifest.createdAt}) did not finish: it was interrupted or killed.`;
   if (ctx.options.dryRun) return `${what} A real run restores it from its backup first.`;
   if (!ctx.options.yes) {

@@ -104,17 +104,44 @@ async function checkService(ctx: RunContext): Promise<Check> {
   return state === ServiceState.running ? { id: 'service', title, ok: true, detail: 'RUNNING' } : { id: 'service', title, ok: false, detail: `${stateName(state)} (${state})` };
 }
 
-async function checkUnfinished(ctx: RunContext): Promise<Check> {
+async function checkStateFolder(ctx: RunContext): Promise<Check> {
+  const { inspectTrust, unsafeFolders, trustedFolders, describeUnsafe, NOT_CHECKED_ON_IMAGE } = await import('../trust/stateFolder.js');
+  const title = 'only administrators can write the state folder';
+  const verdict = await inspectTrust(ctx);
+  if (!verdict.checked) return { id: 'state-folder', title, ok: null, detail: NOT_CHECKED_ON_IMAGE };
+  const unsafe = unsafeFolders(verdict);
+  if (unsafe.length) return { id: 'state-folder', title, ok: false, detail: `${unsafe.map(describeUnsafe).join('; ')}; a backup or journal planted there would be restored into Kerio's rules` };
+  const absent = verdict.folders.filter((f) => !f.exists).length === verdict.folders.length;
+  return { id: 'state-folder', title, ok: true, detail: absent ? `${trustedFolders(ctx).join(' and ')} do(es) not exist yet` : `${verdict.folders.map((f) => f.path).join(' and ')}: owned by Administrators or SYSTEM; only they may write` };
+}
+
+/** The profile folders and maps kerio-dcc made inherit their parents' ACLs: nobody but administrators may own or write them. */
+async function checkProfileAcl(ctx: RunContext): Promise<Check> {
+  const { inspectTrust, describeUnsafe, NOT_CHECKED_ON_IMAGE } = await import('../trust/stateFolder.js');
+  const title = 'only administrators can write the profile folder and map';
+  const verdict = await inspectTrust(ctx);
+  if (!verdict.checked) return { id: 'profile-acl', title, ok: null, detail: NOT_CHECKED_ON_IMAGE };
+  const bad = verdict.others.filter((v) => v.findings.length);
+  if (bad.length) return { id: 'profile-acl', title, ok: false, detail: `${bad.map(describeUnsafe).join('; ')}: SpamAssassin, running as LocalSystem, reads them; remove those entries (icacls PATH /reset) or check who changed them` };
+  return { id: 'profile-acl', title, ok: true, detail: verdict.others.length ? `${verdict.others.map((v) => v.path).join(', ')}: owned by Administrators or SYSTEM; only they may write` : 'none made yet' };
+}
+
+async function checkUnfinished(ctx: RunContext, trusted: boolean): Promise<Check> {
   const title = 'no interrupted run';
+  if (!trusted) return { id: 'unfinished', title, ok: null, detail: 'not checked: nothing in an untrusted state folder is read' };
   const run = await findUnfinishedRun(ctx);
   if (!run) return { id: 'unfinished', title, ok: true, detail: 'the last run finished' };
-  return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): kerio-dcc rollback ${run.manifest.id} --yes restores it` };
+  const fix = run.manifest.command === 'secure' ? 'kerio-dcc backups --secure --yes finishes it' : `kerio-dcc rollback ${run.manifest.id} --yes restores it`;
+  return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): ${fix}` };
 }
 
 /** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
 export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
   const location = await locate(ctx, { requireDcc: false });
   const localCf = await readIfExists(ctx.target.toHost(location.localCf));
+  // The state folder, the profile folders and their maps: their ACLs are read in one call.
+  const profiles = (await decideProfileDirs(ctx, location).catch(() => null))?.dirs ?? [];
+  await (await import('../trust/stateFolder.js')).inspectTrust(ctx, profiles.flatMap((d) => [d, joinWin(d, 'map')]));
   const checks = [
     await checkBlock(ctx, location, localCf),
     checkSplitPaths(localCf),
@@ -123,7 +150,8 @@ export async function statusChecks(ctx: RunContext): Promise<{ location: Locatio
     await checkMaps(ctx, location),
     await checkFirewall(ctx),
     await checkService(ctx),
-    await checkUnfinished(ctx),
   ];
+  const stateFolder = await checkStateFolder(ctx);
+  checks.push(await checkUnfinished(ctx, stateFolder.ok !== false), stateFolder, await checkProfileAcl(ctx));
   return { location, checks };
 }

@@ -29,7 +29,10 @@
  *     { "name": "...", "enabled": "Yes", "direction": "Out", "profiles": "Domain,Private,Public", "grouping": "",
  *       "localIp": "Any", "remoteIp": "Any", "protocol": "UDP", "localPort": "1024-65535", "remotePort": "6277",
  *       "edgeTraversal": "No", "action": "Allow" }
- *   ]
+ *   ],
+ *   "acls": {                      // optional: owner and DACL (SDDL) of folders, by lower-cased path; a folder
+ *     "c:\\programdata\\kerio-dcc": { "sddl": "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)" }
+ *   }                              // with none has ProgramData's inherited ACL (simulated/acl.ts)
  * }
  *
  * Firewall values are stored in English and translated when printed; a word the
@@ -48,6 +51,7 @@ import { basenameWin, joinWin, type Target, type WinPath } from '../target/targe
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 import { runPowershell } from './simulatedPowershell.js';
 import { runSimulatedDccproc, SIM_DCCPROC_MODES, type SimDccproc } from './simulatedDccproc.js';
+import { runIcacls } from './simulated/acl.js';
 
 export type { SimDccproc } from './simulatedDccproc.js';
 
@@ -92,6 +96,20 @@ export interface SimState {
   dccproc?: SimDccproc;
   /** false: the volume has 8.3 short names turned off (simulated/shortName.ts); absent: on. */
   shortNames?: boolean;
+  /**
+   * Owner and DACL (SDDL) of folders, keyed by lower-cased Windows path; a folder with no
+   * entry has what Windows gives it (simulated/acl.ts). Set one to simulate a hostile folder.
+   */
+  acls?: Record<string, SimAcl>;
+}
+
+export interface SimAcl {
+  sddl: string;
+}
+
+/** What the simulated tools may look at in the image: the ACL tools list the real files. */
+export interface SimHost {
+  toHost(p: WinPath): string;
 }
 
 const STATE = { stopped: 1, startPending: 2, stopPending: 3, running: 4 } as const;
@@ -217,7 +235,14 @@ function checkSimState(json: unknown, where: string): SimState {
   if (problems.length > 0) {
     throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}) };
+  let acls: Record<string, SimAcl> | undefined;
+  if (json.acls !== undefined) {
+    if (!isObject(json.acls) || Object.values(json.acls).some((a) => !isObject(a) || typeof a.sddl !== 'string')) {
+      throw new Error(`The simulated system state ${where} is not usable:\n  - acls must map folder paths to { "sddl": "O:..D:.." }`);
+    }
+    acls = json.acls as Record<string, SimAcl>;
+  }
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(acls ? { acls } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */
@@ -309,7 +334,7 @@ function unsupported(program: string, args: string[]): CommandResult {
 
 // ---------------------------------------------------------------------------- the runner
 
-type Handler = (state: SimState, args: string[]) => CommandResult;
+type Handler = (state: SimState, args: string[], host: SimHost | null) => CommandResult;
 
 export class SimulatedRunner implements CommandRunner {
   readonly simulated = true;
@@ -317,10 +342,12 @@ export class SimulatedRunner implements CommandRunner {
   /**
    * @param statePath host path of the state file (target.toHost(SIMULATED_STATE_PATH))
    * @param initialState builds the state when the file does not exist yet
+   * @param host the image (or this machine) whose files the ACL tools look at
    */
   constructor(
     private readonly statePath: string,
     private readonly initialState: () => SimState | Promise<SimState>,
+    private readonly host: SimHost | null = null,
   ) {}
 
   async run(request: CommandRequest): Promise<CommandResult> {
@@ -331,12 +358,12 @@ export class SimulatedRunner implements CommandRunner {
         9009,
         '',
         `'${request.program}' is not recognized as an internal or external command, operable program or batch file.${CRLF}` +
-          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe and dccproc.exe.)${CRLF}`,
+          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe, icacls.exe and dccproc.exe.)${CRLF}`,
       );
     }
     const state = (await loadSimState(this.statePath)) ?? checkSimState(await this.initialState(), 'built by the caller');
     const before = JSON.stringify(state);
-    const outcome = handler(state, request.args);
+    const outcome = handler(state, request.args, this.host);
     if (JSON.stringify(state) !== before) await saveSimState(this.statePath, state);
     return outcome;
   }
@@ -348,6 +375,7 @@ const HANDLERS: Record<string, Handler> = {
   'net.exe': runNet,
   'dccproc.exe': runDccproc,
   'powershell.exe': runPowershell,
+  'icacls.exe': runIcacls,
 };
 
 // ---------------------------------------------------------------------------- sc

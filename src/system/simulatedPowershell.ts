@@ -5,23 +5,27 @@
  */
 import { decodePowershell } from '../windows/powershell.js';
 import type { CommandResult } from './runner.js';
-import type { SimState } from './simulated.js';
+import type { SimHost, SimState } from './simulated.js';
 import { runShortPath } from './simulated/shortName.js';
 import { SHORT_PATH_KIND } from '../windows/shortPath.js';
+import { getAcl, newFolder, setAcl } from './simulated/acl.js';
 
 /** Answers one script kind; may change the state (the runner saves it when it did). */
-export type PowershellHandler = (state: SimState, params: Record<string, string>) => CommandResult;
+export type PowershellHandler = (state: SimState, params: Record<string, string>, host: SimHost | null) => CommandResult;
 
 const KINDS: Record<string, PowershellHandler> = {
   [SHORT_PATH_KIND]: runShortPath,
+  'get-acl': getAcl,
+  'set-acl': setAcl,
+  'new-folder': newFolder,
 };
 
-export function runPowershell(state: SimState, args: string[]): CommandResult {
+export function runPowershell(state: SimState, args: string[], host: SimHost | null = null): CommandResult {
   const script = decodePowershell(args);
   const handler = script ? KINDS[script.kind] : undefined;
   if (!script || !handler) {
     const what = script ? `the script kind "${script.kind}"` : `a command line without a kerio-dcc script: ${args.join(' ')}`;
     return { exitCode: 1, stdout: '', stderr: `simulated powershell.exe does not handle ${what}\r\n`, timedOut: false };
   }
-  return handler(state, script.params);
+  return handler(state, script.params, host);
 }

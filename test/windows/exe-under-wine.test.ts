@@ -12,6 +12,7 @@ import { buildImage } from '../../src/demo/image.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
 import { cmdWord, findOnPath, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
 import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
+import { withStateFolderSecured } from '../../src/system/simulated/acl.js';
 
 const PROJECT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const VERSION = (JSON.parse(await readFile(path.join(PROJECT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -108,8 +109,10 @@ async function smokeRun(): Promise<void> {
       const stateFile = await wine.hostPath(SIMULATED_STATE);
       await mkdir(path.dirname(stateFile), { recursive: true });
       const service = { state: 4, binaryPath: '', startName: 'LocalSystem', stopHangs: false, startFails: false };
-      await writeFile(stateFile, JSON.stringify({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] }));
-      t.teardown(() => rm(stateFile, { force: true }));
+      // The simulation's state makes the state folder: as kerio-dcc would have made it, restricted to administrators.
+      await writeFile(stateFile, JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })));
+      // The folder goes with the file: left behind with no record of being secured, it would be refused.
+      t.teardown(() => rm(path.dirname(stateFile), { recursive: true, force: true }));
       const run = await exe(['install', '--simulate', '--dry-run', '--json']);
       t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
       const locate = run.json?.steps?.find((s: { id: string }) => s.id === 'locate');
@@ -175,7 +178,9 @@ async function smokeRun(): Promise<void> {
     });
 
     await t.test('backups lists the install and the rollback, newest first, and verifies them', async (t) => {
-      const run = await exe(['backups', '--verify', '--json']);
+      // --simulate: the backups folder's permissions are read with PowerShell, which Wine does
+      // not have (its powershell.exe prints nothing); the simulation answers Get-Acl instead.
+      const run = await exe(['backups', '--verify', '--simulate', '--json']);
       t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
       const backups: { command: string; path: string; problems: unknown }[] = run.json?.data?.backups ?? [];
       t.same(backups.map((b) => b.command), ['rollback', 'install']);
