@@ -6,6 +6,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { decodePowershell } from '../src/windows/powershell.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 import { hashTree, inImage, kerioOnImage, makeImage, rulesHost, runCli, simState, succeeded, type CliResult } from './helpers/cli.js';
 
 const HOME = 'C:\\Program Files\\DCC';
@@ -42,7 +43,7 @@ t.test('C:\\Program Files\\DCC is written as C:\\PROGRA~1\\DCC; a second run cha
   t.notMatch(text, /Program Files\\DCC/, 'the long form with its space is written nowhere');
   const step = first.json.steps.find((s: { id: string }) => s.id === 'local-cf');
   t.match(step.notes.join('\n'), /dcc_home is written as C:\\PROGRA~1\\DCC, the 8\.3 short name of C:\\Program Files\\DCC/, 'the plan says which form and why');
-  const asked = first.json.commands.map((c: { args: string[] }) => decodePowershell(c.args)).filter(Boolean);
+  const asked = first.json.commands.map((c: { args: string[] }) => decodePowershell(c.args)).filter((a: { kind: string } | null) => a?.kind === 'short-path');
   t.same(asked.map((a: { kind: string; params: object }) => [a.kind, a.params]), [
     ['short-path', { path: HOME, type: 'folder' }],
     ['short-path', { path: `${HOME}\\dccproc.exe`, type: 'file' }],
@@ -66,7 +67,7 @@ t.test('C:\\Program Files\\DCC is written as C:\\PROGRA~1\\DCC; a second run cha
 t.test('a volume without 8.3 names: the refusal, exit 3, and nothing changed', async (t) => {
   const { img, answers } = await imageWithSpacedDcc(t);
   await mkdir(path.dirname(inImage(img.root, SIM_STATE)), { recursive: true });
-  await writeFile(inImage(img.root, SIM_STATE), JSON.stringify({ ...(await simState(img)), shortNames: false }));
+  await writeFile(inImage(img.root, SIM_STATE), JSON.stringify(withStateFolderSecured({ ...(await simState(img)), shortNames: false })));
   const before = await hashTree(img.root);
   const run = await kerioOnImage(img, ['install', '--answers', answers, '--yes']);
   exitsWith(t, run, 3);
