@@ -188,6 +188,32 @@ t.test('rollback refuses a manifest that would overwrite the hosts file, and cha
   await refusedUnchanged(t, img, [installId], /drivers\\etc\\hosts/);
 });
 
+t.test('an "unfinished" run whose manifest was edited to name the hosts file does not make install --yes overwrite it', async (t) => {
+  const { img, installId } = await installedCopy(t);
+  const hostsBytes = '127.0.0.1 localhost\r\n';
+  await mkdir(path.dirname(inImage(img.root, HOSTS)), { recursive: true });
+  await writeFile(inImage(img.root, HOSTS), hostsBytes);
+  // Made to look like a run killed half-way: the next changing run restores it at once, with --yes without asking.
+  await editManifest(img, installId, (m) => {
+    m.status = 'applying';
+    m.finishedAt = null;
+    const entry = m.files.find((f: ManifestFile) => f.path.endsWith('\\local.cf'));
+    entry.path = HOSTS;
+    // As if the run had written the hosts file's present bytes: nothing but the path check stands in the way.
+    entry.after = createHash('sha256').update(hostsBytes).digest('hex');
+  });
+  await rm(path.join(backupHost(img, installId), 'journal.jsonl'));
+  const status = await kerio(img, 'status');
+  t.match(status.json?.data?.checks?.find((c: { id: string }) => c.id === 'unfinished')?.detail, `install ${installId} did not finish`, 'status takes it for an interrupted run (else this proves nothing)');
+  const before = await hashTree(img.root);
+
+  const install = await kerio(img, 'install', '--yes');
+  t.equal(install.code, 3, 'refused with exit 3', { error: install.json?.error ?? null, stderr: install.stderr });
+  t.match(`${install.json?.error?.message}`, /cannot be trusted: it names C:\\Windows\\System32\\drivers\\etc\\hosts, outside the rules folder/, 'the message names the path and why');
+  t.equal(await readFile(inImage(img.root, HOSTS), 'latin1'), hostsBytes, 'the hosts file is untouched');
+  t.same(await hashTree(img.root), before, 'nothing in the image changed');
+});
+
 t.test('rollback refuses a manifest that would delete the hosts file as something the run created', async (t) => {
   const { img, installId } = await installedCopy(t);
   await mkdir(path.dirname(inImage(img.root, HOSTS)), { recursive: true });
