@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
+import { PROJECT, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const HOSTS = 'C:\\Windows\\System32\\drivers\\etc\\hosts';
+const FAILING_DISK = pathToFileURL(path.join(PROJECT, 'test', 'helpers', 'failing-disk.mjs')).href;
 const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
 const run = kerioOk;
@@ -143,6 +145,16 @@ t.test('retention never removes the backup the run just made, even when the cloc
   const left = await backupIds(img);
   t.ok(left.includes(backupId(uninstall)), `the uninstall's own backup is kept: ${left.join(', ')}`);
   t.notOk(left.includes(installId), 'the older install backup is removed');
+});
+
+t.test('a backup copy that does not read back as written (a failing disk) stops install with exit 3 before any change', async (t) => {
+  const img = await makeImage(t);
+  const before = await hashTree(img.root);
+  const result = await kerioOnImage(img, ['install', '--yes'], { NODE_OPTIONS: `--import ${FAILING_DISK}`, FAILING_DISK_BELOW: inImage(img.root, BACKUPS) });
+  t.equal(result.code, 3, 'refused with exit 3', { error: result.json?.error ?? null, stderr: result.stderr });
+  t.match(`${result.json?.error?.message}`, /The backup copy of C:\\.*\\rules\\\S+ does not match the original after copying/, 'the message names the file whose copy is bad');
+  t.match(`${result.json?.error?.hint}`, /disk may be failing or full\. Nothing was changed/);
+  t.same(await hashTree(img.root), before, 'no byte of the image changed, and no half-made backup is left');
 });
 
 // ---------------------------------------------------------------------------- tampered backups
