@@ -108,6 +108,7 @@ async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: str
     const id = n === 1 ? stamp : `${stamp}-${n}`;
     const dir = path.join(hostBase, id);
     try {
+      faultPoint(`mkdir ${dir}`);
       await mkdir(dir);
       return { id, dir, winDir: joinWin(base, id) };
     } catch (err) {

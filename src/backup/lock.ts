@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
 import type { RunContext } from '../engine/context.js';
+import { faultPoint } from '../fault.js';
 
 export const LOCK_NAME = 'kerio-dcc.lock';
 
@@ -62,12 +63,18 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
   const body = JSON.stringify(mine);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
+      faultPoint(`lock take ${file}`);
       const handle = await open(file, 'wx');
       await handle.writeFile(body);
       await handle.close();
       return {
         release: async () => {
-          await unlink(file).catch(() => undefined);
+          await Promise.resolve()
+            .then(() => {
+              faultPoint(`lock release ${file}`);
+              return unlink(file);
+            })
+            .catch(() => undefined);
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
         },
       };
