@@ -69,12 +69,12 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
       await handle.close();
       return {
         release: async () => {
-          await Promise.resolve()
-            .then(() => {
-              faultPoint(`lock release ${file}`);
-              return unlink(file);
-            })
-            .catch(() => undefined);
+          try {
+            faultPoint(`lock release ${file}`);
+            await unlink(file);
+          } catch {
+            // A lock that cannot be removed is left: its pid no longer runs when the next run finds it, so that run takes it over.
+          }
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
         },
       };
