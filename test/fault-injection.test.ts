@@ -23,26 +23,28 @@ type Command = 'install' | 'uninstall' | 'rollback';
  * The simulated system's own state file is written through the same temp-file code; only its
  * rename is injected (as a command whose effect is made), not its temp file's points.
  *
- * Injecting both modes everywhere would take some 1,000 CLI runs (a kill costs three or four:
+ * Injecting both modes everywhere takes some 1,800 CLI runs (a kill costs three or four:
  * the killed run, status, the run again, a rollback), so by default:
  * - install on the demo image: a throw and a kill at every point, as before;
- * - rollback (demo, installed): a throw at every point, a kill at every 2nd;
- * - uninstall (demo, installed): a throw at every point, a kill at every 3rd;
+ * - rollback (demo, installed): a throw at every point, a kill at every 3rd;
+ * - uninstall (demo, installed): a throw at every point, a kill at every 4th;
  * - install on three more layouts (the System32 profile of 64-bit Kerio; both profiles, when
  *   Kerio's bitness cannot be read; firewall rules already there, with old backups that
  *   `backup.keep = 1` prunes): both modes at every point touching what the layout changes,
- *   and at every 6th other point (a different 6th for each layout);
- * - double faults: a second throw at every point of the restore after a failed install, and
- *   a kill at every other point of the recovery that the next run makes of a killed install.
+ *   and at every 8th other point (a different 8th for each layout);
+ * - double faults: a second throw at every point of the restore after the second firewall
+ *   rule failed, and at every 2nd after Kerio failed to start (the same restore, plus the
+ *   service); a kill at every 3rd point, and at every file and firewall change, of the
+ *   recovery that the next run makes of a killed install.
  * No kill is injected at a temp file's create or fsync: a process killed there leaves the
  * disk as a kill at the point before, or at the rename, does.
  *
- * KERIO_DCC_FAULT_FULL=1 injects both modes at every point of every scenario (about twice as long).
+ * KERIO_DCC_FAULT_FULL=1 injects both modes at every point of every scenario (several times as long).
  */
 const FULL = process.env['KERIO_DCC_FAULT_FULL'] === '1';
-const LAYOUT_SAMPLE = 6;
+const LAYOUT_SAMPLE = 8;
 
-// Some 1,000 CLI runs: a few minutes on a busy 2-core machine, beyond the 180 s default for a test file.
+// Some 800 CLI runs: minutes on a busy 2-core machine, far beyond the 180 s default for a test file.
 t.setTimeout(30 * 60_000);
 // Most of a CLI run is process start-up and fsync: three at a time keeps a 2-core machine busy without thrashing.
 const PARALLEL_POINTS = 3;
@@ -405,7 +407,7 @@ t.test('a rollback that fails or is killed at any fault point ends with the serv
   const template = await installed(t);
   const s = await scenario(t, 'the demo image, installed', 'rollback', template);
   t.same(s.completed.firewall, [], 'a finished rollback leaves no firewall rule');
-  await injectEach(t, s, selectCases(s.points, { every: 2, throwAll: true }));
+  await injectEach(t, s, selectCases(s.points, { every: 3, throwAll: true }));
 });
 
 t.test('an uninstall that fails or is killed at any fault point ends with DCC still on, or off', async (t) => {
@@ -413,7 +415,7 @@ t.test('an uninstall that fails or is killed at any fault point ends with DCC st
   const s = await scenario(t, 'the demo image, installed', 'uninstall', template);
   t.same(s.completed.firewall, [], 'a finished uninstall leaves no firewall rule');
   t.same(Object.keys(s.completed.profiles).filter((p) => p.endsWith('map')), [], 'nor a map');
-  await injectEach(t, s, selectCases(s.points, { every: 3, offset: 1, throwAll: true }));
+  await injectEach(t, s, selectCases(s.points, { every: 4, offset: 1, throwAll: true }));
 });
 
 t.test('install on other layouts, faulted where the layout matters and at a sample of the other points', async (t) => {
@@ -468,8 +470,9 @@ t.test('a second fault while a failed install is restored ends with exit 4, or e
     await t.test(`first fault at point ${first.n} (${first.label})`, async (t) => {
       const { result, points: reached } = await loggedRun(t, await copyImage(t, template), ['install', '--yes'], `${first.n}:throw`);
       t.equal(result.code, 4, 'with one fault, the install restores everything (exit 4)', { error: result.json?.error ?? null });
-      const restorePoints = reached.filter((p) => p.n > first.n && !SIMULATION_TEMP.test(p.label));
-      t.ok(restorePoints.some((p) => /^(writeFile|deleteFile|firewall)/.test(p.label)), 'the restore has points of its own');
+      const restore = reached.filter((p) => p.n > first.n && !SIMULATION_TEMP.test(p.label));
+      const restorePoints = FULL || first === firsts[0] ? restore : restore.filter((p, i) => i % 2 === 0 || /sc\.exe (start|stop)/.test(p.label));
+      t.ok(restore.some((p) => /^(writeFile|deleteFile|firewall)/.test(p.label)), 'the restore has points of its own');
       const tally = (covered['install, second fault during its restore'] ??= { planned: 0, checked: 0 });
       tally.planned += restorePoints.length;
       t.jobs = PARALLEL_POINTS;
@@ -517,7 +520,7 @@ t.test('a run killed while it recovers a killed install is recovered by the next
   const recovering = await countPoints(t, await copyImage(t, killed), ['install', '--yes']);
   const end = recovering.findIndex((p) => p.label === 'journal restore restored');
   t.ok(end > 0, 'the next install restores the killed one first');
-  const recovery = recovering.slice(0, end + 1).filter((p, i) => !SIMULATION_TEMP.test(p.label) && !SAME_AS_NEIGHBOUR_KILL.test(p.label) && (FULL || i % 2 === 0 || /^(writeFile|deleteFile|firewall|rename .*manifest)/.test(p.label)));
+  const recovery = recovering.slice(0, end + 1).filter((p, i) => !SIMULATION_TEMP.test(p.label) && !SAME_AS_NEIGHBOUR_KILL.test(p.label) && (FULL || i % 3 === 0 || /^(writeFile|deleteFile|firewall|rename .*manifest)/.test(p.label)));
   const tally = (covered['install, killed while recovering a killed install'] ??= { planned: 0, checked: 0 });
   tally.planned += recovery.length;
   t.comment(`recovery of a killed install: ${end + 1} fault points, ${recovery.length} kills`);
