@@ -168,11 +168,11 @@ async function secondRuleFaultPoint(t: Test): Promise<string | null> {
 }
 
 t.test('when the second firewall rule cannot be added, install puts back the files and the first rule and exits 4', async (t) => {
-  const SECOND_RULE_POINT = await secondRuleFaultPoint(t);
-  if (!SECOND_RULE_POINT) return;
+  const secondRule = await secondRuleFaultPoint(t);
+  if (!secondRule) return;
   const img = await makeImage(t);
   const original = await hashTree(rulesHost(img));
-  const install = await kerio(img, ['install', '--yes'], { KERIO_DCC_FAULT: `${SECOND_RULE_POINT}:throw` });
+  const install = await kerio(img, ['install', '--yes'], { KERIO_DCC_FAULT: `${secondRule}:throw` });
   t.equal(install.code, 4, 'exit 4: failed and restored', { error: install.json?.error ?? null, stderr: install.stderr });
   t.match(install.json.error.message, /injected fault/);
   t.equal(stepStatus(install, 'v310-pre'), 'changed', 'local.cf and v310.pre had been changed before the failure');
