@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { RecordingRunner } from '../src/system/runner.js';
 import { FakeRunner } from './helpers/fakeRunner.js';
@@ -37,4 +40,30 @@ t.test('in a real run a changing command runs and its exit code is recorded', as
   t.equal(added.stdout, 'Ok.\r\n');
   t.same(inner.calls.map((c) => c.args[2]), ['add'], 'the command reached the system');
   t.same(runner.records.map((r) => r.exitCode), [0]);
+});
+
+t.test('the runner says whether its system is simulated, and records it with each command', async (t) => {
+  for (const simulated of [true, false]) {
+    const runner = new RecordingRunner(new FakeRunner([{ program: NETSH, args: SHOW, reply: {} }], simulated), false);
+    t.equal(runner.simulated, simulated);
+    await runner.run({ program: NETSH, args: SHOW, mutates: false });
+    t.equal(runner.records[0]!.simulated, simulated);
+  }
+});
+
+t.test("each command is a fault point labelled with its program and arguments (the fault-injection suite's names)", async (t) => {
+  const log = path.join(await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-runner-')), 'points.log');
+  t.teardown(() => rm(path.dirname(log), { recursive: true, force: true }));
+  const saved = { fault: process.env['KERIO_DCC_FAULT'], log: process.env['KERIO_DCC_FAULT_LOG'] };
+  process.env['KERIO_DCC_FAULT'] = 'count';
+  process.env['KERIO_DCC_FAULT_LOG'] = log;
+  try {
+    await runners(false).runner.run({ program: NETSH, args: SHOW, mutates: false });
+  } finally {
+    for (const [key, value] of [['KERIO_DCC_FAULT', saved.fault], ['KERIO_DCC_FAULT_LOG', saved.log]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+  t.match(await readFile(log, 'utf8'), /^\d+\tcommand C:\\Windows\\System32\\netsh\.exe advfirewall firewall show rule name=Kerio DCC \(UDP 6277 in\)\n$/);
 });
