@@ -1,16 +1,18 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
+import { PROJECT, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const HOSTS = 'C:\\Windows\\System32\\drivers\\etc\\hosts';
+const FAILING_DISK = pathToFileURL(path.join(PROJECT, 'test', 'helpers', 'failing-disk.mjs')).href;
 const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
 const run = kerioOk;
@@ -145,6 +147,16 @@ t.test('retention never removes the backup the run just made, even when the cloc
   t.notOk(left.includes(installId), 'the older install backup is removed');
 });
 
+t.test('a backup copy that does not read back as written (a failing disk) stops install with exit 3 before any change', async (t) => {
+  const img = await makeImage(t);
+  const before = await hashTree(img.root);
+  const result = await kerioOnImage(img, ['install', '--yes'], { NODE_OPTIONS: `--import ${FAILING_DISK}`, FAILING_DISK_BELOW: inImage(img.root, BACKUPS) });
+  t.equal(result.code, 3, 'refused with exit 3', { error: result.json?.error ?? null, stderr: result.stderr });
+  t.match(`${result.json?.error?.message}`, /The backup copy of C:\\.*\\rules\\\S+ does not match the original after copying/, 'the message names the file whose copy is bad');
+  t.match(`${result.json?.error?.hint}`, /disk may be failing or full\. Nothing was changed/);
+  t.same(await hashTree(img.root), before, 'no byte of the image changed, and no half-made backup is left');
+});
+
 // ---------------------------------------------------------------------------- tampered backups
 
 async function refusedUnchanged(t: Test, img: Image, args: string[], names: RegExp): Promise<void> {
@@ -186,6 +198,32 @@ t.test('rollback refuses a manifest that would overwrite the hosts file, and cha
     m.files.find((f: ManifestFile) => f.path.endsWith('\\local.cf')).path = HOSTS;
   });
   await refusedUnchanged(t, img, [installId], /drivers\\etc\\hosts/);
+});
+
+t.test('an "unfinished" run whose manifest was edited to name the hosts file does not make install --yes overwrite it', async (t) => {
+  const { img, installId } = await installedCopy(t);
+  const hostsBytes = '127.0.0.1 localhost\r\n';
+  await mkdir(path.dirname(inImage(img.root, HOSTS)), { recursive: true });
+  await writeFile(inImage(img.root, HOSTS), hostsBytes);
+  // Made to look like a run killed half-way: the next changing run restores it at once, with --yes without asking.
+  await editManifest(img, installId, (m) => {
+    m.status = 'applying';
+    m.finishedAt = null;
+    const entry = m.files.find((f: ManifestFile) => f.path.endsWith('\\local.cf'));
+    entry.path = HOSTS;
+    // As if the run had written the hosts file's present bytes: nothing but the path check stands in the way.
+    entry.after = createHash('sha256').update(hostsBytes).digest('hex');
+  });
+  await rm(path.join(backupHost(img, installId), 'journal.jsonl'));
+  const status = await kerio(img, 'status');
+  t.match(status.json?.data?.checks?.find((c: { id: string }) => c.id === 'unfinished')?.detail, `install ${installId} did not finish`, 'status takes it for an interrupted run (else this proves nothing)');
+  const before = await hashTree(img.root);
+
+  const install = await kerio(img, 'install', '--yes');
+  t.equal(install.code, 3, 'refused with exit 3', { error: install.json?.error ?? null, stderr: install.stderr });
+  t.match(`${install.json?.error?.message}`, /cannot be trusted: it names C:\\Windows\\System32\\drivers\\etc\\hosts, outside the rules folder/, 'the message names the path and why');
+  t.equal(await readFile(inImage(img.root, HOSTS), 'latin1'), hostsBytes, 'the hosts file is untouched');
+  t.same(await hashTree(img.root), before, 'nothing in the image changed');
 });
 
 t.test('rollback refuses a manifest that would delete the hosts file as something the run created', async (t) => {

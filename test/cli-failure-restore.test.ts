@@ -154,21 +154,26 @@ t.test('when Kerio hangs in STOP_PENDING, install gives up after service.timeout
 
 /**
  * The fault-injection hook numbers every file operation and command of a run; a counting
- * run on a twin image finds the number of the second firewall rule's netsh add.
+ * run on a twin image finds the number of the second firewall rule's netsh add. A counting
+ * run that fails, or finds no such point, fails the test: it must not turn into a skip.
  */
-async function secondRuleFaultPoint(): Promise<string | null> {
+async function secondRuleFaultPoint(t: Test): Promise<string | null> {
   const twin = await makeImage(t);
   const log = path.join(await tempDir(t), 'points.log');
-  await kerio(twin, ['install', '--yes'], { KERIO_DCC_FAULT: 'count', KERIO_DCC_FAULT_LOG: log });
+  const counted = await kerio(twin, ['install', '--yes'], { KERIO_DCC_FAULT: 'count', KERIO_DCC_FAULT_LOG: log });
+  t.equal(counted.code, 0, 'the counting run (KERIO_DCC_FAULT=count) runs through', { error: counted.json?.error ?? null, stderr: counted.stderr });
   const points = (await readFile(log, 'utf8').catch(() => '')).split('\n');
-  return points.find((line) => /\tfirewall Kerio DCC \(UDP 6277 in\)$/.test(line))?.split('\t')[0] ?? null;
+  const point = points.find((line) => /\tfirewall Kerio DCC \(UDP 6277 in\)$/.test(line))?.split('\t')[0] ?? null;
+  t.ok(point, "the counting run reached the second rule's netsh add as a fault point", { points: points.length });
+  return point;
 }
-const SECOND_RULE_POINT = await secondRuleFaultPoint();
 
-t.test('when the second firewall rule cannot be added, install puts back the files and the first rule and exits 4', { skip: SECOND_RULE_POINT ? false : 'the fault-injection hook (KERIO_DCC_FAULT) is not in this build' }, async (t) => {
+t.test('when the second firewall rule cannot be added, install puts back the files and the first rule and exits 4', async (t) => {
+  const secondRule = await secondRuleFaultPoint(t);
+  if (!secondRule) return;
   const img = await makeImage(t);
   const original = await hashTree(rulesHost(img));
-  const install = await kerio(img, ['install', '--yes'], { KERIO_DCC_FAULT: `${SECOND_RULE_POINT}:throw` });
+  const install = await kerio(img, ['install', '--yes'], { KERIO_DCC_FAULT: `${secondRule}:throw` });
   t.equal(install.code, 4, 'exit 4: failed and restored', { error: install.json?.error ?? null, stderr: install.stderr });
   t.match(install.json.error.message, /injected fault/);
   t.equal(stepStatus(install, 'v310-pre'), 'changed', 'local.cf and v310.pre had been changed before the failure');

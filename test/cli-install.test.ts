@@ -4,6 +4,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { COMMANDS } from '../src/cli/args.js';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
+import { makePeStub, type Bitness } from '../src/windows/pe.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 import { hashTree, inImage, makeImage, PROJECT, runCli, type CliResult } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
@@ -288,9 +289,29 @@ t.test('--dry-run shows the diffs and changes nothing at all', async (t) => {
 
 t.test('the profile folder follows the bitness of Windows and of Kerio', async (t) => {
   t.jobs = 3;
-  const cases: Array<{ name: string; options: Parameters<typeof makeImage>[1]; unreadableBinaries?: boolean; want: string[] }> = [
+  const cases: Array<{
+    name: string;
+    options: Parameters<typeof makeImage>[1];
+    unreadableBinaries?: boolean;
+    /** Binaries of another bitness than the image's, as a mixed or half-upgraded install may have. */
+    binaries?: { mailserver: Bitness; spamserver: Bitness };
+    want: string[];
+  }> = [
     { name: '32-bit Windows uses the System32 profile', options: { windows64: false, kerioBitness: 'x86' }, want: [SYSTEM32_PROFILE] },
     { name: '64-bit Kerio on 64-bit Windows uses the System32 profile', options: { windows64: true, kerioBitness: 'x64' }, want: [SYSTEM32_PROFILE] },
+    // SpamAssassin runs inside spamserver.exe: when the two binaries differ, its bitness decides, not mailserver.exe's.
+    {
+      name: 'a 32-bit spamserver.exe beside a 64-bit mailserver.exe uses the SysWOW64 profile',
+      options: { windows64: true, kerioBitness: 'x86' },
+      binaries: { mailserver: 'x64', spamserver: 'x86' },
+      want: [SYSWOW64_PROFILE],
+    },
+    {
+      name: 'a 64-bit spamserver.exe beside a 32-bit mailserver.exe uses the System32 profile',
+      options: { windows64: true, kerioBitness: 'x86' },
+      binaries: { mailserver: 'x86', spamserver: 'x64' },
+      want: [SYSTEM32_PROFILE],
+    },
     {
       name: 'an unreadable Kerio binary on 64-bit Windows gets both profiles',
       options: { windows64: true, kerioBitness: 'x86' },
@@ -301,8 +322,12 @@ t.test('the profile folder follows the bitness of Windows and of Kerio', async (
   for (const c of cases) {
     t.test(c.name, async (t) => {
       const image = await makeImage(t, c.options);
+      if (c.binaries) {
+        await writeFile(inImage(image.root, `${image.installDir}\\mailserver.exe`), makePeStub(c.binaries.mailserver));
+        await writeFile(inImage(image.root, `${image.installDir}\\plugins\\spamserver.exe`), makePeStub(c.binaries.spamserver));
+      }
       if (c.unreadableBinaries) {
-        // Both binaries the bitness is read from: mailserver.exe, and spamserver.exe as the fallback.
+        // Both binaries the bitness is read from: spamserver.exe, and mailserver.exe as the fallback.
         for (const exe of ['mailserver.exe', 'plugins\\spamserver.exe']) {
           await writeFile(inImage(image.root, `${image.installDir}\\${exe}`), Buffer.from('not a PE file at all, just garbage bytes'));
         }
@@ -316,7 +341,8 @@ t.test('the profile folder follows the bitness of Windows and of Kerio', async (
         if (map) t.ok((await readWin(image, `${profile}\\map`)).equals(demoMapBytes()));
       }
       const profileStep = run.json.steps.find((s: { id: string }) => s.id === 'profile');
-      t.match(profileStep.detail, c.want.length === 2 ? /both/ : /System32/, 'the plan says which rule decided');
+      t.match(profileStep.detail, c.want.length === 2 ? /both/ : c.want[0] === SYSTEM32_PROFILE ? /System32/ : /SysWOW64/, 'the plan says which rule decided');
+      if (c.binaries) t.match(profileStep.detail, /spamserver\.exe/, 'and names spamserver.exe as the binary whose bitness decided');
     });
   }
 });

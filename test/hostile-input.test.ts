@@ -182,21 +182,27 @@ t.test('links in the rules folder are not followed: the backup lists them as ski
   t.equal(await readlink(path.join(rules, '99_linked.cf')), outsideCf, 'the linked .cf is still the same link');
 });
 
-t.test('a linked .cf that scores DCC_CHECK 0 is not passed over in silence: install refuses or names it, and status does not call DCC on', async (t) => {
+t.test('a linked .cf that scores DCC_CHECK 0 is not passed over in silence: install refuses it with exit 3, naming it, and status does not call DCC on', async (t) => {
   // SpamAssassin reads a linked .cf like any other, so its `score DCC_CHECK 0` keeps DCC off.
   const img = await makeImage(t);
   const rules = inImage(img.root, img.rulesDir);
   const outside = await tempDir(t);
   await writeFile(path.join(outside, 'zero.cf'), 'score DCC_CHECK 0\n');
   await symlink(path.join(outside, 'zero.cf'), path.join(rules, '60_linked.cf'));
+  const before = await hashTree(img.root);
   const install = await kerio(img, ['install', '--yes']);
   const said = `${errorOf(install)?.message ?? ''}\n${(install.json?.warnings ?? []).join('\n')}\n${JSON.stringify(install.json?.steps ?? [])}\n${install.stderr}`;
-  t.ok(install.code === 3 || install.code === 0, `install exits 3 (refused) or 0, got ${install.code}`, { error: errorOf(install) });
+  // Turning the score off would mean writing through the link, which kerio-dcc never does: it refuses.
+  t.equal(install.code, 3, 'install refuses with exit 3', { error: errorOf(install) });
+  t.match(errorOf(install)?.message, /rules\\60_linked\.cf is a link \(symlink or junction\); kerio-dcc does not write through links/, 'the message names the linked file and why');
   t.match(said, /60_linked\.cf/, 'its output names the linked file', { error: errorOf(install), warnings: install.json?.warnings });
   t.equal(await readFile(path.join(outside, 'zero.cf'), 'latin1'), 'score DCC_CHECK 0\n', 'the file behind the link is not written through');
+  t.same(await hashTree(img.root), before, 'no byte of the image changed');
   const status = await kerio(img, ['status']);
   const scores = status.json?.data?.checks?.find((c: { id: string }) => c.id === 'scores');
-  t.not(scores?.ok, true, 'status does not report "no active score DCC_CHECK 0" while SpamAssassin reads one', { detail: scores?.detail });
+  t.ok(scores, 'status has the "no active score DCC_CHECK 0" check', { checks: status.json?.data?.checks?.map((c: { id: string }) => c.id) });
+  t.equal(scores?.ok, false, 'status does not report "no active score DCC_CHECK 0" while SpamAssassin reads one');
+  t.match(scores?.detail, /DCC is scored zero in 60_linked\.cf line 1/, 'and names the linked file as where DCC is scored zero');
 });
 
 t.test('a local.cf that is a link is refused with exit 3 and nothing is changed', async (t) => {

@@ -34,7 +34,11 @@ for (const version of SA_VERSIONS) {
     const rules = dir!;
 
     t.test('no shipped .cf file is changed, in LF or CRLF, and patching twice changes nothing more', async (t) => {
-      for (const name of cfFiles(rules)) {
+      const names = cfFiles(rules);
+      // An empty list would pass every check below: the folder must hold the shipped rule set.
+      t.ok(names.length >= 20, `the fixture holds the shipped .cf files (${names.length})`);
+      t.ok(names.includes('50_scores.cf') && names.includes('local.cf'), 'among them 50_scores.cf and local.cf');
+      for (const name of names) {
         for (const [variant, original] of [
           ['LF', readFileSync(path.join(rules, name))],
           ['CRLF', crlfVariant(readFileSync(path.join(rules, name)))],

@@ -65,3 +65,44 @@ t.test('only the headers are read, so a huge executable costs nothing', async (t
   t.equal(await readPeBitness(big), 'x64');
   t.ok(Date.now() - started < 1000, 'answers at once');
 });
+
+/** A stub whose PE header sits at `offset` (the file grows to hold it), with e_lfanew pointing there. */
+function stubWithHeaderAt(offset: number, bitness: Bitness = 'x64'): Buffer {
+  const stub = makePeStub(bitness);
+  const header = stub.subarray(0x40);
+  const file = Buffer.alloc(Math.max(offset + header.length, 0x40));
+  stub.copy(file, 0, 0, 0x40);
+  header.copy(file, offset);
+  file.writeUInt32LE(offset, 0x3c);
+  return file;
+}
+
+// Each check is the only one that refuses its input: the cases above are refused by more than one.
+t.test('each header check refuses on its own what passes every other check', async (t) => {
+  const noMz = makePeStub('x64');
+  noMz.write('ZM', 0, 'latin1');
+  t.equal(await readPeBitness(await fileWith('zm.exe', noMz)), null, 'a valid PE header behind "ZM" instead of "MZ"');
+  t.equal(await readPeBitness(await fileWith('inside-dos.exe', stubWithHeaderAt(0x04))), null, 'a PE header inside the DOS header (e_lfanew below 0x40)');
+  t.equal(await readPeBitness(await fileWith('at-64k.exe', stubWithHeaderAt(0x10000))), 'x64', 'a PE header at 64 KiB is still read');
+  t.equal(await readPeBitness(await fileWith('past-64k.exe', stubWithHeaderAt(0x10008))), null, 'one past 64 KiB is taken for garbage');
+});
+
+t.test('every file opened to read the bitness is closed again', { skip: process.platform === 'linux' ? false : 'counts /proc/self/fd' }, async (t) => {
+  const exe = await fileWith('closed.exe', makePeStub('x86'));
+  const open = async () => (await import('node:fs/promises')).readdir('/proc/self/fd').then((fds) => fds.length);
+  const before = await open();
+  for (let i = 0; i < 20; i++) await readPeBitness(exe);
+  t.equal(await open(), before, 'as many descriptors open as before');
+});
+
+t.test("the stub's other header fields match its bitness, as a real image's do", async (t) => {
+  const coff = 0x40 + 4;
+  for (const [bitness, characteristics, magic] of [
+    ['x86', 0x0102, 0x010b],
+    ['x64', 0x0022, 0x020b],
+  ] as const) {
+    const stub = makePeStub(bitness);
+    t.equal(stub.readUInt16LE(coff + 18), characteristics, `${bitness}: COFF characteristics`);
+    t.equal(stub.readUInt16LE(coff + 20), magic, `${bitness}: optional header magic (PE32 or PE32+)`);
+  }
+});

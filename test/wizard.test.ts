@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -21,7 +22,12 @@ const SAVE_TO = 'Save them to:';
 
 /** Pressing Ctrl-C at a prompt, in a script. */
 const CTRL_C = Symbol('Ctrl-C');
-type Keystrokes = string | boolean | typeof CTRL_C;
+/** Something that happens while a yes/no question is on screen, then the answer given. */
+interface Meanwhile {
+  meanwhile: () => Promise<void>;
+  answer: boolean;
+}
+type Keystrokes = string | boolean | typeof CTRL_C | Meanwhile;
 
 interface Question {
   kind: 'input' | 'confirm';
@@ -80,7 +86,11 @@ class ScriptedPrompter implements Prompter {
 
   async confirm(message: string, defaultValue: boolean): Promise<boolean> {
     this.questions.push({ kind: 'confirm', message, defaultValue, refusals: [], shownBefore: this.printedSinceLastQuestion() });
-    const entry = this.next(message);
+    let entry = this.next(message);
+    if (typeof entry === 'object') {
+      await entry.meanwhile();
+      entry = entry.answer;
+    }
     if (typeof entry !== 'boolean') throw new Error(`the script answers "${message}" with "${String(entry)}", not yes/no`);
     return entry;
   }
@@ -195,6 +205,27 @@ t.test('on a complete server "yes" applies the plan, then offers to save the ans
   t.match(run.report.summary, /^DCC is on\.$/, 'nothing about saved answers when they were not saved');
   t.equal((await backupsIn(image)).length, 1, 'one backup');
   t.ok((await localCfLines(image)).includes('dcc_path C:\\sa\\dccproc.exe'));
+});
+
+t.test('local.cf edited while the plan is on screen: "yes" stops with exit 3 before any change, and the edit is kept', async (t) => {
+  const image = await makeImage(t);
+  const localCf = inImage(image.root, `${image.rulesDir}\\local.cf`);
+  let edited: Buffer | null = null;
+  const editLocalCf = async () => {
+    // Another administrator, or Kerio's own web UI, saves local.cf while this one reads the diff.
+    edited = Buffer.concat([await readFile(localCf), Buffer.from('score URIBL_BLACK 3.0\r\n', 'latin1')]);
+    await writeFile(localCf, edited);
+  };
+  const before = await hashTree(image.root);
+  const run = await wizard({ root: image.root, simulate: true }, [{ meanwhile: editLocalCf, answer: true }]);
+  t.type(run.error, KerioDccError);
+  t.equal((run.error as KerioDccError).exitCode, 3, 'exit code 3 (precondition): nothing was changed');
+  t.match((run.error as Error).message, /rules\\local\.cf changed while this run was being planned/, 'the message names the file that changed');
+  t.match((run.error as KerioDccError).hint, /Nothing was changed\. Run the command again\./);
+  t.ok(edited && (await readFile(localCf)).equals(edited), "the other administrator's edit is kept, not overwritten by a plan made from the old file");
+  t.same(changedFiles(before, await hashTree(image.root)), [localCf.slice(image.root.length + 1)], 'no other file changed: no map, no profile');
+  t.same(await backupsIn(image), [], 'no backup is left behind');
+  t.equal(run.report.changed, false);
 });
 
 t.test('dccproc missing at the default place: asked with the default filled in, a wrong path is refused by name, the right one is used', async (t) => {
@@ -358,7 +389,12 @@ t.test('the saved answers replayed with --yes on a fresh server prepared the sam
   t.equal(replay.code, 0, 'the replay exits 0', { stderr: replay.stderr });
   t.same(await hashTree(inImage(fresh.root, fresh.rulesDir)), await hashTree(inImage(first.root, first.rulesDir)), 'the rules folders are byte-identical');
   t.same(await readWin(fresh, SYSWOW64_MAP), await readWin(first, SYSWOW64_MAP), 'the map is in the same place with the same bytes');
-  t.same(await hashTree(inImage(fresh.root, SYSTEM32_PROFILE)), await hashTree(inImage(first.root, SYSTEM32_PROFILE)), 'the other profile is treated the same');
+  // Both profile parents at once: comparing the System32 profile alone compared two absent folders.
+  const profiles = async (image: Image) => hashTree(inImage(image.root, 'C:\\Windows'));
+  const written = await profiles(first);
+  t.ok(Object.keys(written).some((f) => f.endsWith(`${path.sep}.spamassassin${path.sep}map`)), 'the first run wrote a map into a profile (else the comparison proves nothing)');
+  t.same(await profiles(fresh), written, 'every profile folder under C:\\Windows is byte-identical, the SysWOW64 one written and the System32 one left alone');
+  t.notOk(existsSync(inImage(fresh.root, SYSTEM32_PROFILE)), 'the System32 profile is not made for 32-bit Kerio on 64-bit Windows');
   t.same(JSON.parse(await readWin(fresh, SIM_STATE).then(String)), JSON.parse(await readWin(first, SIM_STATE).then(String)), 'the same firewall rules and service state');
 });
 

@@ -108,6 +108,8 @@ async function makeBackupFolder(ctx: RunContext): Promise<{ id: string; dir: str
     throw new PreconditionError(`Cannot create the backup folder ${base} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
   }
   const stamp = backupId(ctx.now());
+  // One point however many names are tried, so a run numbers its points alike whatever second it starts in.
+  faultPoint(`mkdir ${path.join(hostBase, stamp)}`);
   for (let n = 1; n < 100; n++) {
     const id = n === 1 ? stamp : `${stamp}-${n}`;
     const dir = path.join(hostBase, id);

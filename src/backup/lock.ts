@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
 import type { RunContext } from '../engine/context.js';
+import { faultPoint } from '../fault.js';
 
 export const LOCK_NAME = 'kerio-dcc.lock';
 
@@ -65,12 +66,18 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
   const body = JSON.stringify(mine);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
+      faultPoint(`lock take ${file}`);
       const handle = await open(file, 'wx');
       await handle.writeFile(body);
       await handle.close();
       return {
         release: async () => {
-          await unlink(file).catch(() => undefined);
+          try {
+            faultPoint(`lock release ${file}`);
+            await unlink(file);
+          } catch {
+            // A lock that cannot be removed is left: its pid no longer runs when the next run finds it, so that run takes it over.
+          }
           if (firstCreated) await removeEmptyUpTo(dir, firstCreated);
           // backups --secure keeps what it made: making the folders safe is its purpose.
           if (command !== 'backups --secure') await trust.removeUnusedFolders(ctx, made);

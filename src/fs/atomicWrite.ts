@@ -71,6 +71,7 @@ export class AtomicFile {
     readonly hostPath: string,
     private readonly temp: string,
   ) {
+    faultPoint(`temp create ${hostPath}`);
     this.fd = openSync(temp, 'wx');
   }
 
@@ -91,6 +92,7 @@ export class AtomicFile {
     const fd = this.open();
     try {
       this.flush();
+      faultPoint(`fsync ${this.hostPath}`);
       fsyncSync(fd);
     } catch (err) {
       this.discard();
@@ -132,6 +134,7 @@ export class AtomicFile {
   }
 
   private flush(): void {
+    faultPoint(`temp write ${this.hostPath}`);
     writeAll(this.open(), this.buffer.subarray(0, this.used));
     this.used = 0;
   }
