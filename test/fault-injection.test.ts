@@ -9,7 +9,8 @@ import type { Image } from '../src/demo/image.js';
 import { LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule } from '../src/system/simulated.js';
 import { Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, runCli, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -330,11 +331,15 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   const unfinished = point.n > s.backedUp && point.n < s.finished;
   t.equal(unfinishedCheck(status)?.ok, !unfinished, unfinished ? 'status reports the run as unfinished' : 'nothing to restore: status reports no unfinished run', { detail: unfinishedCheck(status)?.detail });
 
+  // Killed before it wrote its lock (at the lock itself, or while checking the state folder), the run left none to take over.
+  const lockLeft = existsSync(inImage(img.root, LOCK));
+  const take = s.points.find((p) => p.label.startsWith('lock take '))!.n;
+  const release = s.points.find((p) => p.label.startsWith('lock release '))!.n;
+  t.equal(lockLeft, point.n > take && point.n <= release, 'a killed run leaves its lock exactly while it held it', { label: point.label });
   // The administrator runs the same command again: it first restores the killed run (when it had not finished), then does its work.
   const again = await kerio(img, [s.command, '--yes'], {}, s.answers);
   t.equal(again.code, 0, `${s.command} --yes after the kill runs through`, { error: again.json?.error ?? null });
-  // Killed before it wrote its lock, the run left none to take over.
-  if (/^lock take /.test(point.label)) t.notMatch(again.stderr, /taking over a lock/, 'there was no lock to take over');
+  if (!lockLeft) t.notMatch(again.stderr, /taking over a lock/, 'there was no lock to take over');
   else t.match(again.stderr, new RegExp(`taking over a lock left by kerio-dcc ${s.command} \\(pid \\d+`), "it takes over the killed run's lock");
   const restoredFirst = (again.json?.warnings ?? []).some((w: string) => /restored from its backup before this run/.test(w));
   t.equal(restoredFirst, unfinished, unfinished ? 'it restored the interrupted run from its backup first' : 'there was no interrupted run to restore');
@@ -677,6 +682,8 @@ t.test('atomicWrite replaces a file without a trace of its temp file (real renam
 // ---------------------------------------------------------------------------- one run at a time
 
 async function writeLock(img: Image, holder: { pid: number; host: string; command: string }): Promise<string> {
+  // A lock only counts in a state folder kerio-dcc secured (the simulation records that).
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), withStateFolderSecured(await simState(img)));
   const file = inImage(img.root, LOCK);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify({ ...holder, startedAt: '2026-01-02T03:04:05.000Z' }));

@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import t from 'tap';
+import { stopwatch } from './helpers/stopwatch.js';
 import { buildImage, DEMO_IMAGE } from '../src/demo/image.js';
 import { inImage, kerioOnImage, succeeded, tempDir } from './helpers/cli.js';
 import { clientHome, SERVER_ID, startDccServer } from './helpers/dccServer.js';
@@ -30,16 +31,8 @@ const MESSAGE = [
 ].join('\n');
 
 t.test('after kerio-dcc install the real SpamAssassin 4.0.1 asks the real DCC server and DCC_CHECK fires', { skip }, async (t) => {
-  const timings: string[] = [];
+  const { timings, timed } = stopwatch();
   const started = Date.now();
-  const timed = async <T>(what: string, step: () => Promise<T>): Promise<T> => {
-    const at = Date.now();
-    try {
-      return await step();
-    } finally {
-      timings.push(`${what}: ${((Date.now() - at) / 1000).toFixed(1)} s`);
-    }
-  };
   t.teardown(() => t.comment(`real SpamAssassin + DCC test: ${((Date.now() - started) / 1000).toFixed(1)} s (${timings.join('; ')})`));
   if (dcc!.builtMs) t.comment(`built the real Linux DCC in ${(dcc!.builtMs / 1000).toFixed(1)} s (cached for later runs)`);
 

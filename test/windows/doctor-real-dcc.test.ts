@@ -8,6 +8,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { stopwatch } from '../helpers/stopwatch.js';
 import { buildImage } from '../../src/demo/image.js';
 import { runSimulatedDccproc } from '../../src/system/simulatedDccproc.js';
 import { readTemplate } from '../../src/templates.js';
@@ -35,15 +36,7 @@ if (skipReason !== null) {
 }
 
 async function realDoctor(): Promise<void> {
-  const timings: string[] = [];
-  const timed = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    try {
-      return await work();
-    } finally {
-      timings.push(`${label}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }
-  };
+  const { timings, timed } = stopwatch();
   const [linux, windows] = await timed('real DCC (built or cached)', () => Promise.all([linuxDcc(), windowsDcc()]));
   if (linux.builtMs || windows.builtMs) t.comment(`built the real DCC: Linux ${(linux.builtMs / 1000).toFixed(1)} s, Windows ${(windows.builtMs / 1000).toFixed(1)} s (in parallel; cached for later runs)`);
   const wine = await timed('wine prefix', () => WinePrefix.create());

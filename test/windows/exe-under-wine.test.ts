@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { stopwatch } from '../helpers/stopwatch.js';
 import { buildImage } from '../../src/demo/image.js';
 import { TerminalSession } from '../helpers/windows/terminal.js';
 import { cmdWord, findOnPath, WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
@@ -38,15 +39,7 @@ if (skipReason !== null) {
 }
 
 async function smokeRun(): Promise<void> {
-  const timings: string[] = [];
-  const timed = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    try {
-      return await work();
-    } finally {
-      timings.push(`${label}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }
-  };
+  const { timings, timed } = stopwatch();
   const wine = await timed('wine prefix (wineboot, Windows 10)', () => WinePrefix.create());
   t.teardown(async () => {
     await wine.dispose();

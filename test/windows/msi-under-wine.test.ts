@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { stopwatch } from '../helpers/stopwatch.js';
 import { buildImage } from '../../src/demo/image.js';
 import { hashTree, jsonOutput } from '../helpers/cli.js';
 import { releaseNames, releaseToolsMissing, runRelease, VERSION } from '../helpers/release.js';
@@ -38,15 +39,7 @@ interface Built {
 }
 
 async function msiRun(): Promise<void> {
-  const timings: string[] = [];
-  const timed = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
-    const started = Date.now();
-    try {
-      return await work();
-    } finally {
-      timings.push(`${label}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    }
-  };
+  const { timings, timed } = stopwatch();
   const out = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-msi-'));
   t.teardown(() => rm(out, { recursive: true, force: true }));
 
