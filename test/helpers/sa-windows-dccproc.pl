@@ -2,7 +2,9 @@
 # runs on Windows, and prints the command string it opens for dccproc: the string that
 # Util::helper_app_pipe_open_windows hands to Perl's pipe open, which on Windows goes to
 # cmd.exe. Nothing is started: the pipe open is recorded and answered with a canned
-# X-DCC header. Input (stdin): a JSON list of {"dcc_home": ..., "dcc_path": ...};
+# X-DCC header. Input (stdin): a JSON list of {"dcc_home": ..., "dcc_path": ...} and,
+# optionally, "upstream_x_dcc" (an X-DCC header already in the message: SpamAssassin then
+# adds -Q, query only);
 # output (stdout): a JSON list of the opened strings, one per case.
 use strict;
 use warnings;
@@ -42,6 +44,7 @@ for my $case (@$cases) {
   # find_dcc_home runs once per plugin ("just once"): dcc_version set means done.
   my $plugin = bless { main => { conf => $conf }, dcc_version => '1.3.158', dccproc_available => 1 }, 'Mail::SpamAssassin::Plugin::DCC';
   my $pms = FakeMessageStatus->new($conf);
+  $pms->{dcc_x_result} = $case->{upstream_x_dcc} if defined $case->{upstream_x_dcc};
   my ($x_dcc) = $plugin->ask_dcc('dcc:', $pms, \"Subject: test\n\nbody\n", { ip => '192.0.2.1' });
   die "ask_dcc did not read the recorded reply\n" unless defined $x_dcc && $x_dcc =~ /^X-DCC-Test-Metrics/;
   die 'expected one pipe open, got ' . scalar(@opened) . "\n" unless @opened == 1;

@@ -33,6 +33,8 @@ export function installedSpamAssassinVersion(): string | null {
 export interface DccSettingsCase {
   dcc_home: string;
   dcc_path: string;
+  /** An X-DCC header already in the message: SpamAssassin then passes -Q (query, never report). */
+  upstream_x_dcc?: string;
 }
 
 /** The strings SpamAssassin's own code opens as a pipe for each case (the trailing `|` included). */
