@@ -75,7 +75,9 @@ t.test('backups --secure that fails or is killed at any point leaves the folder 
             t.ok([1, 3, 4].includes(faulted.code), `as it was: exit 1, 3 or 4 (got ${faulted.code})`, { error: faulted.json?.error });
             t.match(faulted.json?.error?.message, new RegExp(`injected fault at point ${point.n}\\b`), 'the message gives the cause');
           }
-          t.notOk(existsSync(inImage(img.root, LOCK)), 'the lock was released');
+          // A lock that could not be removed is left for the next run to take over (fault-injection.test.ts proves the take-over).
+          if (point.label.startsWith('lock release ')) t.ok(existsSync(inImage(img.root, LOCK)), 'the lock it failed to remove is left');
+          else t.notOk(existsSync(inImage(img.root, LOCK)), 'the lock was released');
         } else {
           t.equal(faulted.code, KILLED, 'the run was killed at that point');
         }
