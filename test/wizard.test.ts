@@ -223,7 +223,9 @@ t.test('local.cf edited while the plan is on screen: "yes" stops with exit 3 bef
   t.match((run.error as Error).message, /rules\\local\.cf changed while this run was being planned/, 'the message names the file that changed');
   t.match((run.error as KerioDccError).hint, /Nothing was changed\. Run the command again\./);
   t.ok(edited && (await readFile(localCf)).equals(edited), "the other administrator's edit is kept, not overwritten by a plan made from the old file");
-  t.same(changedFiles(before, await hashTree(image.root)), [localCf.slice(image.root.length + 1)], 'no other file changed: no map, no profile');
+  // The simulation's own state file stands for Windows (it records the state folder kerio-dcc secured), not for a file on the server.
+  const changed = changedFiles(before, await hashTree(image.root)).filter((f) => f !== 'ProgramData/kerio-dcc/simulated-system.json');
+  t.same(changed, [localCf.slice(image.root.length + 1)], 'no other file changed: no map, no profile');
   t.same(await backupsIn(image), [], 'no backup is left behind');
   t.equal(run.report.changed, false);
 });

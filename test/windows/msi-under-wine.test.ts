@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { stopwatch } from '../helpers/stopwatch.js';
+import { withStateFolderSecured } from '../../src/system/simulated/acl.js';
 import { buildImage } from '../../src/demo/image.js';
 import { hashTree, jsonOutput } from '../helpers/cli.js';
 import { releaseNames, releaseToolsMissing, runRelease, VERSION } from '../helpers/release.js';
@@ -138,7 +139,8 @@ async function msiRun(): Promise<void> {
       const state = await wine.hostPath(`${DATA}\\simulated-system.json`);
       await mkdir(path.dirname(state), { recursive: true });
       const service = { state: 4, binaryPath: '', startName: 'LocalSystem', stopHangs: false, startFails: false };
-      await writeFile(state, JSON.stringify({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] }));
+      // As on a server installed by this version, the state folder is one kerio-dcc secured.
+      await writeFile(state, JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })));
       const run = await viaPath(['install', '--simulate', '--yes', '--json']);
       t.equal(run.errorlevel, 0, 'kerio-dcc install exits 0', { stdout: run.stdout, stderr: run.stderr });
       t.match(run.json?.backup, /^C:\\ProgramData\\kerio-dcc\\backups\\/i, 'its backup is in C:\\ProgramData\\kerio-dcc\\backups');
