@@ -2,7 +2,7 @@
 // The exe is built once (dist/kerio-dcc.exe, as the Wine tests use it; its own build is
 // reproducible by construction, see scripts/build-exe.mjs): the packaging runs twice here.
 import { spawn } from 'node:child_process';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { PROJECT, tempDir, type CliResult } from './helpers/cli.js';
@@ -179,8 +179,18 @@ t.test('a wrong PFX password fails the release, and says so without printing it'
 
 t.test('npm pack makes a lean package that installs into an empty prefix and runs', async (t) => {
   const dir = await tempDir(t, 'kerio-dcc-pack-');
-  // prepack builds dist/ first; the exe and its build folder are left out even when present.
-  const pack = await exec('npm', ['pack', '--json', '--pack-destination', dir]);
+  // A copy of the project without dist/: prepack must build it, and it never rewrites the
+  // dist/ that other tests run at the same moment. An exe and its build folder are put where
+  // the exe build leaves them, to show they are left out even when present.
+  const project = await tempDir(t, 'kerio-dcc-pack-src-');
+  for (const name of ['bin', 'src', 'templates', 'package.json', 'package-lock.json', 'tsconfig.json', 'README.md', 'CHANGELOG.md', 'LICENSE']) {
+    await cp(path.join(PROJECT, name), path.join(project, name), { recursive: true });
+  }
+  await symlink(path.join(PROJECT, 'node_modules'), path.join(project, 'node_modules'), 'dir');
+  await mkdir(path.join(project, 'dist', 'exe-build'), { recursive: true });
+  await writeFile(path.join(project, 'dist', 'kerio-dcc.exe'), 'MZ stand-in for the exe\n');
+  await writeFile(path.join(project, 'dist', 'exe-build', 'bundle.cjs'), '// stand-in for the exe build folder\n');
+  const pack = await exec('npm', ['pack', '--json', '--pack-destination', dir], { cwd: project });
   t.equal(pack.code, 0, 'npm pack exits 0', { stderr: pack.stderr });
   const [report] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; size: number; files: { path: string }[] }[];
   const files = report!.files.map((f) => f.path).sort();
