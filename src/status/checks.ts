@@ -1,5 +1,5 @@
 import { locate, type Location } from '../detect/locate.js';
-import { decideProfileDirs } from '../detect/profileDirs.js';
+import { decideProfileDirs, type ProfileDecision } from '../detect/profileDirs.js';
 import type { RunContext } from '../engine/context.js';
 import { readIfExists } from '../fs/files.js';
 import { activeZeroDccScoreLines } from '../patch/dccScore.js';
@@ -71,9 +71,9 @@ async function checkPlugin(ctx: RunContext, location: Location): Promise<Check> 
   return { id: 'plugin', title, ok: true, detail: `line ${lines.join(', ')}` };
 }
 
-async function checkMaps(ctx: RunContext, location: Location): Promise<Check> {
+async function checkMaps(ctx: RunContext, location: Location, decided: Promise<ProfileDecision>): Promise<Check> {
   const title = 'DCC map in the profile folder';
-  const decision = await decideProfileDirs(ctx, location);
+  const decision = await decided;
   const source = await readIfExists(ctx.target.toHost(location.map));
   if (source === null || source.length === 0) return { id: 'map', title, ok: false, detail: `DCC's own map ${location.map} is missing or empty` };
   const bad: string[] = [];
@@ -140,14 +140,16 @@ export async function statusChecks(ctx: RunContext): Promise<{ location: Locatio
   const location = await locate(ctx, { requireDcc: false });
   const localCf = await readIfExists(ctx.target.toHost(location.localCf));
   // The state folder, the profile folders and their maps: their ACLs are read in one call.
-  const profiles = (await decideProfileDirs(ctx, location).catch(() => null))?.dirs ?? [];
+  // Decided once (it reads Kerio's PE header); a failure surfaces where the map check awaits it.
+  const decided = decideProfileDirs(ctx, location);
+  const profiles = (await decided.catch(() => null))?.dirs ?? [];
   await (await import('../trust/stateFolder.js')).inspectTrust(ctx, profiles.flatMap((d) => [d, joinWin(d, 'map')]));
   const checks = [
     await checkBlock(ctx, location, localCf),
     checkSplitPaths(localCf),
     await checkScores(ctx, location),
     await checkPlugin(ctx, location),
-    await checkMaps(ctx, location),
+    await checkMaps(ctx, location, decided),
     await checkFirewall(ctx),
     await checkService(ctx),
   ];
