@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { loadAnswers } from '../src/answers/load.js';
-import { newReport } from '../src/cli/report.js';
+import { newReport } from '../src/commands/report.js';
 import { concludeChecks } from '../src/commands/status.js';
 import type { Location } from '../src/detect/locate.js';
 import type { RunContext } from '../src/engine/context.js';

@@ -6,7 +6,7 @@ import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
 import { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
-import { inquirerPrompter, isInteractive } from './interactive.js';
+import { inquirerPrompter, isInteractive } from '../ui/prompter.js';
 import type { ParsedCommand } from './args.js';
 
 export function stderrLog(): Log {

@@ -2,7 +2,7 @@ import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
 import type { RunContext } from '../engine/context.js';
-import { newReport, toHuman, toJson, type Report } from './report.js';
+import { newReport, toHuman, toJson, type Report } from '../commands/report.js';
 
 type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
 

@@ -3,7 +3,7 @@ import type { RunContext } from '../engine/context.js';
 import { planChanges, type Plan } from '../engine/plan.js';
 import type { Location } from '../detect/locate.js';
 import { PreconditionError, UsageError } from '../errors.js';
-import { stepReports, toHuman, type Report } from '../cli/report.js';
+import { stepReports, toHuman, type Report } from './report.js';
 import { isElevated } from '../windows/elevation.js';
 
 /**

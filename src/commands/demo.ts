@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ParsedCommand } from '../cli/args.js';
 import { buildContext } from '../cli/context.js';
-import type { Report } from '../cli/report.js';
+import type { Report } from './report.js';
 import { DEMO_IMAGE, buildImage } from '../demo/image.js';
 import { runInstall } from './install.js';
 

@@ -1,4 +1,4 @@
-import type { Report } from '../cli/report.js';
+import type { Report } from './report.js';
 import type { RunContext } from '../engine/context.js';
 import { statusChecks } from '../status/checks.js';
 import { dccSelfTest, rulesFolderHazards } from '../status/doctor.js';

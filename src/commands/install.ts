@@ -1,12 +1,12 @@
 import type { RunContext } from '../engine/context.js';
-import { planInstall } from '../engine/installPlan.js';
-import type { Report } from '../cli/report.js';
-import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from '../cli/wizard.js';
+import { planInstall } from '../plans/install.js';
+import type { Report } from './report.js';
+import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from './installWizard.js';
 import { planThenApply } from './changeFlow.js';
 import path from 'node:path';
 import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { kindOf } from '../fs/files.js';
-import { InterruptedError } from '../cli/interactive.js';
+import { InterruptedError } from '../ui/prompter.js';
 
 export const DEFAULT_SAVED_ANSWERS = 'kerio-dcc-answers.ini';
 

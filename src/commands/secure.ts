@@ -1,4 +1,4 @@
-import type { Report } from '../cli/report.js';
+import type { Report } from './report.js';
 import { locate } from '../detect/locate.js';
 import type { RunContext } from '../engine/context.js';
 import type { Plan } from '../engine/plan.js';

@@ -1,4 +1,4 @@
-import type { Report } from '../cli/report.js';
+import type { Report } from './report.js';
 import type { RunContext } from '../engine/context.js';
 import { ExitCode, KerioDccError } from '../errors.js';
 import { statusChecks, type Check } from '../status/checks.js';

@@ -1,6 +1,6 @@
-import type { Report } from '../cli/report.js';
+import type { Report } from './report.js';
 import type { RunContext } from '../engine/context.js';
-import { planUninstall } from '../engine/uninstallPlan.js';
+import { planUninstall } from '../plans/uninstall.js';
 import { planThenApply } from './changeFlow.js';
 
 export async function runUninstall(ctx: RunContext, report: Report): Promise<void> {

@@ -2,7 +2,7 @@ import { createBackup, markBackup, writeManifest, type Backup } from '../backup/
 import { Journal } from '../backup/journal.js';
 import { readManifest, type Manifest } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/prune.js';
-import { planRestore } from '../backup/restorePlan.js';
+import { planRestore } from '../plans/rollback.js';
 import type { Location } from '../detect/locate.js';
 import { ExitCode, KerioDccError } from '../errors.js';
 import type { RunContext } from './context.js';

@@ -1,7 +1,7 @@
 import type { Answers, LoadedAnswers } from '../answers/answers.js';
 import type { RecordingRunner } from '../system/runner.js';
 import type { Target } from '../target/target.js';
-import type { Prompter } from '../cli/interactive.js';
+import type { Prompter } from '../ui/prompter.js';
 
 export interface RunOptions {
   dryRun: boolean;

@@ -2,16 +2,16 @@ import { decideDccPaths } from '../detect/dccPaths.js';
 import { locate, type Location } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
 import { decideProfileDirs } from '../detect/profileDirs.js';
-import { planFirewall } from '../steps/firewall.js';
-import { planLocalCf } from '../steps/localCf.js';
-import { planMapCopies } from '../steps/map.js';
-import { planProfileFolders } from '../steps/profile.js';
-import { planService } from '../steps/service.js';
-import type { TextEdit } from '../steps/textEdit.js';
-import { planV310Pre } from '../steps/v310Pre.js';
-import type { RunContext } from './context.js';
-import { backupStep, locateStep } from './commonSteps.js';
-import type { Plan, StepPlan } from './plan.js';
+import { planFirewall } from '../managed/firewallRules.js';
+import { planLocalCf } from '../managed/localCf.js';
+import { planMapCopies } from '../managed/mapCopies.js';
+import { planProfileFolders } from '../managed/profileFolders.js';
+import { planService } from '../managed/service.js';
+import type { TextEdit } from '../managed/textEdit.js';
+import { planV310Pre } from '../managed/v310Pre.js';
+import type { RunContext } from '../engine/context.js';
+import { backupStep, locateStep } from './common.js';
+import type { Plan, StepPlan } from '../engine/plan.js';
 
 export function readHashesOf(edits: TextEdit[]): Plan['readHashes'] {
   return new Map(edits.map((e) => [e.path, e.readHash]));

@@ -7,13 +7,13 @@ import { unifiedDiff } from '../engine/diff.js';
 import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
-import { planService } from '../steps/service.js';
-import { NO_SYSTEM } from '../steps/firewall.js';
+import { planService } from '../managed/service.js';
+import { NO_SYSTEM } from '../managed/firewallRules.js';
 import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';
-import { missingFolders } from '../steps/profile.js';
+import { missingFolders } from '../managed/profileFolders.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
-import { backupCopyPath, type Manifest } from './manifest.js';
+import { backupCopyPath, type Manifest } from '../backup/manifest.js';
 import { planAclRestore } from '../trust/secure.js';
 
 export interface RestoreOptions {

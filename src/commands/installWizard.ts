@@ -9,7 +9,7 @@ import { joinWin, type WinPath } from '../target/target.js';
 import { windowsText } from '../text/textFile.js';
 import { showRules, dccFirewallRules } from '../windows/firewall.js';
 import { queryServiceState, stateName } from '../windows/service.js';
-import type { Prompter } from './interactive.js';
+import type { Prompter } from '../ui/prompter.js';
 
 type Need = 'dir' | 'file';
 

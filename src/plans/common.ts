@@ -1,6 +1,6 @@
 import type { Location } from '../detect/locate.js';
-import type { RunContext } from './context.js';
-import { step, type StepPlan } from './plan.js';
+import type { RunContext } from '../engine/context.js';
+import { step, type StepPlan } from '../engine/plan.js';
 
 export function locateStep(location: Location): StepPlan {
   return step('locate', 'locate Kerio', {

@@ -1,6 +1,6 @@
 import type { RunContext } from '../engine/context.js';
 import { step, type StepPlan } from '../engine/plan.js';
-import { NO_SYSTEM } from './firewall.js';
+import { NO_SYSTEM } from './firewallRules.js';
 
 /** Restart only when something the service reads changed, or when asked to (--restart). */
 export function planService(ctx: RunContext, earlier: StepPlan[]): StepPlan {

@@ -4,16 +4,16 @@ import { readIfExists } from '../fs/files.js';
 import { restoreZeroDccScores } from '../patch/dccScore.js';
 import { uninstallLocalCf } from '../patch/localCf.js';
 import { disableDccPlugin } from '../patch/v310Pre.js';
-import { NO_SYSTEM } from '../steps/firewall.js';
-import { planScoreEdits, textEditStep } from '../steps/localCf.js';
-import { planService } from '../steps/service.js';
-import { planTextEdit } from '../steps/textEdit.js';
+import { NO_SYSTEM } from '../managed/firewallRules.js';
+import { planScoreEdits, textEditStep } from '../managed/localCf.js';
+import { planService } from '../managed/service.js';
+import { planTextEdit } from '../managed/textEdit.js';
 import { joinWin } from '../target/target.js';
 import { dccFirewallRules, deleteRuleRequest, showRules } from '../windows/firewall.js';
-import { backupStep, locateStep } from './commonSteps.js';
-import type { RunContext } from './context.js';
-import { readHashesOf } from './installPlan.js';
-import { step, type Action, type Plan, type StepPlan } from './plan.js';
+import { backupStep, locateStep } from './common.js';
+import type { RunContext } from '../engine/context.js';
+import { readHashesOf } from './install.js';
+import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
 
 /** Map copies identical to DCC's map are ours to remove; a different file there is left alone. */
 async function planMapRemoval(ctx: RunContext, location: Location): Promise<StepPlan> {
