@@ -2,8 +2,8 @@ import path from 'node:path';
 import { readManifest } from '../backup/manifest.js';
 import { listBackupDirs } from '../backup/prune.js';
 import { verifyBackupCopies } from '../plans/rollback.js';
-import type { Report } from './report.js';
-import type { RunContext } from '../engine/context.js';
+import type { Report } from '../model/report.js';
+import type { RunContext } from '../model/context.js';
 import { ExitCode, KerioDccError } from '../errors.js';
 import { joinWin } from '../target/target.js';
 

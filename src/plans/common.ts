@@ -1,6 +1,8 @@
+import type { Facts } from '../detect/facts.js';
 import type { Location } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
-import { step, type StepPlan } from '../engine/plan.js';
+import type { Planning } from '../model/context.js';
+import { readsOf, step, type Plan, type StepPlan } from '../model/plan.js';
+import type { Managed } from '../managed/managed.js';
 
 export function locateStep(location: Location): StepPlan {
   return step('locate', 'locate Kerio', {
@@ -10,7 +12,7 @@ export function locateStep(location: Location): StepPlan {
 }
 
 /** Says where the backup will go; `apply` makes it before the first change, and only if there is one. */
-export function backupStep(ctx: RunContext, location: Location, later: StepPlan[]): StepPlan {
+export function backupStep(ctx: Planning, location: Location, later: StepPlan[]): StepPlan {
   const changes = later.some((s) => s.status === 'change');
   return step('backup', 'backup', {
     status: changes ? 'change' : 'unchanged',
@@ -18,4 +20,24 @@ export function backupStep(ctx: RunContext, location: Location, later: StepPlan[
       ? `back up ${location.rulesDir} and every file to be replaced, to a new folder in ${ctx.answers.backup.dir}`
       : 'nothing to change, so no backup is needed',
   });
+}
+
+/** Plans each managed thing in order, each seeing the steps before it. */
+export async function planEach(ctx: Planning, facts: Facts, things: Managed[], verb: 'install' | 'remove'): Promise<StepPlan[]> {
+  const steps: StepPlan[] = [];
+  for (const thing of things) {
+    const plan = verb === 'install' ? thing.install : thing.remove;
+    if (plan) steps.push(await plan.call(thing, ctx, facts, steps));
+  }
+  return steps;
+}
+
+/** A plan that changes Kerio's files: located, backed up first (the whole rules folder), then the steps. */
+export function filePlan(command: 'install' | 'uninstall', ctx: Planning, location: Location, changing: StepPlan[]): Plan {
+  return {
+    command,
+    steps: [locateStep(location), backupStep(ctx, location, changing), ...changing],
+    readHashes: readsOf(changing),
+    backupTrees: [location.rulesDir],
+  };
 }

@@ -1,9 +1,9 @@
 import { lstatSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
-import { unifiedDiff } from '../engine/diff.js';
+import type { RunContext } from '../model/context.js';
+import { step, type Action, type Plan, type StepPlan } from '../model/plan.js';
+import { unifiedDiff } from '../text/diff.js';
 import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';

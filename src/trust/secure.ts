@@ -4,8 +4,8 @@
  * that), and putting a recorded ACL back when such a run is rolled back.
  */
 import { readdir } from 'node:fs/promises';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type StepPlan } from '../engine/plan.js';
+import type { RunContext } from '../model/context.js';
+import { step, type Action, type StepPlan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
 import type { ManifestAcl } from '../backup/manifest.js';
 import { normalizeWin } from '../target/target.js';
