@@ -3,7 +3,7 @@ import { locate } from '../detect/locate.js';
 import type { RunContext } from '../model/context.js';
 import type { Plan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
-import { contentsOf, planSecure } from '../trust/secure.js';
+import { contentsOf, planSecure } from '../managed/stateFolderAcl.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 import { forgetVerdict, inspectTrust, unsafeFolders, untrustedError } from '../trust/stateFolder.js';
 import { basenameWin } from '../target/target.js';

@@ -16,7 +16,7 @@ function requireRunner(ctx: RunContext) {
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
   faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
   if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
-    await (await import('../trust/secure.js')).executeAclAction(ctx, action);
+    await (await import('../managed/stateFolderAcl.js')).executeAclAction(ctx, action);
     return;
   }
   switch (action.kind) {

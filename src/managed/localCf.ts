@@ -10,6 +10,7 @@ import type { Check } from '../model/plan.js';
 import { activeZeroDccScoreLines, disableZeroDccScores, restoreZeroDccScores } from '../patch/dccScore.js';
 import { disableSplitPronePaths, findManagedBlock, installLocalCf, splitPronePathLines, uninstallLocalCf, type DccSettings } from '../patch/localCf.js';
 import type { PatchResult } from '../patch/result.js';
+import { PreconditionError } from '../errors.js';
 import { basenameWin } from '../target/target.js';
 import type { Managed } from './managed.js';
 import { planTextEdit, textEditStep, type TextEdit } from './textEdit.js';
@@ -19,16 +20,26 @@ const BLOCK = { id: 'block', title: 'kerio-dcc block in local.cf' };
 const SPLIT = { id: 'split-paths', title: 'no dcc_home or dcc_path that SpamAssassin would split' };
 const SCORES = { id: 'scores', title: 'no active score DCC_CHECK 0' };
 
-/** Other .cf files that carry a `score DCC_CHECK 0`; only those are patched. */
-async function planScoreEdits(ctx: Planning, location: Location, patch: (b: Buffer) => PatchResult): Promise<{ edit: TextEdit; lines: number[] }[]> {
-  const edits = [];
+/**
+ * Other .cf files that carry a `score DCC_CHECK 0`; only those are patched. A file that
+ * cannot be patched safely (it is a link) is a refusal, but what it scores is still reported.
+ */
+async function planScoreEdits(ctx: Planning, location: Location, patch: (b: Buffer) => PatchResult): Promise<{ edits: TextEdit[]; zeroLines: { file: string; lines: number[] }[]; refusal?: PreconditionError }> {
+  const edits: TextEdit[] = [];
+  const zeroLines: { file: string; lines: number[] }[] = [];
+  let refusal: PreconditionError | undefined;
   for (const file of await ruleFilesMentioningDcc(ctx, location.rulesDir)) {
     if (file.toLowerCase() === location.localCf.toLowerCase()) continue;
     let lines: number[] = [];
-    const edit = await planTextEdit(ctx, file, (b) => ((lines = activeZeroDccScoreLines(b!)), patch(b!)), { mayCreate: false });
-    edits.push({ edit, lines });
+    try {
+      edits.push(await planTextEdit(ctx, file, (b) => ((lines = activeZeroDccScoreLines(b!)), patch(b!)), { mayCreate: false }));
+    } catch (err) {
+      if (!(err instanceof PreconditionError)) throw err;
+      refusal ??= err;
+    }
+    zeroLines.push({ file, lines });
   }
-  return edits;
+  return { edits, zeroLines, refusal };
 }
 
 function blockCheck(location: Location, bytes: Buffer | null, settings: DccSettings, result: PatchResult): Check {
@@ -49,7 +60,8 @@ function splitCheck(bytes: Buffer | null): Check {
 }
 
 function scoresCheck(found: { file: string; lines: number[] }[]): Check {
-  const active = found.filter((f) => f.lines.length).map((f) => `${basenameWin(f.file)} line ${f.lines.join(', ')}`);
+  // In the rules folder's order, as SpamAssassin reads them.
+  const active = [...found].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)).filter((f) => f.lines.length).map((f) => `${basenameWin(f.file)} line ${f.lines.join(', ')}`);
   return active.length ? { ...SCORES, ok: false, detail: `DCC is scored zero in ${active.join('; ')}` } : { ...SCORES, ok: true, detail: 'none in the rules folder' };
 }
 
@@ -78,15 +90,16 @@ export const localCf: Managed = {
       { mayCreate: true },
     );
     const others = await planScoreEdits(ctx, location, disableZeroDccScores);
-    const edits = [local, ...others.map((o) => o.edit)];
+    const edits = [local, ...others.edits];
     const created = local.readHash === null;
     const planned = textEditStep('local-cf', TITLE, edits, 'DCC settings in place, no score DCC_CHECK 0 active', (changed) => `${created ? 'create' : 'update'} ${changed.map((e) => e.path).join(', ')}`);
     if (paths.ok) planned.notes.push(...paths.notes);
     planned.checks = [
       paths.ok ? blockCheck(location, read, paths.settings, block!) : { ...BLOCK, ok: paths.unknowable ? null : false, detail: paths.message },
       splitCheck(read),
-      scoresCheck([{ file: location.localCf, lines: zeroLines }, ...others.map((o) => ({ file: o.edit.path, lines: o.lines }))]),
+      scoresCheck([{ file: location.localCf, lines: zeroLines }, ...others.zeroLines]),
     ];
+    if (others.refusal) planned.refusal = { message: others.refusal.message, hint: others.refusal.hint };
     return planned;
   },
 
@@ -104,7 +117,9 @@ export const localCf: Managed = {
       },
       { mayCreate: true },
     );
-    const edits = [local, ...(await planScoreEdits(ctx, location, restoreZeroDccScores)).map((o) => o.edit)];
+    const others = await planScoreEdits(ctx, location, restoreZeroDccScores);
+    if (others.refusal) throw others.refusal;
+    const edits = [local, ...others.edits];
     return textEditStep('local-cf', TITLE, edits, 'no kerio-dcc block and no score line turned off by kerio-dcc', (changed) => `update ${changed.map((e) => e.path).join(', ')}`);
   },
 };

@@ -59,6 +59,11 @@ export interface StepPlan {
    * step that would change is drift, and these checks say which part and where.
    */
   checks: Check[];
+  /**
+   * Why this step cannot be carried out safely (a file behind a link, broken markers), when
+   * its planning still found what status reports: install stops on it before any change.
+   */
+  refusal?: { message: string; hint?: string };
 }
 
 export interface Plan {

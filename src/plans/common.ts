@@ -3,6 +3,7 @@ import type { Location } from '../detect/locate.js';
 import type { Planning } from '../model/context.js';
 import { readsOf, step, type Plan, type StepPlan } from '../model/plan.js';
 import type { Managed } from '../managed/managed.js';
+import { PreconditionError } from '../errors.js';
 
 export function locateStep(location: Location): StepPlan {
   return step('locate', 'locate Kerio', {
@@ -27,7 +28,10 @@ export async function planEach(ctx: Planning, facts: Facts, things: Managed[], v
   const steps: StepPlan[] = [];
   for (const thing of things) {
     const plan = verb === 'install' ? thing.install : thing.remove;
-    if (plan) steps.push(await plan.call(thing, ctx, facts, steps));
+    if (!plan) continue;
+    const planned = await plan.call(thing, ctx, facts, steps);
+    if (planned.refusal) throw new PreconditionError(planned.refusal.message, planned.refusal.hint);
+    steps.push(planned);
   }
   return steps;
 }

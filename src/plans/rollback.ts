@@ -14,7 +14,7 @@ import { missingFolders } from '../managed/profileFolders.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
 import { backupCopyPath, type Manifest } from '../backup/manifest.js';
-import { planAclRestore } from '../trust/secure.js';
+import { planAclRestore } from '../managed/stateFolderAcl.js';
 
 export interface RestoreOptions {
   /** Also restore files changed since the run (an administrator's edit, a Kerio upgrade). */

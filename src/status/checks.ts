@@ -37,6 +37,7 @@ async function installDrift(ctx: RunContext, facts: Facts): Promise<{ checks: Ch
     }
     steps.push(planned);
     const checks = [...planned.checks];
+    if (planned.refusal && !checks.some((c) => c.ok === false)) checks.unshift({ ...thing.checks[0]!, ok: false, detail: planned.refusal.message });
     if (thing.checks.length && planned.status === 'change' && !checks.some((c) => c.ok === false)) checks.push({ id: planned.id, title: planned.title, ok: false, detail: `install would change it: ${planned.notes.join('; ') || planned.detail}` });
     found.set(thing, checks);
   }

@@ -11,7 +11,7 @@ import type { ManifestAcl } from '../backup/manifest.js';
 import { normalizeWin } from '../target/target.js';
 import { SAFE_FOLDER_SDDL, describeScriptFailure, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';
-import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from './stateFolder.js';
+import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from '../trust/stateFolder.js';
 
 function requireRunner(ctx: RunContext) {
   if (!ctx.runner) throw new Error('internal: a permissions change was planned, but no system is available');
