@@ -1,8 +1,8 @@
 import t from 'tap';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ManifestWriter, rewriteManifestHead, writeManifest } from '../src/backup/create.js';
-import { MANIFEST_NAME, fileListOf, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
+import { ManifestWriter, rewriteManifestHead, writeManifest } from '../src/store/create.js';
+import { MANIFEST_NAME, fileListOf, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/store/manifest.js';
 import { tempDir } from './helpers/cli.js';
 
 /** A manifest with its file list as a plain array, as a test builds and compares it. */

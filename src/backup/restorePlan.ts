@@ -13,7 +13,7 @@ import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/t
 import { missingFolders } from '../steps/profile.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
-import { backupCopyPath, type Manifest } from './manifest.js';
+import { backupCopyPath, type Manifest } from '../store/manifest.js';
 import { planAclRestore } from '../trust/secure.js';
 
 export interface RestoreOptions {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { readManifest } from '../backup/manifest.js';
-import { listBackupDirs } from '../backup/prune.js';
+import { readManifest } from '../store/manifest.js';
+import { listBackupDirs } from '../store/prune.js';
 import { verifyBackupCopies } from '../backup/restorePlan.js';
 import type { Report } from '../cli/report.js';
 import type { RunContext } from '../engine/context.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
+import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../store/manifest.js';
 import { kindOf } from '../fs/files.js';
-import { listBackupDirs } from '../backup/prune.js';
+import { listBackupDirs } from '../store/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
 import type { Report } from '../cli/report.js';
 import { locate } from '../detect/locate.js';

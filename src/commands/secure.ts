@@ -4,7 +4,7 @@ import type { RunContext } from '../engine/context.js';
 import type { Plan } from '../engine/plan.js';
 import { PreconditionError } from '../errors.js';
 import { contentsOf, planSecure } from '../trust/secure.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 import { forgetVerdict, inspectTrust, unsafeFolders, untrustedError } from '../trust/stateFolder.js';
 import { basenameWin } from '../target/target.js';
 import { planThenApply } from './changeFlow.js';

@@ -1,7 +1,7 @@
-import { createBackup, markBackup, writeManifest, type Backup } from '../backup/create.js';
-import { Journal } from '../backup/journal.js';
-import { readManifest, type Manifest } from '../backup/manifest.js';
-import { pruneBackups } from '../backup/prune.js';
+import { createBackup, markBackup, writeManifest, type Backup } from '../store/create.js';
+import { Journal } from '../store/journal.js';
+import { readManifest, type Manifest } from '../store/manifest.js';
+import { pruneBackups } from '../store/prune.js';
 import { planRestore } from '../backup/restorePlan.js';
 import type { Location } from '../detect/locate.js';
 import { ExitCode, KerioDccError } from '../errors.js';

@@ -1,5 +1,5 @@
-import { checkManifestPaths, readManifest } from '../backup/manifest.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { checkManifestPaths, readManifest } from '../store/manifest.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 import { locate } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';

@@ -12,7 +12,7 @@ import { mapCopyProblem } from '../detect/mapCopy.js';
 import { basenameWin, joinWin } from '../target/target.js';
 import { planFirewallRules } from '../windows/firewall.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 
 export interface Check {
   id: string;
