@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readManifest } from '../store/manifest.js';
+import { readManifest } from '../store/format.js';
 import { listBackupDirs } from '../store/prune.js';
 import { verifyBackupCopies } from '../backup/restorePlan.js';
 import type { Report } from '../cli/report.js';
