@@ -216,10 +216,17 @@ function checkEntry(dir: string, f: ManifestFile): ManifestFile {
   return f;
 }
 
+/**
+ * Bytes read from files.jsonl at a time. readline hands over every line of a chunk at once,
+ * and lines waiting to be used survive V8's young-generation collections, which then grows it:
+ * with 64 KB chunks a rollback of 10,000 files peaked 16 MB higher than with 16 KB ones.
+ */
+const LIST_CHUNK = 16 * 1024;
+
 /** The entries of files.jsonl, each checked, read a line at a time. */
 async function* storedEntries(dir: string): AsyncGenerator<ManifestFile> {
   refuseLinkOrMissing(dir, FILE_LIST);
-  const input = createReadStream(path.join(dir, FILE_LIST), { encoding: 'utf8' });
+  const input = createReadStream(path.join(dir, FILE_LIST), { encoding: 'utf8', highWaterMark: LIST_CHUNK });
   const lines = createInterface({ input, crlfDelay: Infinity });
   try {
     for await (const line of lines) yield checkEntry(dir, parse<ManifestFile>(dir, FILE_LIST, line));
