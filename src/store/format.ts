@@ -46,7 +46,7 @@ export function backupId(now: Date): string {
   return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
-export function isBackupId(name: string): boolean {
+function isBackupId(name: string): boolean {
   return ID.test(name);
 }
 
@@ -56,7 +56,7 @@ export function journalPath(dir: string): string {
 }
 
 /** The copy's place in the backup mirrors the (normalized) target path: files/C/Program Files/... */
-export function copyPathOf(p: WinPath): string {
+function copyPathOf(p: WinPath): string {
   return [COPIES, p[0]!.toUpperCase(), ...p.slice(3).split('\\').filter(Boolean)].join('/');
 }
 
@@ -190,11 +190,12 @@ function refuseLinkOrMissing(dir: string, name: string): void {
   if (link) throw tampered(dir, `${name} is a link: kerio-dcc never follows one`);
 }
 
-type Record = ManifestHead & Partial<ManifestTail> & { schema?: unknown; tool?: unknown; fileCount?: unknown; fileBytes?: unknown; files?: unknown };
+/** manifest.json as parsed, before it is checked. */
+type StoredFields = ManifestHead & Partial<ManifestTail> & { schema?: unknown; tool?: unknown; fileCount?: unknown; fileBytes?: unknown; files?: unknown };
 
 async function readRecord(dir: string): Promise<{ fields: ManifestHead & Partial<ManifestTail>; schema: unknown; fileCount: unknown; fileBytes: unknown; files: unknown }> {
   refuseLinkOrMissing(dir, MANIFEST);
-  const { schema, tool, fileCount, fileBytes, files, ...fields } = parse<Record>(dir, MANIFEST, await readFile(path.join(dir, MANIFEST), 'utf8'));
+  const { schema, tool, fileCount, fileBytes, files, ...fields } = parse<StoredFields>(dir, MANIFEST, await readFile(path.join(dir, MANIFEST), 'utf8'));
   const m = fields as ManifestHead;
   if ((schema !== SCHEMA && schema !== ONE_FILE_SCHEMA) || tool !== 'kerio-dcc' || typeof m.id !== 'string' || typeof m.status !== 'string' || !Array.isArray(m.changes) || typeof m.target?.rulesDir !== 'string') {
     throw notReadable(dir);
