@@ -5,7 +5,7 @@
  */
 import { decodePowershell } from '../windows/powershell.js';
 import type { CommandResult } from './runner.js';
-import type { SimHost, SimState } from './simulated.js';
+import type { SimHost, SimState } from './simulated/state.js';
 import { runShortPath } from './simulated/shortName.js';
 import { SHORT_PATH_KIND } from '../windows/shortPath.js';
 import { getAcl, newFolder, setAcl } from './simulated/acl.js';

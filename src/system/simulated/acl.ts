@@ -11,7 +11,7 @@ import path from 'node:path';
 import { dirnameWin, normalizeWin, type WinPath } from '../../target/target.js';
 import { parseSddl } from '../../windows/acl.js';
 import type { CommandResult } from '../runner.js';
-import type { SimHost, SimState } from '../simulated.js';
+import type { SimHost, SimState } from './state.js';
 
 /**
  * A folder an elevated administrator creates in C:\ProgramData without setting an ACL:
