@@ -1,6 +1,7 @@
 import { ExitCode, KerioDccError } from '../errors.js';
 import type { CommandRequest, CommandResult, CommandRunner } from '../system/runner.js';
 import type { Target } from '../target/target.js';
+import { firewallRulesRequest, parseFirewallRules } from './firewallPowershell.js';
 import { describeFailure, systemTool } from './tools.js';
 
 /**
@@ -203,8 +204,26 @@ export function showRuleRequest(target: Target, name: string): CommandRequest {
   return netsh(target, ['show', 'rule', `name=${name}`], false);
 }
 
-/** The rules named `name`; an empty list when netsh says none match (exit 1, whatever the language). */
+/**
+ * The rules with each of these names (one list per name, in order), read through PowerShell's
+ * language-independent enumerations (firewallPowershell.ts) in one call; when that fails
+ * (no NetSecurity module, PowerShell refused), from netsh's localized words, name by name.
+ */
+export async function readRules(runner: CommandRunner, target: Target, names: readonly string[]): Promise<FirewallRule[][]> {
+  const viaPowershell = parseFirewallRules(await runner.run(firewallRulesRequest(target, names)));
+  if (viaPowershell !== null) return names.map((name) => viaPowershell.filter((rule) => rule.name.toLowerCase() === name.toLowerCase()));
+  const lists: FirewallRule[][] = [];
+  for (const name of names) lists.push(await netshShowRules(runner, target, name));
+  return lists;
+}
+
+/** The rules named `name`: none, one, or duplicates. */
 export async function showRules(runner: CommandRunner, target: Target, name: string): Promise<FirewallRule[]> {
+  return (await readRules(runner, target, [name]))[0]!;
+}
+
+/** netsh's answer: the rules named `name`; an empty list when netsh says none match (exit 1, whatever the language). */
+export async function netshShowRules(runner: CommandRunner, target: Target, name: string): Promise<FirewallRule[]> {
   const request = showRuleRequest(target, name);
   const result = await runner.run(request);
   if (result.exitCode === 1 && !result.timedOut) return [];
@@ -282,16 +301,13 @@ export interface FirewallRulePlan {
 }
 
 /**
- * Reads the firewall and decides, per wanted rule, what to do. Only `show` runs here;
+ * Reads the firewall and decides, per wanted rule, what to do. Only reading runs here;
  * the returned requests are applied later (and never in a dry run).
  */
 export async function planFirewallRules(runner: CommandRunner, target: Target, prefix: string): Promise<FirewallRulePlan[]> {
-  const plans: FirewallRulePlan[] = [];
-  for (const wanted of dccFirewallRules(prefix)) {
-    const found = await showRules(runner, target, wanted.name);
-    plans.push(planOneRule(target, wanted, found));
-  }
-  return plans;
+  const wanted = dccFirewallRules(prefix);
+  const found = await readRules(runner, target, wanted.map((rule) => rule.name));
+  return wanted.map((rule, i) => planOneRule(target, rule, found[i]!));
 }
 
 function planOneRule(target: Target, wanted: FirewallRule, found: FirewallRule[]): FirewallRulePlan {

@@ -22,6 +22,9 @@
  *       "win32ExitCode": 0         // optional; what sc query prints as WIN32_EXIT_CODE
  *     }
  *   },
+ *   "codePage": 852,               // optional: the OEM code page the console tools print in (default: 437 for
+ *                                  // "en", 850 for "de"); the runner decodes it as on a real server (system/codePage.ts)
+ *   "netSecurity": false,          // optional: PowerShell's firewall cmdlets fail, rules are read with netsh (simulated/firewall.ts)
  *   "shortNames": false,           // optional: the volume has 8.3 names off (simulated/shortName.ts)
  *   "firewall": [                  // in creation order; duplicates allowed, as on Windows
  *     { "name": "...", "enabled": "Yes", "direction": "Out", "profiles": "Domain,Private,Public", "grouping": "",
@@ -38,6 +41,7 @@ import path from 'node:path';
 import { errnoCode } from '../../errors.js';
 import { atomicWrite } from '../../fs/atomicWrite.js';
 import { joinWin, type Target, type WinPath } from '../../target/target.js';
+import { knownCodePage } from '../codePage.js';
 import { SIM_DCCPROC_MODES, type SimDccproc } from '../simulatedDccproc.js';
 
 export type SimLanguage = 'en' | 'de';
@@ -77,6 +81,10 @@ export interface SimState {
   language: SimLanguage;
   /** Absent: dccproc answers as brand "SimulatedDCC". */
   dccproc?: SimDccproc;
+  /** The OEM code page the console tools print in; absent: the language's usual one (`simCodePage`). */
+  codePage?: number;
+  /** false: PowerShell's NetSecurity cmdlets fail (simulated/firewall.ts); absent: they work. */
+  netSecurity?: boolean;
   /** false: the volume has 8.3 short names turned off (simulated/shortName.ts); absent: on. */
   shortNames?: boolean;
   /**
@@ -93,6 +101,17 @@ export interface SimAcl {
 /** What the simulated tools may look at in the image: the ACL tools list the real files. */
 export interface SimHost {
   toHost(p: WinPath): string;
+  /**
+   * True when the simulation keeps its state outside the machine it answers for (the Wine
+   * stand-ins): then the state folder kerio-dcc creates starts empty. Absent: the state
+   * file lives in that folder (SIMULATED_STATE_PATH) and is put there as the folder is made.
+   */
+  stateElsewhere?: boolean;
+}
+
+/** The OEM code page of a US (437) or German (850) Windows, unless the state names one. */
+export function simCodePage(state: SimState): number {
+  return state.codePage ?? (state.language === 'de' ? 850 : 437);
 }
 
 export const STATE = { stopped: 1, startPending: 2, stopPending: 3, running: 4 } as const;
@@ -215,6 +234,8 @@ export function checkSimState(json: unknown, where: string): SimState {
     else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC', ...(typeof d.serverId === 'number' ? { serverId: d.serverId } : {}) };
   }
   if (json.shortNames !== undefined && typeof json.shortNames !== 'boolean') problems.push('shortNames must be true or false');
+  if (json.netSecurity !== undefined && typeof json.netSecurity !== 'boolean') problems.push('netSecurity must be true or false');
+  if (json.codePage !== undefined && !(typeof json.codePage === 'number' && knownCodePage(json.codePage))) problems.push('codePage must be the number of an OEM code page, e.g. 437, 850, 852 or 866');
   if (problems.length > 0) {
     throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
@@ -225,7 +246,7 @@ export function checkSimState(json: unknown, where: string): SimState {
     }
     acls = json.acls as Record<string, SimAcl>;
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(acls ? { acls } : {}) };
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(typeof json.codePage === 'number' ? { codePage: json.codePage } : {}), ...(json.netSecurity === false ? { netSecurity: false } : {}), ...(acls ? { acls } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */
