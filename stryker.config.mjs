@@ -13,7 +13,7 @@ const SETS = {
     tests: ['test/patch-*.test.ts'],
   },
   windows: {
-    mutate: ['src/windows/pe.ts', 'src/windows/firewall.ts', 'src/windows/service.ts', 'src/windows/powershell.ts'],
+    mutate: ['src/windows/pe.ts', 'src/windows/firewall*.ts', 'src/windows/service.ts', 'src/windows/powershell.ts'],
     tests: ['test/windows-*.test.ts', 'test/cli-install.test.ts'],
   },
   backup: {

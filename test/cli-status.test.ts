@@ -5,6 +5,7 @@ import { cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
+import { decodePowershell } from '../src/windows/powershell.js';
 import { buildImage, DEMO_IMAGE, type Image } from '../src/demo/image.js';
 import { hashTree, inImage, makeImage, PROJECT, runCli, tempDir, type CliResult, rulesHost } from './helpers/cli.js';
 
@@ -341,8 +342,8 @@ t.test('status changes nothing on a drifted server and runs no changing command'
   exitsWith(tt, run, 6);
   tt.same(drifted(run), ['map', 'firewall', 'service']);
   tt.same(await hashTree(image.root), before, 'the image is byte for byte as before');
-  const commands: Array<{ program: string; mutates: boolean }> = run.json.commands;
-  tt.ok(commands.some((c) => /netsh\.exe$/i.test(c.program)), 'the firewall was asked');
+  const commands: Array<{ program: string; args: string[]; mutates: boolean }> = run.json.commands;
+  tt.ok(commands.some((c) => /powershell\.exe$/i.test(c.program) && decodePowershell(c.args)?.kind === 'firewall-rules'), 'the firewall was asked');
   tt.ok(commands.some((c) => /sc\.exe$/i.test(c.program)), 'the service was asked');
   tt.same(commands.filter((c) => c.mutates), [], 'every command only reads');
 });

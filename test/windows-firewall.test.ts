@@ -5,6 +5,7 @@ import {
   dccFirewallRules,
   deleteRuleRequest,
   FirewallError,
+  netshShowRules,
   parseShowRuleOutput,
   planFirewallRules,
   ruleMatches,
@@ -12,6 +13,8 @@ import {
   showRules,
   type FirewallRule,
 } from '../src/windows/firewall.js';
+import { firewallRulesRequest } from '../src/windows/firewallPowershell.js';
+import { decodePowershell } from '../src/windows/powershell.js';
 import { systemTool } from '../src/windows/tools.js';
 import { FakeRunner, type FakeReply, type FakeRow } from './helpers/fakeRunner.js';
 
@@ -49,6 +52,14 @@ const deValues = (name: string, dir: string) => [
 
 const NO_RULES_EN: FakeReply = { exitCode: 1, stdout: '\r\nNo rules match the specified criteria.\r\n\r\n' };
 const NO_RULES_DE: FakeReply = { exitCode: 1, stdout: '\r\nKeine Regeln entsprechen den angegebenen Kriterien.\r\n\r\n' };
+
+/** Windows PowerShell without the NetSecurity cmdlets: the script stops, exit 1. */
+const psRequest = firewallRulesRequest(target, [OUT_NAME, IN_NAME]);
+const NO_NETSECURITY: FakeRow = {
+  program: psRequest.program,
+  args: psRequest.args,
+  reply: { exitCode: 1, stderr: "Get-NetFirewallRule : The term 'Get-NetFirewallRule' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n" },
+};
 
 const showArgs = (name: string) => ['advfirewall', 'firewall', 'show', 'rule', `name=${name}`];
 const showRow = (name: string, reply: FakeReply): FakeRow => ({ program: NETSH, args: showArgs(name), reply });
@@ -140,20 +151,20 @@ t.test('the add request is an argument array netsh reads without a shell', async
   t.throws(() => addRuleRequest(target, { ...out!, direction: null, unreadable: ['direction "Actif"'] }), /Actif/);
 });
 
-t.test('showRules returns none on exit 1 in any language and fails loudly on other errors', async (t) => {
+t.test('netsh show returns none on exit 1 in any language and fails loudly on other errors', async (t) => {
   for (const reply of [NO_RULES_EN, NO_RULES_DE, { exitCode: 1, stdout: '' }]) {
-    t.same(await showRules(new FakeRunner([showRow(OUT_NAME, reply)]), target, OUT_NAME), []);
+    t.same(await netshShowRules(new FakeRunner([showRow(OUT_NAME, reply)]), target, OUT_NAME), []);
   }
   const broken = new FakeRunner([showRow(OUT_NAME, { exitCode: 5, stdout: 'Zugriff verweigert' })]);
-  await t.rejects(showRules(broken, target, OUT_NAME), { message: /exited with code 5:\nZugriff verweigert/ });
+  await t.rejects(netshShowRules(broken, target, OUT_NAME), { message: /exited with code 5:\nZugriff verweigert/ });
   const silent = new FakeRunner([showRow(OUT_NAME, { exitCode: 0, stdout: '\r\nOk.\r\n' })]);
-  await t.rejects(showRules(silent, target, OUT_NAME), FirewallError);
+  await t.rejects(netshShowRules(silent, target, OUT_NAME), FirewallError);
   const show = new FakeRunner([showRow(OUT_NAME, NO_RULES_EN)]);
-  await showRules(show, target, OUT_NAME);
+  await netshShowRules(show, target, OUT_NAME);
   t.equal(show.calls[0]!.mutates, false, 'showing never counts as a change');
 });
 
-t.test('the plan adds, keeps or replaces each rule according to what netsh shows', async (t) => {
+t.test('the plan adds, keeps or replaces each rule according to what netsh shows, when PowerShell cannot read the firewall', async (t) => {
   const outOk = block(EN_LABELS, enValues(OUT_NAME, 'Out'));
   const inOk = block(EN_LABELS, enValues(IN_NAME, 'In'));
   const cases: Array<{ what: string; out: FakeReply; in: FakeReply; verdicts: [string, string]; reason?: RegExp; notes?: number }> = [
@@ -185,7 +196,7 @@ t.test('the plan adds, keeps or replaces each rule according to what netsh shows
     },
   ];
   for (const c of cases) {
-    const runner = new FakeRunner([showRow(OUT_NAME, c.out), showRow(IN_NAME, c.in)]);
+    const runner = new FakeRunner([NO_NETSECURITY, showRow(OUT_NAME, c.out), showRow(IN_NAME, c.in)]);
     const plans = await planFirewallRules(runner, target, PREFIX);
     t.same(plans.map((p) => p.verdict), c.verdicts, c.what);
     t.ok(runner.calls.every((call) => !call.mutates), `${c.what}: planning only reads`);
@@ -214,4 +225,50 @@ t.test('a refused firewall change names the elevated prompt, whatever language n
 
   const fine = new FakeRunner([{ program: NETSH, args: add.args, reply: { stdout: 'Ok.\r\n' } }]);
   t.equal((await runFirewallChange(fine, add)).exitCode, 0);
+});
+
+/** One line of the firewall-rules script's output, as ConvertTo-Json -Compress prints it. */
+const psLine = (name: string, direction: string, over: Record<string, string> = {}) =>
+  JSON.stringify({ name, enabled: 'True', direction, action: 'Allow', profile: 'Any', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', ...over });
+const psRow = (names: string[], reply: FakeReply): FakeRow => {
+  const request = firewallRulesRequest(target, names);
+  return { program: request.program, args: request.args, reply };
+};
+
+t.test('rules are read in one PowerShell call, by exact display name, bound as literals', async (t) => {
+  const script = decodePowershell(psRequest.args);
+  t.equal(script?.kind, 'firewall-rules');
+  t.same(script?.params, { name1: OUT_NAME, name2: IN_NAME }, 'the names, with their spaces and parentheses, as parameters');
+  t.match(script?.text, /Get-NetFirewallRule -DisplayName \(\[WildcardPattern\]::Escape\(\$name\)\)/, 'the name is no wildcard pattern');
+  t.match(script?.text, /Where-Object \{ \$_\.DisplayName -eq \$name \}/, 'and must match exactly');
+  t.equal(psRequest.output, 'utf8', 'PowerShell output is read as UTF-8');
+  t.equal(psRequest.mutates, false);
+});
+
+t.test("PowerShell's enumerations decide the plan in any display language, without netsh", async (t) => {
+  const cases: Array<{ what: string; stdout: string; verdicts: [string, string]; reason?: RegExp; notes?: number }> = [
+    { what: 'no rules yet', stdout: '', verdicts: ['add', 'add'] },
+    { what: 'both rules present', stdout: [psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n') + '\r\n', verdicts: ['unchanged', 'unchanged'] },
+    { what: 'a duplicate', stdout: [psLine(OUT_NAME, 'Outbound'), psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /2 rules are named/ },
+    { what: 'two profiles only', stdout: [psLine(OUT_NAME, 'Outbound', { profile: 'Domain, Private' }), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /profiles Domain,Private \(wanted Domain,Private,Public\)/ },
+    { what: 'disabled, blocking', stdout: [psLine(OUT_NAME, 'Outbound', { enabled: 'False' }), psLine(IN_NAME, 'Inbound', { action: 'Block' })].join('\r\n'), verdicts: ['replace', 'replace'], reason: /action block/ },
+    { what: 'wrong direction', stdout: [psLine(OUT_NAME, 'Inbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /direction in \(wanted out\)/ },
+    { what: 'an enumeration name this tool does not know', stdout: [psLine(OUT_NAME, 'Outbound', { action: 'NotConfigured' }), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['unchanged', 'unchanged'], reason: /could not read action "NotConfigured"/, notes: 1 },
+  ];
+  for (const c of cases) {
+    const runner = new FakeRunner([psRow([OUT_NAME, IN_NAME], { exitCode: 0, stdout: c.stdout })]);
+    const plans = await planFirewallRules(runner, target, PREFIX);
+    t.same(plans.map((p) => p.verdict), c.verdicts, c.what);
+    t.equal(runner.calls.length, 1, `${c.what}: one PowerShell call, no netsh`);
+    if (c.reason) t.ok(plans.some((p) => c.reason!.test(p.reason)), `${c.what}: reason says why`, { reasons: plans.map((p) => p.reason) });
+    t.equal(plans.flatMap((p) => p.notes).length, c.notes ?? 0, `${c.what}: notes`);
+  }
+});
+
+t.test('output PowerShell did not print as the script does falls back to netsh', async (t) => {
+  const runner = new FakeRunner([psRow([OUT_NAME], { exitCode: 0, stdout: 'WARNING: something else\r\n' }), showRow(OUT_NAME, found(block(EN_LABELS, enValues(OUT_NAME, 'Out'))))]);
+  const rules = await showRules(runner, target, OUT_NAME);
+  t.equal(rules.length, 1);
+  t.equal(rules[0]!.direction, 'out');
+  t.same(runner.calls.map((c) => c.program), [psRow([OUT_NAME], {}).program, NETSH]);
 });

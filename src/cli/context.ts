@@ -40,9 +40,9 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
     const service = loaded.answers.kerio.service;
     inner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, service), target);
     // A machine's own files are real: so is its dccproc.exe. Only an image gets the simulated one.
-    if (root === null) inner = new RealDccprocRunner(inner, new (await import('../system/liveRunner.js')).LiveRunner());
+    if (root === null) inner = new RealDccprocRunner(inner, new (await import('../system/liveRunner.js')).LiveRunner(target.systemRoot));
   } else if (root === null) {
-    inner = new (await import('../system/liveRunner.js')).LiveRunner();
+    inner = new (await import('../system/liveRunner.js')).LiveRunner(target.systemRoot);
   }
   return {
     target,

@@ -9,6 +9,8 @@ export interface CommandRequest {
   mutates: boolean;
   /** Milliseconds before the process is killed; defaults to the runner's own limit. */
   timeoutMs?: number;
+  /** What the program prints in (codePage.ts); absent: the machine's OEM code page, as console tools do. */
+  output?: 'oem' | 'utf8';
 }
 
 export interface CommandResult {

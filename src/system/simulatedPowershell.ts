@@ -5,10 +5,12 @@
  */
 import { decodePowershell } from '../windows/powershell.js';
 import type { CommandResult } from './runner.js';
-import type { SimHost, SimState } from './simulated.js';
+import type { SimHost, SimState } from './simulated/state.js';
 import { runShortPath } from './simulated/shortName.js';
 import { SHORT_PATH_KIND } from '../windows/shortPath.js';
 import { getAcl, newFolder, setAcl } from './simulated/acl.js';
+import { runFirewallRules } from './simulated/firewall.js';
+import { FIREWALL_RULES_KIND } from '../windows/firewallPowershell.js';
 
 /** Answers one script kind; may change the state (the runner saves it when it did). */
 export type PowershellHandler = (state: SimState, params: Record<string, string>, host: SimHost | null) => CommandResult;
@@ -18,6 +20,7 @@ const KINDS: Record<string, PowershellHandler> = {
   'get-acl': getAcl,
   'set-acl': setAcl,
   'new-folder': newFolder,
+  [FIREWALL_RULES_KIND]: runFirewallRules,
 };
 
 export function runPowershell(state: SimState, args: string[], host: SimHost | null = null): CommandResult {

@@ -57,6 +57,7 @@ export function powershellRequest(target: Target, script: PowershellScript, opti
     program: powershellPath(target),
     args: ['-NoLogo', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-EncodedCommand', encoded],
     mutates: options.mutates,
+    output: 'utf8',
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   };
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { dirnameWin, normalizeWin, type WinPath } from '../../target/target.js';
 import { parseSddl } from '../../windows/acl.js';
 import type { CommandResult } from '../runner.js';
-import type { SimHost, SimState } from '../simulated.js';
+import type { SimHost, SimState } from './state.js';
 
 /**
  * A folder an elevated administrator creates in C:\ProgramData without setting an ACL:
@@ -164,7 +164,7 @@ export function newFolder(state: SimState, params: Record<string, string>, host:
   const sddl = (params['sddl'] ?? '').replace(/D:P(?=\()/, 'D:PAI');
   state.acls = { ...(state.acls ?? {}), [keyOf(p)]: { sddl } };
   const folder = host.toHost(p);
-  if (keyOf(p) === keyOf(dirnameWin(STATE_FILE))) {
+  if (keyOf(p) === keyOf(dirnameWin(STATE_FILE)) && host.stateElsewhere !== true) {
     const temp = `${folder}.new-${process.pid}`;
     mkdirSync(temp);
     writeFileSync(path.join(temp, path.basename(host.toHost(STATE_FILE))), JSON.stringify(state, null, 2) + '\n');

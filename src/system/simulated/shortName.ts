@@ -21,7 +21,7 @@
  * not look at the image's files.
  */
 import type { CommandResult } from '../runner.js';
-import type { SimState } from '../simulated.js';
+import type { SimState } from './state.js';
 
 const ROOT_COLLISIONS: Record<string, string> = { 'program files (x86)': 'PROGRA~2', programdata: 'PROGRA~3' };
 

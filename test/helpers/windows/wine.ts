@@ -45,6 +45,16 @@ export function cmdWord(word: string): string {
   return /\s/.test(word) ? `"${word}"` : word;
 }
 
+/** How a prefix differs from the default (the machine's locale, Wine's own tools). */
+export interface PrefixOptions {
+  /** A generated Unix locale, e.g. `cs_CZ.UTF-8`: it sets the prefix's code pages. */
+  locale?: string;
+  /** More environment for every Windows program in the prefix. */
+  env?: Record<string, string>;
+  /** Added to WINEDLLOVERRIDES, e.g. `sc.exe=n` to run a native sc.exe placed in system32. */
+  dllOverrides?: string;
+}
+
 /**
  * A throw-away Wine prefix set to Windows 10, run headless. Node's node.exe under Wine
  * dies with EBADF when a standard handle is a Unix pipe, so every program here gets
@@ -58,17 +68,20 @@ export class WinePrefix {
   private runs = 0;
   private disposed = false;
 
-  private constructor(prefix: string, logs: string) {
+  private constructor(prefix: string, logs: string, options: PrefixOptions) {
     this.prefix = prefix;
     this.driveC = path.join(prefix, 'drive_c');
     this.logs = logs;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      // The prefix's ANSI and OEM code pages come from the Unix locale (it must be generated).
+      ...(options.locale ? { LANG: options.locale, LC_ALL: options.locale } : {}),
+      ...options.env,
       WINEPREFIX: prefix,
       WINEARCH: 'win64',
       WINEDEBUG: '-all',
       // Keeps wineboot from offering to download Mono and Gecko, which would wait for a click.
-      WINEDLLOVERRIDES: 'mscoree,mshtml=',
+      WINEDLLOVERRIDES: ['mscoree,mshtml=', ...(options.dllOverrides ? [options.dllOverrides] : [])].join(';'),
     };
     delete env['DISPLAY'];
     delete env['WAYLAND_DISPLAY'];
@@ -76,12 +89,12 @@ export class WinePrefix {
   }
 
   /** Boots a fresh prefix and sets it to Windows 10 (Node refuses older Windows versions). */
-  static async create(): Promise<WinePrefix> {
+  static async create(options: PrefixOptions = {}): Promise<WinePrefix> {
     const base = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-wine-'));
     const prefix = path.join(base, 'prefix');
     const logs = path.join(base, 'logs');
     await mkdir(logs);
-    const wine = new WinePrefix(prefix, logs);
+    const wine = new WinePrefix(prefix, logs, options);
     process.once('exit', () => wine.killServerNow());
     try {
       const boot = await wine.run(['wineboot', '--init'], 240_000);
