@@ -174,6 +174,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
     target: { root: ctx.target.root, rulesDir: location.rulesDir, installDir: location.installDir, service: ctx.answers.kerio.service },
     answersFile: ctx.loaded.file,
     changes: plan.steps.filter((s) => s.status === 'change' && s.id !== 'backup').map((s) => s.id),
+    ...(plan.dccLicense ? { dccLicense: plan.dccLicense } : {}),
   };
   const manifest = new ManifestWriter(folder.dir, head);
   try {
@@ -212,7 +213,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
       if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
       const host = ctx.target.toHost(action.path);
       if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
-      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))! });
+      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))!, ...(action.keepsState ? { keepsState: true as const } : {}) });
     }
     const firewall: ManifestTail['firewall'] = [];
     for (const action of actions) {

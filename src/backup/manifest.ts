@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { withOpen } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
-import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
+import { dirnameWin, isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
 
 export const MANIFEST_NAME = 'manifest.json';
@@ -25,6 +25,8 @@ export interface ManifestCreated {
   path: WinPath;
   /** For files: the bytes the run wrote, so an undo can tell our file from a later one. */
   sha256?: string;
+  /** A file its program keeps state in (DCC's map): removed by an undo whatever it holds by then. */
+  keepsState?: true;
 }
 
 export interface ManifestFirewall {
@@ -55,6 +57,8 @@ export interface Manifest {
   answersFile: string | null;
   /** Step ids that change something in this run. */
   changes: string[];
+  /** The run provisioned the bundled DCC client: how its licence was accepted (absent otherwise). */
+  dccLicense?: { accepted: true; how: 'answers' | 'prompt'; sha256: string };
   /** Read from disk each time it is walked, so a backup of any size is never held whole. */
   files: FileList;
   created: ManifestCreated[];
@@ -349,7 +353,7 @@ export async function readManifestHead(dir: string): Promise<ManifestHead> {
  * The folders a manifest may name: the rules folder, and `.spamassassin` profile folders
  * with what is in them. Anything else (`..`, another drive, a system file) is refused.
  */
-export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath): void {
+export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath, dccClientDirs: WinPath[] = []): void {
   const systemDrive = systemRoot.slice(0, 2).toLowerCase();
   if (normalizeWin(m.target.rulesDir).toLowerCase() !== normalizeWin(rulesDir).toLowerCase()) {
     throw new PreconditionError(
@@ -362,12 +366,15 @@ export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, 
     const n = normalizeWin(p);
     if (n !== p.replace(/\//g, '\\').replace(/\\$/, '')) return false; // '..' or '.' inside the path
     if (isInsideWin(n, rulesDir)) return true;
+    // The bundled DCC client's programs and map: files directly in the folders the answers name.
+    if (dccClientDirs.some((d) => normalizeWin(d).toLowerCase() === dirnameWin(n).toLowerCase())) return true;
     const parts = n.split('\\');
     const profileAt = parts.findIndex((part) => part.toLowerCase() === '.spamassassin');
     // Profile folders live on the system drive; one elsewhere is not a profile kerio-dcc made.
     return profileAt >= 0 && parts.length - profileAt <= 2 && n.slice(0, 2).toLowerCase() === systemDrive;
   };
-  const ancestorOfProfile = (p: WinPath): boolean => createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p));
+  const ancestorOfProfile = (p: WinPath): boolean =>
+    createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p)) || dccClientDirs.some((d) => isInsideWin(d, p));
   for (const f of m.files) if (!allowed(f.path)) throw tampered(dir, `it names ${f.path}, outside the rules folder and the .spamassassin folders`);
   for (const c of m.created) {
     if (!allowed(c.path) && !(c.type === 'dir' && ancestorOfProfile(c.path))) throw tampered(dir, `it names ${c.path}, outside the rules folder and the .spamassassin folders`);

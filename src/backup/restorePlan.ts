@@ -115,7 +115,9 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
   for (const c of manifest.created.filter((c) => c.type === 'file')) {
     const current = sha256IfExists(ctx.target.toHost(c.path));
     if (current === null) continue;
-    if (current !== c.sha256) {
+    // DCC rewrites its map on every run: a map the run made is its own whatever it holds now.
+    const keepsState = c.keepsState === true && basenameWin(c.path).toLowerCase() === 'map';
+    if (current !== c.sha256 && !keepsState) {
       conflicts.push(`${c.path} was changed since this run created it${options.force ? ': removed anyway (--force)' : ': kept (remove it with --force)'}`);
       if (!options.force) continue;
     }

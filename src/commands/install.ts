@@ -3,6 +3,7 @@ import { planInstall } from '../engine/installPlan.js';
 import type { Report } from '../cli/report.js';
 import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from '../cli/wizard.js';
 import { planThenApply } from './changeFlow.js';
+import { decideLicense, readClientBundle } from '../managed/dccClient.js';
 import path from 'node:path';
 import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { kindOf } from '../fs/files.js';
@@ -26,7 +27,8 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
     const location = await askWhatDetectionCannotSettle(ctx, prompter);
     process.stdout.write(`${await detectionSummary(ctx, location)}\n\n`);
   }
-  const { plan, location } = await planInstall(ctx);
+  const license = ctx.answers.dcc.client === 'bundled' ? await decideLicense(ctx, await readClientBundle()) : undefined;
+  const { plan, location } = await planInstall(ctx, license);
   await planThenApply(ctx, report, plan, location, 'Apply these changes?');
   if (report.changed) report.summary = 'DCC is on.';
   if (report.data['declined'] || ctx.options.dryRun) return;

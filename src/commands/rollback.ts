@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { dccClientDirs } from '../answers/answers.js';
 import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
 import { kindOf } from '../fs/files.js';
 import { listBackupDirs } from '../backup/prune.js';
@@ -39,7 +40,7 @@ async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: s
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
   const location = await locate(ctx, { requireDcc: false });
   const { dir, manifest } = await chooseBackup(ctx, id, report.warnings);
-  checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
+  checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot, dccClientDirs(ctx.answers));
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
   const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
   if (conflicts.length && !ctx.options.force) {

@@ -1,4 +1,5 @@
 import { checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { dccClientDirs } from '../answers/answers.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 import { locate } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
@@ -33,7 +34,7 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
       `Nothing was changed. Check the server with kerio-dcc status and put right what it reports, then move ${run.winDir} out of the backups folder so that runs can go on.`,
     );
   });
-  checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
+  checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot, dccClientDirs(ctx.answers));
   ctx.log.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
   if (problems.length) {

@@ -9,8 +9,9 @@ import { refuseLink } from './textEdit.js';
 import { mapCopyProblem } from '../detect/mapCopy.js';
 
 /** DCC's map is a binary memory-mapped file: copied byte for byte, never parsed. */
-export async function planMapCopies(ctx: RunContext, location: Location, decision: ProfileDecision): Promise<StepPlan> {
-  const source = await readIfExists(ctx.target.toHost(location.map));
+export async function planMapCopies(ctx: RunContext, location: Location, decision: ProfileDecision, planned?: Buffer | null): Promise<StepPlan> {
+  // planned: the map an earlier step of this plan makes (the bundled client's), not on disk yet.
+  const source = planned ?? (await readIfExists(ctx.target.toHost(location.map)));
   if (source === null || source.length === 0) {
     throw new PreconditionError(`DCC's map file ${location.map} ${source === null ? 'does not exist' : 'is empty'}.`, 'Set dcc.map (or dcc.home) in the answers file to a working DCC installation.');
   }

@@ -47,6 +47,7 @@ import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../errors.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
+import { runSimulatedCdcc } from './simulated/cdcc.js';
 import { basenameWin, joinWin, type Target, type WinPath } from '../target/target.js';
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 import { runPowershell } from './simulatedPowershell.js';
@@ -358,7 +359,7 @@ export class SimulatedRunner implements CommandRunner {
         9009,
         '',
         `'${request.program}' is not recognized as an internal or external command, operable program or batch file.${CRLF}` +
-          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe, icacls.exe and dccproc.exe.)${CRLF}`,
+          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe, icacls.exe, dccproc.exe and cdcc.exe.)${CRLF}`,
       );
     }
     const state = (await loadSimState(this.statePath)) ?? checkSimState(await this.initialState(), 'built by the caller');
@@ -376,6 +377,7 @@ const HANDLERS: Record<string, Handler> = {
   'dccproc.exe': runDccproc,
   'powershell.exe': runPowershell,
   'icacls.exe': runIcacls,
+  'cdcc.exe': (_state, args, host) => runSimulatedCdcc(args, host),
 };
 
 // ---------------------------------------------------------------------------- sc

@@ -1,0 +1,192 @@
+/**
+ * The bundled DCC client (`[dcc] client = bundled`): the dccproc.exe and cdcc.exe kerio-dcc ships
+ * in its `dcc` folder (built from DCC's unchanged source by scripts/dcc-client.mjs), copied into
+ * dccproc's folder, the DCC home created, and the home's map made by the real cdcc.exe from
+ * `[dcc] servers`. Each is planned here as a StepPlan; apply, backup and rollback treat them
+ * like every other step: a rollback removes exactly the programs, map and folders the run added.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Answers } from '../answers/answers.js';
+import type { Location } from '../detect/locate.js';
+import type { RunContext } from '../engine/context.js';
+import { step, type Action, type DccLicenseDecision, type StepPlan } from '../engine/plan.js';
+import { PreconditionError, UsageError } from '../errors.js';
+import { kindOf, readIfExists, sha256 } from '../fs/files.js';
+import { missingFolders } from '../steps/profile.js';
+import { refuseLink } from '../steps/textEdit.js';
+import { dirnameWin, joinWin, type WinPath } from '../target/target.js';
+import type { CommandRunner } from '../system/runner.js';
+
+/** Overrides where the client package is (tests, and a development checkout that has no `dcc` folder beside node). */
+export const CLIENT_DIR_ENV = 'KERIO_DCC_CLIENT_DIR';
+
+/** The client package as it ships: a folder on the machine kerio-dcc runs on. */
+export interface ClientBundle {
+  /** Host path of the folder. */
+  dir: string;
+  dccproc: Buffer;
+  cdcc: Buffer;
+  /** Host path of its cdcc.exe: run to make the map. */
+  cdccPath: string;
+  license: string;
+}
+
+/** Where kerio-dcc looks for the client package: `KERIO_DCC_CLIENT_DIR`, else the `dcc` folder beside kerio-dcc.exe. */
+export function clientBundleDir(): string {
+  const given = process.env[CLIENT_DIR_ENV];
+  return given ? path.resolve(given) : path.join(path.dirname(process.execPath), 'dcc');
+}
+
+/** Reads the client package; a missing or incomplete one stops the run before any change (exit 3). */
+export async function readClientBundle(): Promise<ClientBundle> {
+  const dir = clientBundleDir();
+  const read = async (name: string) => {
+    const bytes = await readIfExists(path.join(dir, name));
+    if (bytes === null || bytes.length === 0) {
+      throw new PreconditionError(
+        `The DCC client that kerio-dcc ships is not complete: ${path.join(dir, name)} is missing.`,
+        `Reinstall kerio-dcc from its MSI or zip (they hold the dcc folder), or use your own DCC client with [dcc] client = existing. Nothing was changed.`,
+      );
+    }
+    return bytes;
+  };
+  const [dccproc, cdcc, license] = [await read('dccproc.exe'), await read('cdcc.exe'), await read('LICENSE')];
+  return { dir, dccproc, cdcc, cdccPath: path.join(dir, 'cdcc.exe'), license: license.toString('utf8') };
+}
+
+/** Where cdcc.exe goes: beside dccproc (SpamAssassin starts cdcc from dcc_path's folder). */
+export function cdccPathOf(answers: Answers): WinPath {
+  return joinWin(dirnameWin(answers.dcc.dccproc), 'cdcc.exe');
+}
+
+/** The licence's first paragraph decides who may use DCC for free: the administrator decides, here. */
+export async function decideLicense(ctx: RunContext, bundle: ClientBundle): Promise<DccLicenseDecision> {
+  const hash = sha256(Buffer.from(bundle.license, 'utf8'));
+  if (ctx.answers.dcc.acceptLicense) return { accepted: true, how: 'answers', sha256: hash };
+  const prompter = ctx.options.yes ? null : ctx.prompter;
+  if (!prompter) {
+    throw new UsageError(
+      `[dcc] client = bundled installs DCC, whose licence is free only for some uses, and [dcc] accept_license is not yes.`,
+      `Read DCC's licence (${path.join(bundle.dir, 'LICENSE')}); if it allows your use, set accept_license = yes under [dcc] in the answers file. Nothing was changed.`,
+    );
+  }
+  process.stdout.write(`\nDCC's licence (${path.join(bundle.dir, 'LICENSE')}):\n\n${bundle.license.trimEnd()}\n\n`);
+  if (!(await prompter.confirm("Does DCC's licence allow your use, and do you accept it?", false))) {
+    throw new UsageError("DCC's licence was not accepted, so the bundled DCC client is not installed.", 'Nothing was changed. Use your own DCC client with [dcc] client = existing, or accept the licence.');
+  }
+  return { accepted: true, how: 'prompt', sha256: hash };
+}
+
+/** The folders to create (outermost first, each once) and the programs to copy. */
+export async function planClientPrograms(ctx: RunContext, location: Location, bundle: ClientBundle): Promise<StepPlan> {
+  const actions: Action[] = [];
+  const folders = new Set<string>();
+  for (const dir of [dirnameWin(location.dccproc), location.dccHome]) {
+    for (const folder of await missingFolders(ctx, dir)) {
+      if (!folders.has(folder.toLowerCase())) actions.push({ kind: 'mkdir', path: folder });
+      folders.add(folder.toLowerCase());
+    }
+  }
+  const notes: string[] = [];
+  const copied: WinPath[] = [];
+  for (const [dest, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
+    await refuseLink(ctx, dest);
+    const current = await readIfExists(ctx.target.toHost(dest));
+    if (current !== null && current.equals(bytes)) continue;
+    if (current !== null && !ctx.options.force) {
+      throw new PreconditionError(
+        `${dest} exists and is not the DCC client kerio-dcc ships.`,
+        'To keep using it, set [dcc] client = existing; to replace it with the bundled one (it is backed up first), run again with --force. Nothing was changed.',
+      );
+    }
+    if (current !== null) notes.push(`${dest} is replaced (--force); it is backed up first`);
+    actions.push({ kind: 'writeFile', path: dest, content: bytes });
+    copied.push(dest);
+  }
+  const created = [...folders];
+  return step('dcc-client', 'DCC client (bundled)', {
+    status: actions.length ? 'change' : 'unchanged',
+    detail: actions.length
+      ? [created.length ? `create ${actions.filter((a) => a.kind === 'mkdir').map((a) => ('path' in a ? a.path : '')).join(', ')}` : '', copied.length ? `copy ${copied.join(', ')} from ${bundle.dir}` : ''].filter(Boolean).join('; ')
+      : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client`,
+    notes,
+    actions,
+  });
+}
+
+/** The arguments that make a new map in `home` listing exactly `servers` (cdcc(8): new map, add). */
+export function newMapArgs(home: string, servers: string[]): string[] {
+  // IPv6 off first: cdcc then probes nothing of its own, and the map asks over IPv4 (UDP 6277 as the firewall rules open).
+  return ['-h', home, 'new map', 'IPv6 off', ...servers.map((s) => `add ${s}`)];
+}
+
+/** Makes a map with the real cdcc in a scratch folder on this machine, and returns its bytes. */
+async function makeMap(runner: CommandRunner, cdcc: string, servers: string[]): Promise<Buffer> {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-map-'));
+  try {
+    // Writes only the scratch folder, never the server: allowed in a dry run.
+    const r = await runner.run({ program: cdcc, args: newMapArgs(scratch, servers), mutates: false, timeoutMs: 60_000 });
+    const map = await readIfExists(path.join(scratch, 'map'));
+    if (r.exitCode !== 0 || map === null || map.length === 0) {
+      const said = `${r.stdout}${r.stderr}`.trim();
+      throw new PreconditionError(`${cdcc} could not make DCC's map (exit ${r.exitCode})${said ? `: ${said}` : ''}.`, 'Check the entries of [dcc] servers in the answers file. Nothing was changed.');
+    }
+    return map;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The DCC home's map. One that is there is kept (an administrator's map is never overwritten
+ * without --force); a new one is made by the real cdcc. Returns the map's bytes as they will
+ * be, for the profile copies.
+ */
+export async function planClientMap(ctx: RunContext, location: Location, bundle: ClientBundle): Promise<{ step: StepPlan; map: Buffer | null }> {
+  await refuseLink(ctx, location.map);
+  const current = await readIfExists(ctx.target.toHost(location.map));
+  if (current !== null && current.length > 0 && !ctx.options.force) {
+    return {
+      map: current,
+      step: step('dcc-map', "DCC client's map", {
+        status: 'unchanged',
+        detail: `${location.map} is there and is kept (--force makes a new one from [dcc] servers)`,
+      }),
+    };
+  }
+  if ((await kindOf(ctx.target.toHost(location.map))) === 'dir') throw new PreconditionError(`${location.map} is a folder, where DCC's map should be.`, 'Move it away, or set [dcc] map. Nothing was changed.');
+  if (!ctx.runner) {
+    throw new PreconditionError('Making the DCC map needs cdcc.exe to run, and on an image (--root) no program runs.', 'Add --simulate, or use [dcc] client = existing with a map in the image. Nothing was changed.');
+  }
+  const map = await makeMap(ctx.runner, bundle.cdccPath, ctx.answers.dcc.servers);
+  const servers = ctx.answers.dcc.servers.map((s) => s.split(' ')[0]).join(', ');
+  return {
+    map,
+    step: step('dcc-map', "DCC client's map", {
+      status: 'change',
+      detail: `${current === null ? 'create' : 'replace (--force)'} ${location.map}, made by cdcc.exe, listing ${servers}`,
+      actions: [{ kind: 'writeFile', path: location.map, content: map, keepsState: true }],
+      serviceReads: true,
+    }),
+  };
+}
+
+/** Uninstall: the bundled programs, where they are byte for byte the ones kerio-dcc ships. The map and home are left (they may hold the administrator's own settings); rollback removes them. */
+export async function planClientRemoval(ctx: RunContext, location: Location): Promise<StepPlan> {
+  const title = 'DCC client (bundled)';
+  if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', title, { status: 'skipped', detail: '[dcc] client = existing: the DCC client is yours' });
+  const bundle = await readClientBundle();
+  const actions: Action[] = [];
+  for (const [p, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
+    const current = await readIfExists(ctx.target.toHost(p));
+    if (current !== null && current.equals(bytes)) actions.push({ kind: 'deleteFile', path: p });
+  }
+  return step('dcc-client', title, {
+    status: actions.length ? 'change' : 'unchanged',
+    detail: actions.length ? `remove ${actions.map((a) => ('path' in a ? a.path : '')).join(', ')}` : 'no bundled DCC program to remove',
+    notes: [`${location.map} and ${location.dccHome} are left in place (rollback of the install run removes them)`],
+    actions,
+  });
+}
