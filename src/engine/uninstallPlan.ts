@@ -14,6 +14,7 @@ import { backupStep, locateStep } from './commonSteps.js';
 import type { RunContext } from './context.js';
 import { readHashesOf } from './installPlan.js';
 import { step, type Action, type Plan, type StepPlan } from './plan.js';
+import { planClientRemoval } from '../managed/dccClient.js';
 
 /** Map copies identical to DCC's map are ours to remove; a different file there is left alone. */
 async function planMapRemoval(ctx: RunContext, location: Location): Promise<StepPlan> {
@@ -69,7 +70,8 @@ export async function planUninstall(ctx: RunContext): Promise<{ plan: Plan; loca
   const v310 = await planTextEdit(ctx, location.v310Pre, (b) => disableDccPlugin(b!), { mayCreate: false });
   const v310Step = textEditStep('v310-pre', 'v310.pre', [v310], 'the DCC plugin is not loaded', () => `stop loading the DCC plugin in ${location.v310Pre}`);
   const firewall = await planFirewallRemoval(ctx);
-  const fileSteps = [map, localStep, v310Step, firewall];
+  const client = await planClientRemoval(ctx, location);
+  const fileSteps = [map, localStep, v310Step, firewall, client];
   const service = planService(ctx, fileSteps);
   const changing = [...fileSteps, service];
   return {

@@ -190,3 +190,37 @@ export async function planClientRemoval(ctx: RunContext, location: Location): Pr
     actions,
   });
 }
+
+/** A map entry's server as `cdcc info` names it: host,port, with "-" for DCC's port. */
+function serverKey(entry: string): string {
+  const [host, port] = entry.split(' ')[0]!.split(',');
+  return `${host!.toLowerCase()},${port === undefined || port === '6277' ? '-' : port}`;
+}
+
+/** The servers `cdcc info` lists: each entry line starts with host,port (comments and settings aside). */
+export function infoServers(info: string): string[] {
+  return info
+    .split(/\r?\n/)
+    .filter((l) => /^[A-Za-z0-9][A-Za-z0-9.:-]*,(\d+|-)\s/.test(l))
+    .map(serverKey);
+}
+
+/**
+ * doctor, client = bundled: the bundled cdcc.exe reads the DCC home's map (`cdcc -h HOME info`,
+ * which changes nothing), and the map must list exactly the servers of [dcc] servers.
+ */
+export async function clientMapCheck(ctx: RunContext, runner: CommandRunner, location: Location, timeoutMs: number): Promise<{ id: string; title: string; ok: boolean; detail: string }> {
+  const cdcc = cdccPathOf(ctx.answers);
+  const title = "bundled DCC client's map";
+  const r = await runner.run({ program: cdcc, args: ['-h', location.dccHome, 'info'], mutates: false, timeoutMs });
+  const listed = infoServers(r.stdout);
+  if (r.exitCode !== 0 || r.timedOut || listed.length === 0) {
+    const said = `${r.stderr}${r.stdout}`.trim().split(/\r?\n/).slice(0, 3).join(' ');
+    return { id: 'dcc-client-map', title, ok: false, detail: `${cdcc} -h ${location.dccHome} info could not read the map (exit ${r.exitCode}${said ? `: ${said}` : ''}): run kerio-dcc install (with --force to make the map again)` };
+  }
+  const wanted = ctx.answers.dcc.servers.map(serverKey);
+  const same = listed.length === wanted.length && wanted.every((w) => listed.includes(w));
+  return same
+    ? { id: 'dcc-client-map', title, ok: true, detail: `${location.map} lists the ${wanted.length} server(s) of [dcc] servers (read by ${cdcc})` }
+    : { id: 'dcc-client-map', title, ok: false, detail: `${location.map} lists ${listed.join(' ')}, but [dcc] servers lists ${wanted.join(' ')}: kerio-dcc install --force makes the map again from [dcc] servers` };
+}

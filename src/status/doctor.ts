@@ -9,6 +9,7 @@ import { joinWin } from '../target/target.js';
 import { readTemplate } from '../templates.js';
 import { activeDccLoadplugins } from '../patch/v310Pre.js';
 import type { Check } from './checks.js';
+import { clientMapCheck } from '../managed/dccClient.js';
 
 /** The header dccproc prints: `X-DCC-BRAND-Metrics: CLIENTHOST SERVER_ID; counts`. No server answered: brand empty, ID 0. */
 const METRICS = /^X-DCC-([^\s:]*)-Metrics:[ \t]*(\S+)[ \t]+(\d+);[ \t]*([^\r\n]*)/m;
@@ -134,6 +135,7 @@ export async function dccSelfTest(ctx: RunContext, location: Location, timeoutSe
       : { id: 'dccproc-version', title: 'dccproc runs', ok: false, detail: versionProblem(location.dccproc, v, timeoutSeconds) },
   );
   if (version === null) return { checks, version, brand: null, serverId: null };
+  if (ctx.answers.dcc.client === 'bundled') checks.push(await clientMapCheck(ctx, runner, location, timeoutMs));
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-doctor-'));
   try {
