@@ -153,7 +153,9 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
   // What the run will leave at each path it writes (a sha256) or deletes (null), recorded
   // with that file's entry so an undo can tell the run's bytes from a later edit.
   const after = new Map<string, string | null>();
+  const keepsState = new Set<string>();
   for (const a of actions) {
+    if (a.kind === 'writeFile' && a.keepsState) keepsState.add(keyOf(a.path));
     if (a.kind === 'writeFile') after.set(keyOf(a.path), sha256(a.content));
     if (a.kind === 'deleteFile') after.set(keyOf(a.path), null);
   }
@@ -192,7 +194,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, folde
         madeDirs.add(parent);
       }
       const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
-      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}) };
+      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}), ...(keepsState.has(key) ? { keepsState: true as const } : {}) };
       manifest.add(entry);
       if (indexed) lookedUp.set(key, entry);
     };

@@ -18,6 +18,8 @@ export interface ManifestFile {
   sha256: string;
   /** What the run left there: a sha256, null when it deleted the file; absent when it did not mean to touch it. */
   after?: string | null;
+  /** The run replaced it with a file its program keeps state in (DCC's map): an undo restores it whatever it holds by then. */
+  keepsState?: true;
 }
 
 export interface ManifestCreated {

@@ -135,7 +135,6 @@ export async function dccSelfTest(ctx: RunContext, location: Location, timeoutSe
       : { id: 'dccproc-version', title: 'dccproc runs', ok: false, detail: versionProblem(location.dccproc, v, timeoutSeconds) },
   );
   if (version === null) return { checks, version, brand: null, serverId: null };
-  if (ctx.answers.dcc.client === 'bundled') checks.push(await clientMapCheck(ctx, runner, location, timeoutMs));
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-doctor-'));
   try {
@@ -146,6 +145,8 @@ export async function dccSelfTest(ctx: RunContext, location: Location, timeoutSe
     const q = await runner.run({ program: location.dccproc, args: ['-h', location.dccHome, '-Q', '-C', '-x', '0', '-i', message], mutates: false, timeoutMs });
     const { check, brand, serverId } = queryCheck(q, location, timeoutSeconds);
     checks.push(check);
+    // After the query: `cdcc info` asks the servers too, and a failure there would leave a back-off that hides the query's own diagnosis.
+    if (ctx.answers.dcc.client === 'bundled') checks.push(await clientMapCheck(ctx, runner, location, timeoutMs));
     return { checks, version, brand, serverId };
   } finally {
     await rm(dir, { recursive: true, force: true });
