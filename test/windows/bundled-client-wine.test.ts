@@ -4,7 +4,7 @@
 // on 127.0.0.1), patches the rules; doctor gets the real answer; rollback takes it all out again.
 // --simulate: Wine's sc.exe is a stub (no live path under Wine yet), so sc, netsh, net and PowerShell
 // are simulated, while dccproc.exe and cdcc.exe run for real (the files are real).
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -38,11 +38,10 @@ async function bundledUnderWine(): Promise<void> {
   const server = await timed('start dccd', () => startDccServer(t, linux, { brand: BRAND }));
   const staging = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-image-'));
   t.teardown(() => rm(staging, { recursive: true, force: true }));
-  await timed('lay out Kerio (no DCC) and kerio-dcc.exe with its dcc folder', async () => {
+  const image = await timed('lay out Kerio (no DCC) and kerio-dcc.exe with its dcc folder', async () => {
     const image = await buildImage(staging, { windows64: true, kerioBitness: 'x86', eol: 'crlf' });
     await rm(path.join(staging, 'sa'), { recursive: true, force: true });
     await wine.mergeIntoDriveC(staging);
-    t.equal(image.installDir, 'C:\\Program Files\\Kerio\\MailServer');
     const files: [string, string][] = [[EXE, TOOL], ...['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt'].map((n): [string, string] => [path.join(windows.dir, n), `${TOOL_DIR}\\dcc\\${n}`])];
     for (const [from, to] of files) {
       const host = await wine.hostPath(to);
@@ -51,18 +50,19 @@ async function bundledUnderWine(): Promise<void> {
     }
     await mkdir(await wine.hostPath(WORK), { recursive: true });
     await writeFile(await wine.hostPath(ANSWERS), ['[dcc]', 'client = bundled', 'accept_license = yes', `servers[] = 127.0.0.1,${server.port} RTT+0 ms anon`, ''].join('\r\n'));
+    return image;
   });
-  const kerio = path.join(wine.driveC, 'Program Files', 'Kerio');
+  const kerio = await wine.hostPath(image.installDir);
   const profiles = path.join(wine.driveC, 'windows', 'syswow64', 'config');
   const sa = path.join(wine.driveC, 'sa');
   const before = { kerio: await hashTree(kerio), profiles: await hashTree(profiles) };
-  t.notOk(await readFile(path.join(sa, 'dccproc.exe')).catch(() => null), 'a bare prefix: no C:\\sa\\dccproc.exe');
 
   let runs = 0;
   const exe = (args: string[]): Promise<ExeRun> => runExe(wine, TOOL, WORK, `${WORK}\\run-${++runs}`, args);
   const seen = (run: ExeRun) => ({ stdout: run.stdout, stderr: run.stderr });
 
   await t.test('install --simulate places the client, makes the map with the real cdcc.exe and patches the rules', async (t) => {
+    t.same(Object.keys(await hashTree(sa)), [], 'a bare prefix: no C:\\sa');
     const install = await timed('install', () => exe(['install', '--answers', ANSWERS, '--simulate', '--yes', '--json']));
     t.equal(install.errorlevel, 0, 'install exits 0', seen(install));
     for (const name of ['dccproc.exe', 'cdcc.exe']) {
@@ -70,9 +70,11 @@ async function bundledUnderWine(): Promise<void> {
     }
     const cdcc = (install.json?.commands ?? []).filter((c: { program: string }) => /cdcc\.exe$/i.test(c.program));
     t.same(cdcc.map((c: { program: string; simulated: boolean; exitCode: number }) => [c.program, c.simulated, c.exitCode]), [[`${TOOL_DIR}\\dcc\\cdcc.exe`, false, 0]], "the bundled cdcc.exe made the map, for real");
+    // Read with DCC's Linux cdcc, which uses only a private map (clntlib/lock_open.c; the Windows build does not check).
+    await chmod(path.join(sa, 'etc', 'dcc', 'map'), 0o600);
     const { entries, info } = await mapServers(linux, path.join(sa, 'etc', 'dcc'));
     t.same(entries, [`127.0.0.1,${server.port}`], `the map lists exactly the configured server\n${info}`);
-    const localCf = await readFile(path.join(kerio, 'MailServer', 'plugins', 'spamassassin', 'rules', 'local.cf'), 'latin1');
+    const localCf = await readFile(path.join(kerio, 'plugins', 'spamassassin', 'rules', 'local.cf'), 'latin1');
     t.match(localCf, /^dcc_home C:\\sa\\etc\\dcc\r$/m);
     t.match(localCf, /^dcc_path C:\\sa\\dccproc\.exe\r$/m);
   });
