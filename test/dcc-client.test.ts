@@ -185,3 +185,20 @@ t.test('real SpamAssassin 4.0.1 scores DCC through the map the bundled client ma
   t.match(/^X-Spam-DCC: (.*)$/m.exec(headers)?.[1], new RegExp(`^KerioDccBundled: \\S+ ${SERVER_ID}; Body=many`), `X-Spam-DCC carries the private server's answer${scan.stderr ? `; ${scan.stderr.slice(-500)}` : ''}`);
   t.match(headers, /^X-Spam-Status: .*\btests=[^\n]*\bDCC_CHECK\b/m, 'DCC_CHECK fires');
 });
+
+t.test('uninstall with client = bundled removes the bundled programs, and leaves the home and its map', { skip }, async (t) => {
+  const image = await bareImage(t);
+  const file = await answers(t, bundledLines(6277));
+  succeeded(t, await kerioOnImage(image, ['install', '--yes', '--answers', file], env()), 'install');
+  const map = await readFile(inImage(image.root, 'C:\\sa\\etc\\dcc\\map'));
+  const run = await kerioOnImage(image, ['uninstall', '--yes', '--answers', file], env());
+  succeeded(t, run, 'uninstall');
+  const client = (run.json?.steps ?? []).find((s: { id: string }) => s.id === 'dcc-client');
+  t.equal(client?.status, 'changed', 'the client step changed');
+  t.match(client?.detail, /remove C:\\sa\\dccproc\.exe, C:\\sa\\cdcc\.exe/);
+  for (const name of ['dccproc.exe', 'cdcc.exe']) t.notOk(await readFile(inImage(image.root, `C:\\sa\\${name}`)).catch(() => null), `C:\\sa\\${name} is gone`);
+  t.ok((await readFile(inImage(image.root, 'C:\\sa\\etc\\dcc\\map'))).equals(map), 'the map is left as it was');
+  const again = await kerioOnImage(image, ['uninstall', '--yes', '--answers', file], env());
+  succeeded(t, again, 'second uninstall');
+  t.equal(again.json?.changed, false, 'a second uninstall changes nothing');
+});

@@ -95,6 +95,15 @@ t.test('the zip holds the exe, README, CHANGELOG, LICENSE, the answers template 
     t.ok((await member(`dcc/${name}`)).equals(await readFile(path.join(client.dir, name))), `dcc/${name} is the DCC client package's, byte for byte`);
   }
   t.match((await member('dcc/BUILD.txt')).toString('utf8'), /sha256 596bb4a02800a87501818215e61ac877e4d5a31ec0c8c227f23438f6b6b831c6  dcc-1\.3\.158\.tar\.Z/, "BUILD.txt names the upstream tarball by its sha256");
+  // The MSI installs the same package into C:\Program Files\kerio-dcc\dcc\ (its File and Directory tables).
+  const msi = path.join(out, NAMES.msi);
+  const fileTable = (await exec('msiinfo', ['export', msi, 'File'])).stdout;
+  const dirTable = (await exec('msiinfo', ['export', msi, 'Directory'])).stdout;
+  t.match(dirTable, /^DCCDIR\tINSTALLDIR\tdcc\r?$/m, 'the MSI has a dcc folder inside the install folder');
+  for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+    const size = (await stat(path.join(client.dir, name))).size;
+    t.match(fileTable, new RegExp(`^\\w+\\tDccClient\\t([^\\t|]+\\|)?${name.replace('.', '\\.')}\\t${size}\\t`, 'm'), `the MSI installs dcc\\${name} (${size} bytes)`);
+  }
   t.match((await member('LICENSE.txt')).toString('utf8'), /^MIT License\r\n\r\nCopyright \(c\) \d{4} kerio-dcc contributors\r\n/, 'the licence is MIT, kerio-dcc contributors');
 });
 
