@@ -202,3 +202,19 @@ t.test('uninstall with client = bundled removes the bundled programs, and leaves
   succeeded(t, again, 'second uninstall');
   t.equal(again.json?.changed, false, 'a second uninstall changes nothing');
 });
+
+t.test("a dccproc.exe that is not the bundled one stops the run (exit 3, nothing changed); --force replaces it and rollback puts it back", { skip }, async (t) => {
+  const image = await makeImage(t); // the demo's C:\sa holds its own dccproc.exe
+  const theirs = await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'));
+  const before = await hashTree(image.root);
+  const file = await answers(t, bundledLines(6277));
+  const refused = await kerioOnImage(image, ['install', '--yes', '--answers', file], env());
+  exits(t, refused, 3, 'install');
+  t.match(refused.json?.error?.message, /^C:\\sa\\dccproc\.exe exists and is not the DCC client kerio-dcc ships\./);
+  t.match(refused.json?.error?.hint, /\[dcc\] client = existing.*--force/);
+  t.same(await hashTree(image.root), before, 'nothing changed');
+  succeeded(t, await kerioOnImage(image, ['install', '--yes', '--force', '--answers', file], env()), 'install --force');
+  t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(await readFile(path.join(bundle!.dir, 'dccproc.exe'))), 'replaced by the bundled one');
+  succeeded(t, await kerioOnImage(image, ['rollback', '--yes', '--answers', file], env()), 'rollback');
+  t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(theirs), 'their dccproc.exe is back');
+});
