@@ -222,6 +222,8 @@ export async function makeClientPackage({ out, tarball = null, url = DCC_URL }) 
       source = path.join(scratch, `dcc-${DCC_VERSION}.tar.Z`);
       await downloadTarball(url, source);
     }
+    const problem = await tarballProblem(source);
+    if (problem) throw new DccBuildError(problem, 2);
     const tree = path.join(scratch, 'tree');
     await mkdir(tree);
     await mkdir(out, { recursive: true });

@@ -218,3 +218,28 @@ t.test("a dccproc.exe that is not the bundled one stops the run (exit 3, nothing
   succeeded(t, await kerioOnImage(image, ['rollback', '--yes', '--answers', file], env()), 'rollback');
   t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(theirs), 'their dccproc.exe is back');
 });
+
+t.test('scripts/dcc-client.mjs refuses a tarball that is not the unchanged DCC release: exit 2, nothing built', async (t) => {
+  const { createServer } = await import('node:http');
+  const { runNode, PROJECT } = await import('./helpers/cli.js');
+  const script = path.join(PROJECT, 'scripts', 'dcc-client.mjs');
+  const dir = await tempDir(t, 'kerio-dcc-client-script-');
+  const tampered = path.join(dir, 'dcc-1.3.158.tar.Z');
+  await writeFile(tampered, 'not the DCC source\n');
+  const out = path.join(dir, 'out');
+  const local = await runNode(script, ['--tarball', tampered, '--out', out]);
+  t.equal(local.code, 2, 'a local tarball with another hash: exit 2', { stderr: local.stderr });
+  t.match(local.stderr, /is not the unchanged DCC 1\.3\.158 release \(sha256 [0-9a-f]{64}, expected 596bb4a0/);
+  // The download path, from a server on 127.0.0.1 that serves other bytes (never upstream here).
+  const server = createServer((_req, res) => res.end('a newer or changed release\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as { port: number }).port;
+  const downloaded = await runNode(script, ['--url', `http://127.0.0.1:${port}/dcc.tar.Z`, '--out', out]);
+  t.equal(downloaded.code, 2, 'a download with another hash: exit 2', { stderr: downloaded.stderr });
+  t.match(downloaded.stderr, /give dcc-1\.3\.158\.tar\.Z with --tarball FILE/);
+  t.same(await readdir(out).catch(() => []), [], 'nothing was built');
+  const usage = await runNode(script, ['--tarball', tampered]);
+  t.equal(usage.code, 2, 'no --out: exit 2');
+  t.match(usage.stderr, /Give --out DIR/);
+});
