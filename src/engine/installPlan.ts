@@ -30,10 +30,10 @@ export function readHashesOf(edits: TextEdit[]): Plan['readHashes'] {
 export async function planInstall(ctx: RunContext, dccLicense?: DccLicenseDecision): Promise<{ plan: Plan; location: Location }> {
   const bundled = ctx.answers.dcc.client === 'bundled';
   const location = await locate(ctx, { requireDcc: !bundled });
-  const client = bundled ? await planBundledClient(ctx, location) : null;
   // Before any other step is planned: a path that cannot be written safely stops the run here.
   const paths = await decideDccPaths(ctx, location);
   if (!paths.ok) throw new PreconditionError(paths.message, paths.hint);
+  const client = bundled ? await planBundledClient(ctx, location) : null;
   const decision = await decideProfileDirs(ctx, location);
   const profile = await planProfileFolders(ctx, decision);
   const map = await planMapCopies(ctx, location, decision, client?.map);
