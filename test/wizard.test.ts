@@ -3,11 +3,12 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { buildContext } from '../src/cli/context.js';
-import { InterruptedError, type Prompter } from '../src/cli/interactive.js';
-import { newReport, type Report } from '../src/cli/report.js';
+import { InterruptedError } from '../src/errors.js';
+import type { Prompter } from '../src/model/context.js';
+import { newReport, type Report } from '../src/model/report.js';
 import { runInstall } from '../src/commands/install.js';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
-import type { RunContext } from '../src/engine/context.js';
+import type { RunContext } from '../src/model/context.js';
 import { KerioDccError } from '../src/errors.js';
 import { hashTree, inImage, makeImage, runCli, tempDir } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
@@ -116,8 +117,8 @@ async function wizard(values: Record<string, string | boolean>, script: Keystrok
   const ctx = await buildContext({ name: 'install', values, positionals: [] });
   const printed: string[] = [];
   const prompter = new ScriptedPrompter(script, printed);
-  ctx.prompter = prompter;
-  ctx.log = { info: () => undefined, warn: () => undefined, progress: null };
+  ctx.ui.prompter = prompter;
+  Object.assign(ctx.ui, { info: () => undefined, warn: () => undefined, progress: null });
   const report = newReport('install');
   let error: unknown = null;
   const realWrite = process.stdout.write;

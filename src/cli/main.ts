@@ -1,8 +1,9 @@
 import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
-import type { RunContext } from '../engine/context.js';
-import { newReport, toHuman, toJson, type Report } from './report.js';
+import type { RunContext } from '../model/context.js';
+import { newReport, type Report } from '../model/report.js';
+import { toHuman, toJson } from '../ui/render.js';
 
 type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
 
@@ -41,7 +42,8 @@ const HANDLERS: Record<string, Handler> = {
     });
   },
   demo: async (parsed, report) => {
-    await (await import('../commands/demo.js')).runDemo(parsed, report);
+    const { buildContext } = await import('./context.js');
+    await (await import('../commands/demo.js')).runDemo(report, (root) => buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] }));
   },
 };
 

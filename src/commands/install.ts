@@ -1,13 +1,13 @@
-import type { RunContext } from '../engine/context.js';
-import { planInstall } from '../engine/installPlan.js';
-import type { Report } from '../cli/report.js';
-import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from '../cli/wizard.js';
+import { detectFacts } from '../detect/facts.js';
+import type { RunContext } from '../model/context.js';
+import { planInstall } from '../plans/install.js';
+import type { Report } from '../model/report.js';
+import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from './installWizard.js';
 import { planThenApply } from './changeFlow.js';
 import { decideLicense, readClientBundle } from '../managed/dccClient.js';
 import path from 'node:path';
-import { ExitCode, KerioDccError, UsageError } from '../errors.js';
+import { ExitCode, InterruptedError, KerioDccError, UsageError } from '../errors.js';
 import { kindOf } from '../fs/files.js';
-import { InterruptedError } from '../cli/interactive.js';
 
 export const DEFAULT_SAVED_ANSWERS = 'kerio-dcc-answers.ini';
 
@@ -22,16 +22,18 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
     const problem = await saveTargetProblem(options.saveAnswersTo);
     if (problem) throw new UsageError(`Cannot save the answers to ${options.saveAnswersTo}: ${problem}.`, 'Give --save-answers a file in an existing folder. Nothing was changed.');
   }
-  const prompter = ctx.options.yes ? null : ctx.prompter;
-  if (prompter) {
-    const location = await askWhatDetectionCannotSettle(ctx, prompter);
-    process.stdout.write(`${await detectionSummary(ctx, location)}\n\n`);
-  }
-  const license = ctx.answers.dcc.client === 'bundled' ? await decideLicense(ctx, await readClientBundle()) : undefined;
-  const { plan, location } = await planInstall(ctx, license);
-  await planThenApply(ctx, report, plan, location, 'Apply these changes?');
-  if (report.changed) report.summary = 'DCC is on.';
-  if (report.data['declined'] || ctx.options.dryRun) return;
+  const prompter = ctx.options.yes ? null : ctx.ui.prompter;
+  // Detected once: what the questions found is what the plan is made from.
+  const bundled = ctx.answers.dcc.client === 'bundled';
+  const facts = await detectFacts(ctx, { requireDcc: !bundled, location: prompter ? await askWhatDetectionCannotSettle(ctx, prompter) : undefined });
+  if (prompter) ctx.ui.say(`${await detectionSummary(ctx, facts)}\n`);
+  // client = bundled: DCC's licence is the administrator's decision, asked (or required) before any plan.
+  const license = bundled ? await decideLicense(ctx, await readClientBundle()) : undefined;
+  const plan = await planInstall(ctx, facts);
+  if (license) plan.dccLicense = license;
+  const outcome = await planThenApply(ctx, report, plan, facts.location, 'Apply these changes?');
+  if (outcome === 'applied') report.summary = 'DCC is on.';
+  if (outcome === 'declined' || outcome === 'dry-run') return;
   let saveTo = options.saveAnswersTo;
   if (!saveTo && prompter) {
     try {
@@ -40,7 +42,7 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
       }
     } catch (err) {
       if (!(err instanceof InterruptedError)) throw err;
-      const done = report.changed ? 'The changes above were applied' : 'Nothing needed changing';
+      const done = outcome === 'applied' ? 'The changes above were applied' : 'Nothing needed changing';
       throw new KerioDccError(ExitCode.interrupted, `Interrupted at the prompt. ${done}; the answers were not saved.`, 'kerio-dcc status shows the state of the server.');
     }
   }

@@ -10,12 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Answers } from '../answers/answers.js';
 import type { Location } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type DccLicenseDecision, type StepPlan } from '../engine/plan.js';
+import type { Planning, RunContext } from '../model/context.js';
+import { step, type Action, type Check, type DccLicenseDecision, type StepPlan } from '../model/plan.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { kindOf, readIfExists, sha256 } from '../fs/files.js';
-import { missingFolders } from '../steps/profile.js';
-import { refuseLink } from '../steps/textEdit.js';
+import { missingFolders } from './profileFolders.js';
+import { refuseLink } from './textEdit.js';
+import type { Managed } from './managed.js';
 import { dirnameWin, joinWin, type WinPath } from '../target/target.js';
 import type { CommandRunner } from '../system/runner.js';
 
@@ -65,14 +66,14 @@ export function cdccPathOf(answers: Answers): WinPath {
 export async function decideLicense(ctx: RunContext, bundle: ClientBundle): Promise<DccLicenseDecision> {
   const hash = sha256(Buffer.from(bundle.license, 'utf8'));
   if (ctx.answers.dcc.acceptLicense) return { accepted: true, how: 'answers', sha256: hash };
-  const prompter = ctx.options.yes ? null : ctx.prompter;
+  const prompter = ctx.options.yes ? null : ctx.ui.prompter;
   if (!prompter) {
     throw new UsageError(
       `[dcc] client = bundled installs DCC, whose licence is free only for some uses, and [dcc] accept_license is not yes.`,
       `Read DCC's licence (${path.join(bundle.dir, 'LICENSE')}); if it allows your use, set accept_license = yes under [dcc] in the answers file. Nothing was changed.`,
     );
   }
-  process.stdout.write(`\nDCC's licence (${path.join(bundle.dir, 'LICENSE')}):\n\n${bundle.license.trimEnd()}\n\n`);
+  ctx.ui.say(`\nDCC's licence (${path.join(bundle.dir, 'LICENSE')}):\n\n${bundle.license.trimEnd()}\n`);
   if (!(await prompter.confirm("Does DCC's licence allow your use, and do you accept it?", false))) {
     throw new UsageError("DCC's licence was not accepted, so the bundled DCC client is not installed.", 'Nothing was changed. Use your own DCC client with [dcc] client = existing, or accept the licence.');
   }
@@ -80,7 +81,7 @@ export async function decideLicense(ctx: RunContext, bundle: ClientBundle): Prom
 }
 
 /** The folders to create (outermost first, each once) and the programs to copy. */
-export async function planClientPrograms(ctx: RunContext, location: Location, bundle: ClientBundle): Promise<StepPlan> {
+async function planClientPrograms(ctx: Planning, location: Location, bundle: ClientBundle): Promise<StepPlan> {
   const actions: Action[] = [];
   const folders = new Set<string>();
   for (const dir of [dirnameWin(location.dccproc), location.dccHome]) {
@@ -91,16 +92,21 @@ export async function planClientPrograms(ctx: RunContext, location: Location, bu
   }
   const notes: string[] = [];
   const copied: WinPath[] = [];
+  const drift: string[] = folders.size ? [`${[...folders][0]} is missing`] : [];
+  let refusal: StepPlan['refusal'];
   for (const [dest, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
     await refuseLink(ctx, dest);
     const current = await readIfExists(ctx.target.toHost(dest));
     if (current !== null && current.equals(bytes)) continue;
     if (current !== null && !ctx.options.force) {
-      throw new PreconditionError(
-        `${dest} exists and is not the DCC client kerio-dcc ships.`,
-        'To keep using it, set [dcc] client = existing; to replace it with the bundled one (it is backed up first), run again with --force. Nothing was changed.',
-      );
+      refusal ??= {
+        message: `${dest} exists and is not the DCC client kerio-dcc ships.`,
+        hint: 'To keep using it, set [dcc] client = existing; to replace it with the bundled one (it is backed up first), run again with --force. Nothing was changed.',
+      };
+      drift.push(`${dest} is not the bundled program`);
+      continue;
     }
+    drift.push(current === null ? `${dest} is missing` : `${dest} is not the bundled program`);
     if (current !== null) notes.push(`${dest} is replaced (--force); it is backed up first`);
     actions.push({ kind: 'writeFile', path: dest, content: bytes });
     copied.push(dest);
@@ -113,6 +119,8 @@ export async function planClientPrograms(ctx: RunContext, location: Location, bu
       : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client`,
     notes,
     actions,
+    checks: [{ ...CLIENT, ok: drift.length === 0, detail: drift.length ? drift.join('; ') : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client` }],
+    ...(refusal ? { refusal } : {}),
   });
 }
 
@@ -144,39 +152,72 @@ async function makeMap(runner: CommandRunner, cdcc: string, servers: string[]): 
  * without --force); a new one is made by the real cdcc. Returns the map's bytes as they will
  * be, for the profile copies.
  */
-export async function planClientMap(ctx: RunContext, location: Location, bundle: ClientBundle): Promise<{ step: StepPlan; map: Buffer | null }> {
+async function planClientMap(ctx: Planning, location: Location, bundle: ClientBundle): Promise<StepPlan> {
   await refuseLink(ctx, location.map);
   const current = await readIfExists(ctx.target.toHost(location.map));
   if (current !== null && current.length > 0 && !ctx.options.force) {
-    return {
-      map: current,
-      step: step('dcc-map', "DCC client's map", {
-        status: 'unchanged',
-        detail: `${location.map} is there and is kept (--force makes a new one from [dcc] servers)`,
-      }),
-    };
+    return step('dcc-map', MAP_TITLE, {
+      status: 'unchanged',
+      detail: `${location.map} is there and is kept (--force makes a new one from [dcc] servers)`,
+      checks: [{ ...MAP, ok: true, detail: `${location.map} is there` }],
+    });
   }
-  if ((await kindOf(ctx.target.toHost(location.map))) === 'dir') throw new PreconditionError(`${location.map} is a folder, where DCC's map should be.`, 'Move it away, or set [dcc] map. Nothing was changed.');
+  const missing = { ...MAP, ok: false, detail: `${location.map} ${current === null ? 'is missing' : 'is empty'}` };
+  if ((await kindOf(ctx.target.toHost(location.map))) === 'dir') {
+    return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: `${location.map} is a folder`, checks: [missing], refusal: { message: `${location.map} is a folder, where DCC's map should be.`, hint: 'Move it away. Nothing was changed.' } });
+  }
   if (!ctx.runner) {
-    throw new PreconditionError('Making the DCC map needs cdcc.exe to run, and on an image (--root) no program runs.', 'Add --simulate, or use [dcc] client = existing with a map in the image. Nothing was changed.');
+    const refusal = { message: 'Making the DCC map needs cdcc.exe to run, and on an image (--root) no program runs.', hint: 'Add --simulate, or use [dcc] client = existing with a map in the image. Nothing was changed.' };
+    return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: refusal.message, checks: [missing], refusal });
   }
   const map = await makeMap(ctx.runner, bundle.cdccPath, ctx.answers.dcc.servers);
   const servers = ctx.answers.dcc.servers.map((s) => s.split(' ')[0]).join(', ');
-  return {
-    map,
-    step: step('dcc-map', "DCC client's map", {
-      status: 'change',
-      detail: `${current === null ? 'create' : 'replace (--force)'} ${location.map}, made by cdcc.exe, listing ${servers}`,
-      actions: [{ kind: 'writeFile', path: location.map, content: map, keepsState: true }],
-      serviceReads: true,
-    }),
-  };
+  return step('dcc-map', MAP_TITLE, {
+    status: 'change',
+    detail: `${current === null ? 'create' : 'replace (--force)'} ${location.map}, made by cdcc.exe, listing ${servers}`,
+    actions: [{ kind: 'writeFile', path: location.map, content: map, keepsState: true }],
+    serviceReads: true,
+    checks: [missing],
+  });
 }
 
+/** The map an earlier step of this plan writes (the bundled client's, not on disk yet), for the profile copies. */
+export function plannedMap(earlier: StepPlan[], map: WinPath): Buffer | null {
+  for (const s of earlier) {
+    for (const a of s.actions) if (a.kind === 'writeFile' && a.path === map) return a.content;
+  }
+  return null;
+}
+
+const CLIENT = { id: 'dcc-client', title: 'bundled DCC client' };
+const MAP = { id: 'dcc-map', title: "bundled DCC client's map" };
+const CLIENT_TITLE = 'DCC client (bundled)';
+const MAP_TITLE = "DCC client's map";
+const EXISTING = '[dcc] client = existing: the DCC client is yours';
+
+/** `[dcc] client = bundled`: the programs in dccproc's folder and the folders for them and the home. */
+export const dccClient: Managed = {
+  checks: [CLIENT],
+  async install(ctx, facts) {
+    if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', CLIENT_TITLE, { status: 'skipped', detail: EXISTING });
+    return planClientPrograms(ctx, facts.location, await readClientBundle());
+  },
+  remove: (ctx, facts) => planClientRemoval(ctx, facts.location),
+};
+
+/** `[dcc] client = bundled`: the DCC home's map, made by the real cdcc from [dcc] servers. Uninstall leaves it (it may hold the administrator's settings). */
+export const dccMap: Managed = {
+  checks: [MAP],
+  async install(ctx, facts) {
+    if (ctx.answers.dcc.client !== 'bundled') return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: EXISTING });
+    return planClientMap(ctx, facts.location, await readClientBundle());
+  },
+};
+
 /** Uninstall: the bundled programs, where they are byte for byte the ones kerio-dcc ships. The map and home are left (they may hold the administrator's own settings); rollback removes them. */
-export async function planClientRemoval(ctx: RunContext, location: Location): Promise<StepPlan> {
-  const title = 'DCC client (bundled)';
-  if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', title, { status: 'skipped', detail: '[dcc] client = existing: the DCC client is yours' });
+async function planClientRemoval(ctx: Planning, location: Location): Promise<StepPlan> {
+  const title = CLIENT_TITLE;
+  if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', title, { status: 'skipped', detail: EXISTING });
   const bundle = await readClientBundle();
   const actions: Action[] = [];
   for (const [p, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
@@ -209,7 +250,7 @@ export function infoServers(info: string): string[] {
  * doctor, client = bundled: the bundled cdcc.exe reads the DCC home's map (`cdcc -h HOME info`,
  * which changes nothing), and the map must list exactly the servers of [dcc] servers.
  */
-export async function clientMapCheck(ctx: RunContext, runner: CommandRunner, location: Location, timeoutMs: number): Promise<{ id: string; title: string; ok: boolean; detail: string }> {
+export async function clientMapCheck(ctx: Planning, runner: CommandRunner, location: Location, timeoutMs: number): Promise<Check> {
   const cdcc = cdccPathOf(ctx.answers);
   const title = "bundled DCC client's map";
   const r = await runner.run({ program: cdcc, args: ['-h', location.dccHome, 'info'], mutates: false, timeoutMs });
