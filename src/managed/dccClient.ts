@@ -193,31 +193,23 @@ const CLIENT = { id: 'dcc-client', title: 'bundled DCC client' };
 const MAP = { id: 'dcc-map', title: "bundled DCC client's map" };
 const CLIENT_TITLE = 'DCC client (bundled)';
 const MAP_TITLE = "DCC client's map";
-const EXISTING = '[dcc] client = existing: the DCC client is yours';
 
-/** `[dcc] client = bundled`: the programs in dccproc's folder and the folders for them and the home. */
+/** `[dcc] client = bundled` (plans/install.ts lists it then): the programs in dccproc's folder and the folders for them and the home. */
 export const dccClient: Managed = {
   checks: [CLIENT],
-  async install(ctx, facts) {
-    if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', CLIENT_TITLE, { status: 'skipped', detail: EXISTING });
-    return planClientPrograms(ctx, facts.location, await readClientBundle());
-  },
+  install: async (ctx, facts) => planClientPrograms(ctx, facts.location, await readClientBundle()),
   remove: (ctx, facts) => planClientRemoval(ctx, facts.location),
 };
 
-/** `[dcc] client = bundled`: the DCC home's map, made by the real cdcc from [dcc] servers. Uninstall leaves it (it may hold the administrator's settings). */
+/** `[dcc] client = bundled` (plans/install.ts lists it then): the DCC home's map, made by the real cdcc from [dcc] servers. Uninstall leaves it (it may hold the administrator's settings). */
 export const dccMap: Managed = {
   checks: [MAP],
-  async install(ctx, facts) {
-    if (ctx.answers.dcc.client !== 'bundled') return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: EXISTING });
-    return planClientMap(ctx, facts.location, await readClientBundle());
-  },
+  install: async (ctx, facts) => planClientMap(ctx, facts.location, await readClientBundle()),
 };
 
 /** Uninstall: the bundled programs, where they are byte for byte the ones kerio-dcc ships. The map and home are left (they may hold the administrator's own settings); rollback removes them. */
 async function planClientRemoval(ctx: Planning, location: Location): Promise<StepPlan> {
   const title = CLIENT_TITLE;
-  if (ctx.answers.dcc.client !== 'bundled') return step('dcc-client', title, { status: 'skipped', detail: EXISTING });
   const bundle = await readClientBundle();
   const actions: Action[] = [];
   for (const [p, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {

@@ -1,3 +1,4 @@
+import type { Answers } from '../answers/answers.js';
 import type { Facts } from '../detect/facts.js';
 import type { Planning } from '../model/context.js';
 import type { Plan } from '../model/plan.js';
@@ -13,12 +14,17 @@ import { v310Pre } from '../managed/v310Pre.js';
 import { filePlan, planEach } from './common.js';
 
 /** Everything DCC needs, in the order install puts it in place; uninstall takes it out in the same order. */
-export const MANAGED: Managed[] = [dccClient, dccMap, profileFolders, mapCopies, localCf, v310Pre, firewallRules, service];
+export const MANAGED: Managed[] = [profileFolders, mapCopies, localCf, v310Pre, firewallRules, service];
+
+/** What a run manages: with `[dcc] client = bundled`, the DCC client and its map come first. */
+export function managedFor(answers: Answers): Managed[] {
+  return answers.dcc.client === 'bundled' ? [dccClient, dccMap, ...MANAGED] : MANAGED;
+}
 
 /** Computes the install plan: reads only, changes nothing. */
 export async function planInstall(ctx: Planning, facts: Facts): Promise<Plan> {
   // Before any other step is planned: a path that cannot be written safely stops the run here.
   const paths = await facts.dccPaths();
   if (!paths.ok) throw new PreconditionError(paths.message, paths.hint);
-  return filePlan('install', ctx, facts.location, await planEach(ctx, facts, MANAGED, 'install'));
+  return filePlan('install', ctx, facts.location, await planEach(ctx, facts, managedFor(ctx.answers), 'install'));
 }
