@@ -54,7 +54,19 @@ export const WINDOWS_PROGRAMS = { dccproc: 'dccproc/dccproc.c', cdcc: 'cdcc/cdcc
 
 /** Names the recipe: a build made by another recipe is never taken for this one. */
 export const RECIPE_HASH = createHash('sha256')
-  .update(JSON.stringify({ DCC_TARBALL_SHA256, CONFIGURE_FLAGS, LINUX_CFLAGS, LINUX_PROGRAMS, MINGW_FLAGS, MINGW_FORCED_HEADER, MINGW_LINK_FLAGS, WINDOWS_PROGRAMS, v: 2 }))
+  .update(
+    JSON.stringify({
+      DCC_TARBALL_SHA256,
+      CONFIGURE_FLAGS,
+      LINUX_CFLAGS,
+      LINUX_PROGRAMS,
+      MINGW_FLAGS,
+      MINGW_FORCED_HEADER,
+      MINGW_LINK_FLAGS,
+      WINDOWS_PROGRAMS,
+      v: 2,
+    }),
+  )
   .digest('hex')
   .slice(0, 10);
 
@@ -89,7 +101,9 @@ function run(program, args, { cwd, env } = {}) {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('error', (err) => reject(new DccBuildError(`building DCC: cannot run ${program} (${err.message})`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new DccBuildError(`building DCC: ${program} ${args.join(' ')} failed (exit ${code}) in ${cwd}:\n${out.slice(-3000)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new DccBuildError(`building DCC: ${program} ${args.join(' ')} failed (exit ${code}) in ${cwd}:\n${out.slice(-3000)}`)),
+    );
   });
 }
 
@@ -104,15 +118,24 @@ async function win32Sources(dir) {
   const mak = await readFile(path.join(dir, 'win32.mak'), 'latin1');
   const block = /^SRCS\s*=((?:[^\n]*\\\n)*[^\n]*)/m.exec(mak);
   if (!block) throw new DccBuildError(`no SRCS in ${dir}/win32.mak`);
-  return [...new Set(block[1].replace(/\\\n/g, ' ').split(/\s+/).filter((s) => s.endsWith('.c')))];
+  return [
+    ...new Set(
+      block[1]
+        .replace(/\\\n/g, ' ')
+        .split(/\s+/)
+        .filter((s) => s.endsWith('.c')),
+    ),
+  ];
 }
 
 /** Runs jobs two at a time (the machines have two cores). */
 async function inParallel(jobs, width = 2) {
   const queue = [...jobs];
-  await Promise.all(Array.from({ length: width }, async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) await job();
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      for (let job = queue.shift(); job; job = queue.shift()) await job();
+    }),
+  );
 }
 
 function compilerVersion() {
@@ -134,10 +157,12 @@ function buildNote(programs) {
     `Flags: ${MINGW_FLAGS.join(' ')} -include mingw-forced.h -I include`,
     'mingw-forced.h (forced into every compile; DCC keeps sockets in 32 bits, and INVALID_SOCKET is',
     '64-bit on Win64):',
-    ...MINGW_FORCED_HEADER.trimEnd().split('\n').map((l) => `    ${l}`),
+    ...MINGW_FORCED_HEADER.trimEnd()
+      .split('\n')
+      .map((l) => `    ${l}`),
     '',
     'Steps, in the unpacked dcc-' + DCC_VERSION + ' folder (its include/dcc_config.h is already the Windows one):',
-    '  1. clntlib and dcclib: compile each .c file that the SRCS list of the folder\'s win32.mak names,',
+    "  1. clntlib and dcclib: compile each .c file that the SRCS list of the folder's win32.mak names,",
     `     with the flags above, and archive the objects with ${MINGW_AR} rcs into clntlib.a and dcclib.a;`,
     `  2. ${MINGW_CC} FLAGS -static ${MINGW_LINK_FLAGS.join(' ')} -o dccproc.exe dccproc/dccproc.c clntlib.a dcclib.a clntlib.a dcclib.a -lws2_32`,
     `     and the same for cdcc.exe from cdcc/cdcc.c (the two libraries call each other: listed twice).`,
@@ -171,9 +196,17 @@ export async function buildWindowsClient(tarball, out, scratch) {
     await run(MINGW_AR, ['rcs', archive, ...sources.map((s) => s.replace(/\.c$/, '.o'))], { cwd: dir });
     libs.push(archive);
   }
-  await inParallel(Object.entries(WINDOWS_PROGRAMS).map(([name, source]) => () =>
-    run(MINGW_CC, [...cflags, '-static', ...MINGW_LINK_FLAGS, '-o', path.join(out, `${name}.exe`), path.join(src, source), ...libs, ...libs, '-lws2_32'], { cwd: path.dirname(path.join(src, source)) }),
-  ));
+  await inParallel(
+    Object.entries(WINDOWS_PROGRAMS).map(
+      ([name, source]) =>
+        () =>
+          run(
+            MINGW_CC,
+            [...cflags, '-static', ...MINGW_LINK_FLAGS, '-o', path.join(out, `${name}.exe`), path.join(src, source), ...libs, ...libs, '-lws2_32'],
+            { cwd: path.dirname(path.join(src, source)) },
+          ),
+    ),
+  );
   await copyFile(path.join(src, 'LICENSE'), path.join(out, 'LICENSE'));
   const programs = [];
   for (const name of Object.keys(WINDOWS_PROGRAMS).map((n) => `${n}.exe`)) programs.push({ name, sha256: sha256(await readFile(path.join(out, name))) });
@@ -188,7 +221,14 @@ export async function buildLinuxDcc(tarball, out, scratch, { jobs = 2 } = {}) {
   // The home folder and the other locations are compiled in; tests always pass -h, so they
   // point into the scratch folder (gone after the build) and nothing is installed anywhere.
   const where = (d) => path.join(scratch, 'install', d);
-  const locations = [`--homedir=${where('home')}`, `--bindir=${where('bin')}`, `--libexecdir=${where('libexec')}`, `--mandir=${where('man')}`, `--with-rundir=${where('run')}`, `--with-cgi-bin=${where('cgi-bin')}`];
+  const locations = [
+    `--homedir=${where('home')}`,
+    `--bindir=${where('bin')}`,
+    `--libexecdir=${where('libexec')}`,
+    `--mandir=${where('man')}`,
+    `--with-rundir=${where('run')}`,
+    `--with-cgi-bin=${where('cgi-bin')}`,
+  ];
   const env = { CFLAGS: LINUX_CFLAGS };
   await run('./configure', [...CONFIGURE_FLAGS, ...locations], { cwd: src, env });
   await run('make', ['-j', String(jobs)], { cwd: src, env });
@@ -203,14 +243,18 @@ export async function buildLinuxDcc(tarball, out, scratch, { jobs = 2 } = {}) {
 export async function downloadTarball(url, file) {
   let response;
   try {
-    response = await fetch(url);
+    response = await globalThis.fetch(url);
   } catch (err) {
     throw new DccBuildError(`Cannot download the DCC source from ${url} (${err.cause?.message ?? err.message}): give the tarball with --tarball FILE.`);
   }
   if (!response.ok) throw new DccBuildError(`Downloading ${url} failed: HTTP ${response.status}. Give the tarball with --tarball FILE.`);
   await writeFile(file, Buffer.from(await response.arrayBuffer()));
   const problem = await tarballProblem(file);
-  if (problem) throw new DccBuildError(`${problem}. Upstream's current release is not the one this recipe was checked with: give dcc-${DCC_VERSION}.tar.Z with --tarball FILE.`, 2);
+  if (problem)
+    throw new DccBuildError(
+      `${problem}. Upstream's current release is not the one this recipe was checked with: give dcc-${DCC_VERSION}.tar.Z with --tarball FILE.`,
+      2,
+    );
 }
 
 /** The client package in `out`, from a local tarball or one downloaded from `url`. */

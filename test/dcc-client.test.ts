@@ -53,12 +53,18 @@ t.test("the default [dcc] servers are the public servers of DCC's own sample map
   if (!(await readFile(DCC_TARBALL).catch(() => null))) return t.skip(`no DCC tarball at ${DCC_TARBALL}`);
   const sample = execFileSync('tar', ['-xzOf', DCC_TARBALL, 'dcc-1.3.158/homedir/map.txt.in'], { encoding: 'latin1' });
   const section = sample.slice(sample.indexOf('# public DCC servers'), sample.indexOf('# local DCC server'));
-  const upstream = section.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.trim().split(/\s+/).join(' '));
+  const upstream = section
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .map((l) => l.trim().split(/\s+/).join(' '));
   t.equal(upstream.length, 5, 'the sample lists five public servers');
   const defaults = (await loadAnswers(null)).answers.dcc;
   t.same(defaults.servers, upstream, 'the default list is exactly those lines, in order');
-  t.ok(defaults.servers.every((s) => / anon$/.test(s)), 'each asked as the anonymous client');
-  t.equal(defaults.client, 'existing', 'and the default client is the existing one: today\'s behaviour');
+  t.ok(
+    defaults.servers.every((s) => / anon$/.test(s)),
+    'each asked as the anonymous client',
+  );
+  t.equal(defaults.client, 'existing', "and the default client is the existing one: today's behaviour");
 });
 
 t.test('bad [dcc] client, servers or map keys exit 2 naming the key, and change nothing', async (t) => {
@@ -82,7 +88,11 @@ t.test('bad [dcc] client, servers or map keys exit 2 naming the key, and change 
 t.test('unattended, client = bundled without accept_license = yes stops with exit 2 naming the key, and changes nothing', { skip }, async (t) => {
   const image = await bareImage(t);
   const before = await hashTree(image.root);
-  const run = await kerioOnImage(image, ['install', '--yes', '--answers', await answers(t, ['client = bundled', 'servers[] = 127.0.0.1,6277 RTT+0 ms anon'])], env());
+  const run = await kerioOnImage(
+    image,
+    ['install', '--yes', '--answers', await answers(t, ['client = bundled', 'servers[] = 127.0.0.1,6277 RTT+0 ms anon'])],
+    env(),
+  );
   exits(t, run, 2, 'without the licence');
   t.match(run.json?.error?.message ?? run.stderr, /\[dcc\] accept_license is not yes/, 'names [dcc] accept_license');
   t.match(run.json?.error?.hint ?? run.stderr, /accept_license = yes/, 'and says how to accept it');
@@ -101,7 +111,10 @@ t.test('client = bundled on a server with no DCC: programs, home and a map made 
   t.equal(steps['dcc-client'], 'changed', 'the client step changed');
   t.equal(steps['dcc-map'], 'changed', 'the map step changed');
   for (const name of ['dccproc.exe', 'cdcc.exe']) {
-    t.ok((await readFile(inImage(image.root, `C:\\sa\\${name}`))).equals(await readFile(path.join(bundle!.dir, name))), `C:\\sa\\${name} is the bundled one, byte for byte`);
+    t.ok(
+      (await readFile(inImage(image.root, `C:\\sa\\${name}`))).equals(await readFile(path.join(bundle!.dir, name))),
+      `C:\\sa\\${name} is the bundled one, byte for byte`,
+    );
   }
   const home = inImage(image.root, 'C:\\sa\\etc\\dcc');
   const { entries, info } = await mapInfo(home);
@@ -131,10 +144,14 @@ t.test('client = bundled on a server with no DCC: programs, home and a map made 
   const after = await hashTree(image.root);
   const ours = (k: string) => !k.startsWith('ProgramData'); // kerio-dcc's backups and the simulated system's state
   t.same(Object.keys(after).filter(ours).sort(), Object.keys(before).filter(ours).sort(), 'rollback removed the programs, map and folders it added');
-  t.same(Object.fromEntries(Object.entries(after).filter(([k]) => ours(k))), Object.fromEntries(Object.entries(before).filter(([k]) => ours(k))), 'every other file is byte-identical to before');
+  t.same(
+    Object.fromEntries(Object.entries(after).filter(([k]) => ours(k))),
+    Object.fromEntries(Object.entries(before).filter(([k]) => ours(k))),
+    'every other file is byte-identical to before',
+  );
 });
 
-t.test("a map that is there is kept; --force makes a new one from [dcc] servers (the old one backed up)", { skip }, async (t) => {
+t.test('a map that is there is kept; --force makes a new one from [dcc] servers (the old one backed up)', { skip }, async (t) => {
   const image = await makeImage(t);
   await rm(inImage(image.root, 'C:\\sa\\dccproc.exe'));
   const adminMap = await readFile(inImage(image.root, 'C:\\sa\\etc\\dcc\\map'));
@@ -172,17 +189,37 @@ t.test('real SpamAssassin 4.0.1 scores DCC through the map the bundled client ma
   await mkdir(site);
   await mkdir(userHome);
   await writeFile(path.join(work, 'user_prefs'), '');
-  await writeFile(path.join(site, 'dcc-on-linux.cf'), ['ifplugin Mail::SpamAssassin::Plugin::DCC', `dcc_home ${home}`, `dcc_path ${linux!.dccproc}`, 'endif', ''].join('\n'));
-  const message = ['From: a@example.com', 'To: b@example.org', 'Subject: offers', 'Message-ID: <kerio-dcc-bundled@example.com>', '', ...Array.from({ length: 20 }, (_, i) => `Line ${i} of the same bulk offer for every reader of this list.`), ''].join('\n');
+  await writeFile(
+    path.join(site, 'dcc-on-linux.cf'),
+    ['ifplugin Mail::SpamAssassin::Plugin::DCC', `dcc_home ${home}`, `dcc_path ${linux!.dccproc}`, 'endif', ''].join('\n'),
+  );
+  const message = [
+    'From: a@example.com',
+    'To: b@example.org',
+    'Subject: offers',
+    'Message-ID: <kerio-dcc-bundled@example.com>',
+    '',
+    ...Array.from({ length: 20 }, (_, i) => `Line ${i} of the same bulk offer for every reader of this list.`),
+    '',
+  ].join('\n');
   const messageFile = path.join(work, 'message.eml');
   await writeFile(messageFile, message);
   // A private client home (authenticated) reports the message as bulk first.
   const reporter = await clientHome(linux!, path.join(work, 'reporter'), server.port);
   await execa(linux!.dccproc, ['-h', reporter, '-t', 'many', '-x', '0', '-i', messageFile], { reject: false });
   const rules = inImage(image.root, image.rulesDir);
-  const scan = await execa(spamassassin!.bin, ['-C', rules, `--siteconfigpath=${site}`, '-p', path.join(work, 'user_prefs'), '--cf=dns_available no'], { input: message, env: { HOME: userHome }, reject: false, timeout: 60_000 });
+  const scan = await execa(spamassassin!.bin, ['-C', rules, `--siteconfigpath=${site}`, '-p', path.join(work, 'user_prefs'), '--cf=dns_available no'], {
+    input: message,
+    env: { HOME: userHome },
+    reject: false,
+    timeout: 60_000,
+  });
   const headers = scan.stdout.slice(0, scan.stdout.indexOf('\n\n')).replace(/\n[ \t]+/g, ' ');
-  t.match(/^X-Spam-DCC: (.*)$/m.exec(headers)?.[1], new RegExp(`^KerioDccBundled: \\S+ ${SERVER_ID}; Body=many`), `X-Spam-DCC carries the private server's answer${scan.stderr ? `; ${scan.stderr.slice(-500)}` : ''}`);
+  t.match(
+    /^X-Spam-DCC: (.*)$/m.exec(headers)?.[1],
+    new RegExp(`^KerioDccBundled: \\S+ ${SERVER_ID}; Body=many`),
+    `X-Spam-DCC carries the private server's answer${scan.stderr ? `; ${scan.stderr.slice(-500)}` : ''}`,
+  );
   t.match(headers, /^X-Spam-Status: .*\btests=[^\n]*\bDCC_CHECK\b/m, 'DCC_CHECK fires');
 });
 
@@ -203,21 +240,28 @@ t.test('uninstall with client = bundled removes the bundled programs, and leaves
   t.equal(again.json?.changed, false, 'a second uninstall changes nothing');
 });
 
-t.test("a dccproc.exe that is not the bundled one stops the run (exit 3, nothing changed); --force replaces it and rollback puts it back", { skip }, async (t) => {
-  const image = await makeImage(t); // the demo's C:\sa holds its own dccproc.exe
-  const theirs = await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'));
-  const before = await hashTree(image.root);
-  const file = await answers(t, bundledLines(6277));
-  const refused = await kerioOnImage(image, ['install', '--yes', '--answers', file], env());
-  exits(t, refused, 3, 'install');
-  t.match(refused.json?.error?.message, /^C:\\sa\\dccproc\.exe exists and is not the DCC client kerio-dcc ships\./);
-  t.match(refused.json?.error?.hint, /\[dcc\] client = existing.*--force/);
-  t.same(await hashTree(image.root), before, 'nothing changed');
-  succeeded(t, await kerioOnImage(image, ['install', '--yes', '--force', '--answers', file], env()), 'install --force');
-  t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(await readFile(path.join(bundle!.dir, 'dccproc.exe'))), 'replaced by the bundled one');
-  succeeded(t, await kerioOnImage(image, ['rollback', '--yes', '--answers', file], env()), 'rollback');
-  t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(theirs), 'their dccproc.exe is back');
-});
+t.test(
+  'a dccproc.exe that is not the bundled one stops the run (exit 3, nothing changed); --force replaces it and rollback puts it back',
+  { skip },
+  async (t) => {
+    const image = await makeImage(t); // the demo's C:\sa holds its own dccproc.exe
+    const theirs = await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'));
+    const before = await hashTree(image.root);
+    const file = await answers(t, bundledLines(6277));
+    const refused = await kerioOnImage(image, ['install', '--yes', '--answers', file], env());
+    exits(t, refused, 3, 'install');
+    t.match(refused.json?.error?.message, /^C:\\sa\\dccproc\.exe exists and is not the DCC client kerio-dcc ships\./);
+    t.match(refused.json?.error?.hint, /\[dcc\] client = existing.*--force/);
+    t.same(await hashTree(image.root), before, 'nothing changed');
+    succeeded(t, await kerioOnImage(image, ['install', '--yes', '--force', '--answers', file], env()), 'install --force');
+    t.ok(
+      (await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(await readFile(path.join(bundle!.dir, 'dccproc.exe'))),
+      'replaced by the bundled one',
+    );
+    succeeded(t, await kerioOnImage(image, ['rollback', '--yes', '--answers', file], env()), 'rollback');
+    t.ok((await readFile(inImage(image.root, 'C:\\sa\\dccproc.exe'))).equals(theirs), 'their dccproc.exe is back');
+  },
+);
 
 t.test('scripts/dcc-client.mjs refuses a tarball that is not the unchanged DCC release: exit 2, nothing built', async (t) => {
   const { createServer } = await import('node:http');

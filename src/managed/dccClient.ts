@@ -75,7 +75,10 @@ export async function decideLicense(ctx: RunContext, bundle: ClientBundle): Prom
   }
   ctx.ui.say(`\nDCC's licence (${path.join(bundle.dir, 'LICENSE')}):\n\n${bundle.license.trimEnd()}\n`);
   if (!(await prompter.confirm("Does DCC's licence allow your use, and do you accept it?", false))) {
-    throw new UsageError("DCC's licence was not accepted, so the bundled DCC client is not installed.", 'Nothing was changed. Use your own DCC client with [dcc] client = existing, or accept the licence.');
+    throw new UsageError(
+      "DCC's licence was not accepted, so the bundled DCC client is not installed.",
+      'Nothing was changed. Use your own DCC client with [dcc] client = existing, or accept the licence.',
+    );
   }
   return { accepted: true, how: 'prompt', sha256: hash };
 }
@@ -94,7 +97,10 @@ async function planClientPrograms(ctx: Planning, location: Location, bundle: Cli
   const copied: WinPath[] = [];
   const drift: string[] = folders.size ? [`${[...folders][0]} is missing`] : [];
   let refusal: StepPlan['refusal'];
-  for (const [dest, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
+  for (const [dest, bytes] of [
+    [location.dccproc, bundle.dccproc],
+    [cdccPathOf(ctx.answers), bundle.cdcc],
+  ] as const) {
     await refuseLink(ctx, dest);
     const current = await readIfExists(ctx.target.toHost(dest));
     if (current !== null && current.equals(bytes)) continue;
@@ -115,11 +121,27 @@ async function planClientPrograms(ctx: Planning, location: Location, bundle: Cli
   return step('dcc-client', 'DCC client (bundled)', {
     status: actions.length ? 'change' : 'unchanged',
     detail: actions.length
-      ? [created.length ? `create ${actions.filter((a) => a.kind === 'mkdir').map((a) => ('path' in a ? a.path : '')).join(', ')}` : '', copied.length ? `copy ${copied.join(', ')} from ${bundle.dir}` : ''].filter(Boolean).join('; ')
+      ? [
+          created.length
+            ? `create ${actions
+                .filter((a) => a.kind === 'mkdir')
+                .map((a) => ('path' in a ? a.path : ''))
+                .join(', ')}`
+            : '',
+          copied.length ? `copy ${copied.join(', ')} from ${bundle.dir}` : '',
+        ]
+          .filter(Boolean)
+          .join('; ')
       : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client`,
     notes,
     actions,
-    checks: [{ ...CLIENT, ok: drift.length === 0, detail: drift.length ? drift.join('; ') : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client` }],
+    checks: [
+      {
+        ...CLIENT,
+        ok: drift.length === 0,
+        detail: drift.length ? drift.join('; ') : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client`,
+      },
+    ],
     ...(refusal ? { refusal } : {}),
   });
 }
@@ -139,7 +161,10 @@ async function makeMap(runner: CommandRunner, cdcc: string, servers: string[]): 
     const map = await readIfExists(path.join(scratch, 'map'));
     if (r.exitCode !== 0 || map === null || map.length === 0) {
       const said = `${r.stdout}${r.stderr}`.trim();
-      throw new PreconditionError(`${cdcc} could not make DCC's map (exit ${r.exitCode})${said ? `: ${said}` : ''}.`, 'Check the entries of [dcc] servers in the answers file. Nothing was changed.');
+      throw new PreconditionError(
+        `${cdcc} could not make DCC's map (exit ${r.exitCode})${said ? `: ${said}` : ''}.`,
+        'Check the entries of [dcc] servers in the answers file. Nothing was changed.',
+      );
     }
     return map;
   } finally {
@@ -164,10 +189,18 @@ async function planClientMap(ctx: Planning, location: Location, bundle: ClientBu
   }
   const missing = { ...MAP, ok: false, detail: `${location.map} ${current === null ? 'is missing' : 'is empty'}` };
   if ((await kindOf(ctx.target.toHost(location.map))) === 'dir') {
-    return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: `${location.map} is a folder`, checks: [missing], refusal: { message: `${location.map} is a folder, where DCC's map should be.`, hint: 'Move it away. Nothing was changed.' } });
+    return step('dcc-map', MAP_TITLE, {
+      status: 'skipped',
+      detail: `${location.map} is a folder`,
+      checks: [missing],
+      refusal: { message: `${location.map} is a folder, where DCC's map should be.`, hint: 'Move it away. Nothing was changed.' },
+    });
   }
   if (!ctx.runner) {
-    const refusal = { message: 'Making the DCC map needs cdcc.exe to run, and on an image (--root) no program runs.', hint: 'Add --simulate, or use [dcc] client = existing with a map in the image. Nothing was changed.' };
+    const refusal = {
+      message: 'Making the DCC map needs cdcc.exe to run, and on an image (--root) no program runs.',
+      hint: 'Add --simulate, or use [dcc] client = existing with a map in the image. Nothing was changed.',
+    };
     return step('dcc-map', MAP_TITLE, { status: 'skipped', detail: refusal.message, checks: [missing], refusal });
   }
   const map = await makeMap(ctx.runner, bundle.cdccPath, ctx.answers.dcc.servers);
@@ -212,7 +245,10 @@ async function planClientRemoval(ctx: Planning, location: Location): Promise<Ste
   const title = CLIENT_TITLE;
   const bundle = await readClientBundle();
   const actions: Action[] = [];
-  for (const [p, bytes] of [[location.dccproc, bundle.dccproc], [cdccPathOf(ctx.answers), bundle.cdcc]] as const) {
+  for (const [p, bytes] of [
+    [location.dccproc, bundle.dccproc],
+    [cdccPathOf(ctx.answers), bundle.cdcc],
+  ] as const) {
     const current = await readIfExists(ctx.target.toHost(p));
     if (current !== null && current.equals(bytes)) actions.push({ kind: 'deleteFile', path: p });
   }
@@ -249,11 +285,21 @@ export async function clientMapCheck(ctx: Planning, runner: CommandRunner, locat
   const listed = infoServers(r.stdout);
   if (r.exitCode !== 0 || r.timedOut || listed.length === 0) {
     const said = `${r.stderr}${r.stdout}`.trim().split(/\r?\n/).slice(0, 3).join(' ');
-    return { id: 'dcc-client-map', title, ok: false, detail: `${cdcc} -h ${location.dccHome} info could not read the map (exit ${r.exitCode}${said ? `: ${said}` : ''}): run kerio-dcc install (with --force to make the map again)` };
+    return {
+      id: 'dcc-client-map',
+      title,
+      ok: false,
+      detail: `${cdcc} -h ${location.dccHome} info could not read the map (exit ${r.exitCode}${said ? `: ${said}` : ''}): run kerio-dcc install (with --force to make the map again)`,
+    };
   }
   const wanted = ctx.answers.dcc.servers.map(serverKey);
   const same = listed.length === wanted.length && wanted.every((w) => listed.includes(w));
   return same
     ? { id: 'dcc-client-map', title, ok: true, detail: `${location.map} lists the ${wanted.length} server(s) of [dcc] servers (read by ${cdcc})` }
-    : { id: 'dcc-client-map', title, ok: false, detail: `${location.map} lists ${listed.join(' ')}, but [dcc] servers lists ${wanted.join(' ')}: kerio-dcc install --force makes the map again from [dcc] servers` };
+    : {
+        id: 'dcc-client-map',
+        title,
+        ok: false,
+        detail: `${location.map} lists ${listed.join(' ')}, but [dcc] servers lists ${wanted.join(' ')}: kerio-dcc install --force makes the map again from [dcc] servers`,
+      };
 }

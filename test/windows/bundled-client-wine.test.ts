@@ -42,14 +42,20 @@ async function bundledUnderWine(): Promise<void> {
     const image = await buildImage(staging, { windows64: true, kerioBitness: 'x86', eol: 'crlf' });
     await rm(path.join(staging, 'sa'), { recursive: true, force: true });
     await wine.mergeIntoDriveC(staging);
-    const files: [string, string][] = [[EXE, TOOL], ...['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt'].map((n): [string, string] => [path.join(windows.dir, n), `${TOOL_DIR}\\dcc\\${n}`])];
+    const files: [string, string][] = [
+      [EXE, TOOL],
+      ...['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt'].map((n): [string, string] => [path.join(windows.dir, n), `${TOOL_DIR}\\dcc\\${n}`]),
+    ];
     for (const [from, to] of files) {
       const host = await wine.hostPath(to);
       await mkdir(path.dirname(host), { recursive: true });
       await copyFile(from, host);
     }
     await mkdir(await wine.hostPath(WORK), { recursive: true });
-    await writeFile(await wine.hostPath(ANSWERS), ['[dcc]', 'client = bundled', 'accept_license = yes', `servers[] = 127.0.0.1,${server.port} RTT+0 ms anon`, ''].join('\r\n'));
+    await writeFile(
+      await wine.hostPath(ANSWERS),
+      ['[dcc]', 'client = bundled', 'accept_license = yes', `servers[] = 127.0.0.1,${server.port} RTT+0 ms anon`, ''].join('\r\n'),
+    );
     return image;
   });
   const kerio = await wine.hostPath(image.installDir);
@@ -69,7 +75,11 @@ async function bundledUnderWine(): Promise<void> {
       t.ok((await readFile(path.join(sa, name))).equals(await readFile(path.join(windows.dir, name))), `C:\\sa\\${name} is the bundled one`);
     }
     const cdcc = (install.json?.commands ?? []).filter((c: { program: string }) => /cdcc\.exe$/i.test(c.program));
-    t.same(cdcc.map((c: { program: string; simulated: boolean; exitCode: number }) => [c.program, c.simulated, c.exitCode]), [[`${TOOL_DIR}\\dcc\\cdcc.exe`, false, 0]], "the bundled cdcc.exe made the map, for real");
+    t.same(
+      cdcc.map((c: { program: string; simulated: boolean; exitCode: number }) => [c.program, c.simulated, c.exitCode]),
+      [[`${TOOL_DIR}\\dcc\\cdcc.exe`, false, 0]],
+      'the bundled cdcc.exe made the map, for real',
+    );
     // Read with DCC's Linux cdcc, which uses only a private map (clntlib/lock_open.c; the Windows build does not check).
     await chmod(path.join(sa, 'etc', 'dcc', 'map'), 0o600);
     const { entries, info } = await mapServers(linux, path.join(sa, 'etc', 'dcc'));
@@ -83,7 +93,11 @@ async function bundledUnderWine(): Promise<void> {
     const run = await timed('doctor', () => exe(['doctor', '--answers', ANSWERS, '--simulate', '--json']));
     t.equal(run.errorlevel, 0, 'doctor exits 0', seen(run));
     t.same(run.json?.data?.dccproc, { version: '1.3.158', brand: BRAND, serverId: SERVER_ID }, 'the private server answered');
-    t.match(run.json?.data?.checks?.find((c: { id: string }) => c.id === 'dcc-client-map'), { ok: true }, 'the map lists the configured servers (cdcc info)');
+    t.match(
+      run.json?.data?.checks?.find((c: { id: string }) => c.id === 'dcc-client-map'),
+      { ok: true },
+      'the map lists the configured servers (cdcc info)',
+    );
   });
 
   await t.test('rollback --simulate removes the client and map it added: byte-identical to before', async (t) => {

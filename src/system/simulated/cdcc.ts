@@ -16,7 +16,12 @@ export const SIMULATED_CDCC_ENV = 'KERIO_DCC_SIMULATED_CDCC';
 export function runSimulatedCdcc(args: string[], host: { toHost(p: string): string } | null): CommandResult {
   const cdcc = process.env[SIMULATED_CDCC_ENV];
   if (!cdcc) {
-    return { exitCode: 1, stdout: '', stderr: `the simulated cdcc.exe runs DCC's real cdcc for this machine: set ${SIMULATED_CDCC_ENV} to its path\r\n`, timedOut: false };
+    return {
+      exitCode: 1,
+      stdout: '',
+      stderr: `the simulated cdcc.exe runs DCC's real cdcc for this machine: set ${SIMULATED_CDCC_ENV} to its path\r\n`,
+      timedOut: false,
+    };
   }
   const mapped = args.map((a) => (host && isWindowsAbsolute(a) ? host.toHost(a) : a));
   // DCC on Unix refuses a map others may read ("is not private", clntlib/lock_open.c under
@@ -31,6 +36,7 @@ export function runSimulatedCdcc(args: string[], host: { toHost(p: string): stri
     }
   }
   const r = spawnSync(cdcc, mapped, { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return { exitCode: 127, stdout: '', stderr: `${cdcc}: not found (${SIMULATED_CDCC_ENV})\r\n`, timedOut: false };
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
+    return { exitCode: 127, stdout: '', stderr: `${cdcc}: not found (${SIMULATED_CDCC_ENV})\r\n`, timedOut: false };
   return { exitCode: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut: r.signal === 'SIGTERM' };
 }
