@@ -86,16 +86,17 @@ export async function decideLicense(ctx: RunContext, bundle: ClientBundle): Prom
 /** The folders to create (outermost first, each once) and the programs to copy. */
 async function planClientPrograms(ctx: Planning, location: Location, bundle: ClientBundle): Promise<StepPlan> {
   const actions: Action[] = [];
-  const folders = new Set<string>();
+  const made: WinPath[] = [];
   for (const dir of [dirnameWin(location.dccproc), location.dccHome]) {
     for (const folder of await missingFolders(ctx, dir)) {
-      if (!folders.has(folder.toLowerCase())) actions.push({ kind: 'mkdir', path: folder });
-      folders.add(folder.toLowerCase());
+      if (made.some((m) => m.toLowerCase() === folder.toLowerCase())) continue;
+      actions.push({ kind: 'mkdir', path: folder });
+      made.push(folder);
     }
   }
   const notes: string[] = [];
   const copied: WinPath[] = [];
-  const drift: string[] = folders.size ? [`${[...folders][0]} is missing`] : [];
+  const drift: string[] = made.length ? [`${made[0]} is missing`] : [];
   let refusal: StepPlan['refusal'];
   for (const [dest, bytes] of [
     [location.dccproc, bundle.dccproc],
@@ -117,21 +118,10 @@ async function planClientPrograms(ctx: Planning, location: Location, bundle: Cli
     actions.push({ kind: 'writeFile', path: dest, content: bytes });
     copied.push(dest);
   }
-  const created = [...folders];
   return step('dcc-client', 'DCC client (bundled)', {
     status: actions.length ? 'change' : 'unchanged',
     detail: actions.length
-      ? [
-          created.length
-            ? `create ${actions
-                .filter((a) => a.kind === 'mkdir')
-                .map((a) => ('path' in a ? a.path : ''))
-                .join(', ')}`
-            : '',
-          copied.length ? `copy ${copied.join(', ')} from ${bundle.dir}` : '',
-        ]
-          .filter(Boolean)
-          .join('; ')
+      ? [made.length ? `create ${made.join(', ')}` : '', copied.length ? `copy ${copied.join(', ')} from ${bundle.dir}` : ''].filter(Boolean).join('; ')
       : `${location.dccproc} and ${cdccPathOf(ctx.answers)} are the bundled DCC client`,
     notes,
     actions,
