@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes a release of kerio-dcc for Windows administrators, into release/ (git-ignored):
 //   kerio-dcc-<version>-x64.msi      installs C:\Program Files\kerio-dcc\kerio-dcc.exe, on the system PATH
-//   kerio-dcc-<version>-win-x64.zip  the exe, README, CHANGELOG, LICENSE and the answers template
+//                                    and the DCC client package in C:\Program Files\kerio-dcc\dcc\
+//   kerio-dcc-<version>-win-x64.zip  the exe, README, CHANGELOG, LICENSE, the answers template and dcc\
 //   SHA256SUMS                       `sha256sum -c` format, for every file above
 // Run `npm run release` (builds dist/ and the exe first). Needs Debian's msitools and wixl
 // (the MSI), zip, and osslsigncode (the exe build; signing).
@@ -14,7 +15,14 @@
 // Reproducible: the same exe, sources and SOURCE_DATE_EPOCH (default: the time of the HEAD
 // commit) give the same bytes, signing aside.
 //
+// The DCC client package (dcc\: dccproc.exe, cdcc.exe, DCC's LICENSE, BUILD.txt) is built by
+// scripts/dcc-client.mjs from DCC's unchanged source tarball, downloaded from upstream and checked
+// by its sha256 unless --dcc-tarball names a local copy (needs mingw-w64: gcc-mingw-w64-x86-64).
+//
 // Options: --exe FILE  package this exe instead of building dist/kerio-dcc.exe
+//          --dcc-tarball FILE  build the DCC client from this dcc-<version>.tar.Z (checked by its sha256)
+//          --dcc-client DIR    package this DCC client package, already built by scripts/dcc-client.mjs
+//                              (its programs are checked against the hashes its BUILD.txt gives)
 //          --out DIR   write there instead of release/
 //          --msi-version X.Y.Z  (tests only) the MSI's version, to test upgrades with one exe
 // Exit codes: 0 done, 1 a step failed, 2 a usage or configuration error (nothing written).
@@ -24,6 +32,7 @@ import { copyFile, chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, utimes, w
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DCC_TARBALL_SHA256, DCC_VERSION, makeClientPackage } from './dcc-client.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WXS = path.join(ROOT, 'packaging', 'kerio-dcc.wxs');
@@ -45,7 +54,7 @@ class ReleaseError extends Error {
 }
 
 function parseArgs(argv) {
-  const options = { exe: null, out: path.join(ROOT, 'release'), msiVersion: null };
+  const options = { exe: null, out: path.join(ROOT, 'release'), msiVersion: null, dccTarball: null, dccClient: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -55,7 +64,9 @@ function parseArgs(argv) {
     if (flag === '--exe') options.exe = path.resolve(value());
     else if (flag === '--out') options.out = path.resolve(value());
     else if (flag === '--msi-version') options.msiVersion = value();
-    else throw new ReleaseError(`Unknown option ${flag}. Options: --exe FILE, --out DIR, --msi-version X.Y.Z.`, 2);
+    else if (flag === '--dcc-tarball') options.dccTarball = path.resolve(value());
+    else if (flag === '--dcc-client') options.dccClient = path.resolve(value());
+    else throw new ReleaseError(`Unknown option ${flag}. Options: --exe FILE, --out DIR, --msi-version X.Y.Z, --dcc-tarball FILE, --dcc-client DIR.`, 2);
   }
   return options;
 }
@@ -193,8 +204,9 @@ async function buildMsi(stage, { msiVersion, epoch }) {
   // examples/ansible derives the same code (kerio_dcc_msi_product_id, to_uuid): keep the name in step with it.
   const productCode = uuidV5(upgradeCode, `kerio-dcc product ${msiVersion}`);
   const msi = path.join(stage, 'kerio-dcc.msi');
-  // The cabinet inside keeps the exe's modification time, as a local time.
+  // The cabinet inside keeps the files' modification times, as local times.
   await utimes(path.join(stage, 'kerio-dcc.exe'), epoch, epoch);
+  for (const name of DCC_CLIENT_FILES) await utimes(path.join(stage, 'dcc', name), epoch, epoch);
   const startedAt = Math.floor(Date.now() / 1000);
   // wixl finds File sources relative to its working folder: the stage, holding kerio-dcc.exe.
   run('wixl', ['-a', 'x64', '-D', `Version=${msiVersion}`, '-D', `ProductCode=${productCode}`, '-D', 'Exe=kerio-dcc.exe', '-o', msi, WXS], 'wixl', {
@@ -214,11 +226,39 @@ async function buildMsi(stage, { msiVersion, epoch }) {
   }
 
   // The package code names these exact bytes: derived from what went in, so it repeats only when they do.
-  const exeHash = sha256(await readFile(path.join(stage, 'kerio-dcc.exe')));
+  let exeHash = sha256(await readFile(path.join(stage, 'kerio-dcc.exe')));
+  for (const name of DCC_CLIENT_FILES) exeHash += ` ${sha256(await readFile(path.join(stage, 'dcc', name)))}`;
   const packageCode = uuidV5(upgradeCode, `kerio-dcc package ${msiVersion} ${sha256(Buffer.from(wxs))} ${exeHash}`);
   run('msibuild', [msi, '-s', 'kerio-dcc', 'kerio-dcc contributors', 'x64;1033', `{${packageCode}}`], 'msibuild -s (package code)');
   await fixSummaryTimes(msi, startedAt, Math.ceil(Date.now() / 1000), epoch);
   return { msi, productCode, upgradeCode };
+}
+
+/** The files of the DCC client package, as they go into dcc\ of the MSI and the zip. */
+const DCC_CLIENT_FILES = ['BUILD.txt', 'LICENSE', 'cdcc.exe', 'dccproc.exe'];
+
+/** Puts the DCC client package into stage/dcc: built from the tarball, or taken from --dcc-client after checking it. */
+async function stageDccClient(stage, options) {
+  const dir = path.join(stage, 'dcc');
+  if (options.dccClient === null) {
+    try {
+      await makeClientPackage({ out: dir, tarball: options.dccTarball });
+    } catch (err) {
+      throw new ReleaseError(`The DCC client: ${err.message}`, err.exitCode ?? 1);
+    }
+    return;
+  }
+  await mkdir(dir);
+  for (const name of DCC_CLIENT_FILES) {
+    await copyFile(path.join(options.dccClient, name), path.join(dir, name)).catch(() => {
+      throw new ReleaseError(`--dcc-client ${options.dccClient} has no ${name}: build it with node scripts/dcc-client.mjs --out DIR.`, 2);
+    });
+  }
+  const note = await readFile(path.join(dir, 'BUILD.txt'), 'utf8');
+  if (!note.includes(`sha256 ${DCC_TARBALL_SHA256}`)) throw new ReleaseError(`--dcc-client ${options.dccClient}: its BUILD.txt does not name DCC ${DCC_VERSION}'s tarball (sha256 ${DCC_TARBALL_SHA256}).`, 2);
+  for (const name of ['dccproc.exe', 'cdcc.exe']) {
+    if (!note.includes(`sha256 ${sha256(await readFile(path.join(dir, name)))}  ${name}`)) throw new ReleaseError(`--dcc-client ${options.dccClient}: ${name} is not the program its BUILD.txt describes.`, 2);
+  }
 }
 
 async function buildZip(stage, zipFile, epoch) {
@@ -232,7 +272,10 @@ async function buildZip(stage, zipFile, epoch) {
   ];
   for (const [from, to] of texts) await writeFile(path.join(dir, to), crlf(await readFile(path.join(ROOT, from), 'utf8')));
   await copyFile(path.join(stage, 'kerio-dcc.exe'), path.join(dir, 'kerio-dcc.exe'));
-  const names = (await readdir(dir)).sort();
+  // The DCC client goes unchanged (its licence allows only unchanged copies): no CRLF conversion.
+  await mkdir(path.join(dir, 'dcc'));
+  for (const name of DCC_CLIENT_FILES) await copyFile(path.join(stage, 'dcc', name), path.join(dir, 'dcc', name));
+  const names = [...(await readdir(dir)).filter((n) => n !== 'dcc'), ...DCC_CLIENT_FILES.map((n) => `dcc/${n}`)].sort();
   for (const name of names) {
     await chmod(path.join(dir, name), 0o644);
     await utimes(path.join(dir, name), epoch, epoch);
@@ -257,6 +300,7 @@ async function main() {
   const exe = options.exe ?? buildExe();
   const stage = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-release-'));
   try {
+    await stageDccClient(stage, options);
     await copyFile(exe, path.join(stage, 'kerio-dcc.exe'));
     if (signing) await sign(path.join(stage, 'kerio-dcc.exe'), signing, 'kerio-dcc');
 

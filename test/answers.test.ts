@@ -63,7 +63,12 @@ function templateKeys(text: string): string[] {
     if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
     const header = /^\[(.+)\]$/.exec(line);
     if (header) section = header[1]!;
-    else keys.push(`${section}.${line.slice(0, line.indexOf('=')).trim().replace(/\[\]$/, '')}`);
+    else {
+      const name = line.slice(0, line.indexOf('=')).trim();
+      const key = `${section}.${name.replace(/\[\]$/, '')}`;
+      // A list's items (`key[] = a`, `key[] = b`) are one key.
+      if (!(name.endsWith('[]') && keys.at(-1) === key)) keys.push(key);
+    }
   }
   return keys;
 }

@@ -9,10 +9,11 @@ import { PROJECT, tempDir, type CliResult } from './helpers/cli.js';
 import { releaseNames, releaseToolsMissing, runRelease, VERSION } from './helpers/release.js';
 import { buildExeIfNeeded, EXE } from './helpers/windows/exe.js';
 import { findOnPath } from './helpers/windows/wine.js';
+import { windowsDcc } from './helpers/realDcc.js';
 
 const NAMES = releaseNames(VERSION);
 const EPOCH = 1_700_000_000;
-const ZIP_CONTENTS = ['CHANGELOG.md', 'LICENSE.txt', 'README.md', 'answers.ini', 'kerio-dcc.exe'];
+const ZIP_CONTENTS = ['CHANGELOG.md', 'LICENSE.txt', 'README.md', 'answers.ini', 'dcc/BUILD.txt', 'dcc/LICENSE', 'dcc/cdcc.exe', 'dcc/dccproc.exe', 'kerio-dcc.exe'];
 
 /** A program with an argument array; its exit code and output. */
 function exec(program: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; encoding?: 'buffer' } = {}): Promise<CliResult & { bytes: Buffer }> {
@@ -75,7 +76,7 @@ t.test('the release is reproducible: packaging the same exe twice gives the same
   t.not(await readFile(path.join(other, 'SHA256SUMS'), 'utf8'), await readFile(path.join(first, 'SHA256SUMS'), 'utf8'), 'another SOURCE_DATE_EPOCH gives other hashes: the comparison can fail');
 });
 
-t.test('the zip holds the exe, README, CHANGELOG, LICENSE and the answers template, for Windows', { skip: releaseSkip ?? false }, async (t) => {
+t.test('the zip holds the exe, README, CHANGELOG, LICENSE, the answers template and the DCC client package, for Windows', { skip: releaseSkip ?? false }, async (t) => {
   const { out, run } = await unsignedRelease();
   t.equal(run.code, 0, 'release exits 0', { stderr: run.stderr });
   const zip = path.join(out, NAMES.zip);
@@ -88,6 +89,20 @@ t.test('the zip holds the exe, README, CHANGELOG, LICENSE and the answers templa
   for (const [name, source] of [['README.md', 'README.md'], ['CHANGELOG.md', 'CHANGELOG.md'], ['LICENSE.txt', 'LICENSE'], ['answers.ini', 'templates/answers.ini']] as const) {
     const text = (await member(name)).toString('utf8');
     t.equal(text, (await readFile(path.join(PROJECT, source), 'utf8')).replace(/\r?\n/g, '\r\n'), `${name} is ${source} with CRLF line ends, for Notepad`);
+  }
+  const client = await windowsDcc();
+  for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+    t.ok((await member(`dcc/${name}`)).equals(await readFile(path.join(client.dir, name))), `dcc/${name} is the DCC client package's, byte for byte`);
+  }
+  t.match((await member('dcc/BUILD.txt')).toString('utf8'), /sha256 596bb4a02800a87501818215e61ac877e4d5a31ec0c8c227f23438f6b6b831c6  dcc-1\.3\.158\.tar\.Z/, "BUILD.txt names the upstream tarball by its sha256");
+  // The MSI installs the same package into C:\Program Files\kerio-dcc\dcc\ (its File and Directory tables).
+  const msi = path.join(out, NAMES.msi);
+  const fileTable = (await exec('msiinfo', ['export', msi, 'File'])).stdout;
+  const dirTable = (await exec('msiinfo', ['export', msi, 'Directory'])).stdout;
+  t.match(dirTable, /^DCCDIR\tINSTALLDIR\tdcc\r?$/m, 'the MSI has a dcc folder inside the install folder');
+  for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+    const size = (await stat(path.join(client.dir, name))).size;
+    t.match(fileTable, new RegExp(`^\\w+\\tDccClient\\t([^\\t|]+\\|)?${name.replace('.', '\\.')}\\t${size}\\t`, 'm'), `the MSI installs dcc\\${name} (${size} bytes)`);
   }
   t.match((await member('LICENSE.txt')).toString('utf8'), /^MIT License\r\n\r\nCopyright \(c\) \d{4} kerio-dcc contributors\r\n/, 'the licence is MIT, kerio-dcc contributors');
 });

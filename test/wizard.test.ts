@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { buildContext } from '../src/cli/context.js';
@@ -12,6 +12,7 @@ import type { RunContext } from '../src/model/context.js';
 import { KerioDccError } from '../src/errors.js';
 import { hashTree, inImage, makeImage, runCli, tempDir } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
+import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from './helpers/realDcc.js';
 
 const SYSWOW64_MAP = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin\\map';
 const SYSTEM32_PROFILE = 'C:\\Windows\\System32\\config\\systemprofile\\.spamassassin';
@@ -497,4 +498,41 @@ t.test('--dry-run asks what it must, shows the plan, and neither confirms nor of
   t.same(messages(run), ['dccproc.exe:']);
   t.match(run.report.summary, /^Dry run: \d+ step\(s\) would change\. Nothing was changed\.$/);
   t.same(await hashTree(image.root), before);
+});
+
+t.test("[dcc] client = bundled at a terminal: DCC's licence is shown and asked; no changes nothing, yes is recorded in the backup", async (t) => {
+  const skip = linuxDccMissing() || windowsDccMissing();
+  if (skip) return t.skip(skip);
+  const [linux, windows] = await Promise.all([linuxDcc(), windowsDcc()]);
+  const saved = { dir: process.env['KERIO_DCC_CLIENT_DIR'], cdcc: process.env['KERIO_DCC_SIMULATED_CDCC'] };
+  process.env['KERIO_DCC_CLIENT_DIR'] = windows.dir;
+  process.env['KERIO_DCC_SIMULATED_CDCC'] = linux.cdcc;
+  t.teardown(() => {
+    for (const [key, value] of [['KERIO_DCC_CLIENT_DIR', saved.dir], ['KERIO_DCC_SIMULATED_CDCC', saved.cdcc]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+  const answers = path.join(await tempDir(t, 'kerio-dcc-answers-'), 'dcc.ini');
+  await writeFile(answers, '[dcc]\nclient = bundled\nservers[] = 127.0.0.1,6277 RTT+0 ms anon\n');
+  const licence = await readFile(path.join(windows.dir, 'LICENSE'), 'utf8');
+  const QUESTION = "Does DCC's licence allow your use, and do you accept it?";
+
+  const refused = await makeImage(t);
+  const before = await hashTree(refused.root);
+  const no = await wizard({ root: refused.root, simulate: true, answers }, [false]);
+  t.same(no.prompter.questions.map((q) => [q.kind, q.message, q.defaultValue]), [['confirm', QUESTION, false]], 'the licence question comes first, defaulting to no');
+  t.ok(no.prompter.questions[0]!.shownBefore.includes(licence.trimEnd().split('\n')[0]!), "DCC's licence text is shown before it");
+  t.ok(no.error instanceof KerioDccError && no.error.exitCode === 2, 'refused: exit 2');
+  t.match((no.error as Error).message, /licence was not accepted/);
+  t.same(await hashTree(refused.root), before, 'nothing changed');
+
+  const accepted = await makeImage(t);
+  await rm(inImage(accepted.root, 'C:\\sa'), { recursive: true }); // a server with no DCC yet
+  const yes = await wizard({ root: accepted.root, simulate: true, answers }, [true, true, false]);
+  succeeded(t, yes);
+  t.same(messages(yes).slice(0, 2), [QUESTION, CONFIRM], 'the licence, then the plan');
+  const [id] = await backupsIn(accepted);
+  const manifest = JSON.parse(await readFile(path.join(inImage(accepted.root, BACKUPS), id!, 'manifest.json'), 'utf8'));
+  t.equal(manifest.dccLicense?.how, 'prompt', 'the backup records that it was accepted at the prompt');
 });

@@ -1,4 +1,4 @@
-import type { WinPath } from '../target/target.js';
+import { dirnameWin, type WinPath } from '../target/target.js';
 
 /** The resolved answers a run works from: defaults from templates/answers.ini, overlaid by the user's file. */
 export interface Answers {
@@ -9,6 +9,12 @@ export interface Answers {
     map: WinPath | 'auto';
     profileDirs: WinPath[] | 'auto';
     extraLines: string[];
+    /** existing: the DCC client already at dccproc/home; bundled: kerio-dcc provisions the one it ships. */
+    client: 'existing' | 'bundled';
+    /** The administrator accepted DCC's licence (required for bundled in unattended runs). */
+    acceptLicense: boolean;
+    /** bundled: the map's servers, each as cdcc's `add` takes it. */
+    servers: string[];
   };
   firewall: { enabled: boolean; namePrefix: string };
   service: { restart: boolean; timeoutSeconds: number };
@@ -24,4 +30,9 @@ export interface LoadedAnswers {
   given: Set<string>;
   /** The values as written in INI form, defaults included: what --save-answers writes back. */
   raw: Record<string, Record<string, string | boolean | string[]>>;
+}
+
+/** The folders the bundled DCC client is placed in: dccproc's folder (with cdcc.exe) and the DCC home (with the map). */
+export function dccClientDirs(answers: Answers): WinPath[] {
+  return [dirnameWin(answers.dcc.dccproc), answers.dcc.home];
 }

@@ -5,6 +5,7 @@ import { readTemplate } from '../templates.js';
 import type { Answers, LoadedAnswers } from './answers.js';
 import { SCHEMA, checkValue, type RawValue } from './schema.js';
 import { unsafeSettings } from '../patch/localCf.js';
+import { joinWin, normalizeWin } from '../target/target.js';
 
 const MAX_ANSWERS_BYTES = 256 * 1024;
 
@@ -145,6 +146,9 @@ function toAnswers(m: Record<string, Record<string, RawValue>>): Answers {
       map: value(m, 'dcc', 'map'),
       profileDirs: value(m, 'dcc', 'profile_dirs'),
       extraLines: value(m, 'dcc', 'extra_lines'),
+      client: value(m, 'dcc', 'client'),
+      acceptLicense: value(m, 'dcc', 'accept_license'),
+      servers: value(m, 'dcc', 'servers'),
     },
     firewall: { enabled: value(m, 'firewall', 'enabled'), namePrefix: value(m, 'firewall', 'name_prefix') },
     service: { restart: value(m, 'service', 'restart'), timeoutSeconds: value(m, 'service', 'timeout_seconds') },
@@ -168,6 +172,10 @@ function crossChecks(a: Answers): [string, string][] {
       problems.push([id, `"${p}" has characters SpamAssassin refuses in paths (allowed: letters, digits, space and - _ . % = + , / : ( ) @ \\ ~)`]);
     }
   }
+  if (a.dcc.client === 'bundled' && a.dcc.map !== 'auto' && normalizeWin(a.dcc.map).toLowerCase() !== joinWin(a.dcc.home, 'map').toLowerCase()) {
+    problems.push(['dcc.map', `client = bundled makes the map in the DCC home, where dccproc reads it: leave map = auto (${joinWin(a.dcc.home, 'map')})`]);
+  }
+  if (a.dcc.client === 'bundled' && a.dcc.servers.length === 0) problems.push(['dcc.servers', 'client = bundled makes the DCC map from this list, and it is empty: give at least one servers[] = HOST[,PORT] [RTT+N ms] anon']);
   return problems;
 }
 

@@ -5,11 +5,11 @@ import { isWindowsAbsolute } from '../target/target.js';
  * `kerio-dcc answers` prints), so the documented default and the real one cannot drift;
  * a test checks that both list the same keys.
  */
-export type ValueType = 'path' | 'path-or-auto' | 'path-list-or-auto' | 'line-list' | 'bool' | 'count' | 'seconds' | 'service-name' | 'rule-name';
+export type ValueType = 'path' | 'path-or-auto' | 'path-list-or-auto' | 'line-list' | 'bool' | 'count' | 'seconds' | 'service-name' | 'rule-name' | 'dcc-client' | 'dcc-server-list';
 
 export const SCHEMA: Record<string, Record<string, ValueType>> = {
   kerio: { install_dir: 'path-or-auto', rules_dir: 'path-or-auto', service: 'service-name' },
-  dcc: { home: 'path', dccproc: 'path', map: 'path-or-auto', profile_dirs: 'path-list-or-auto', extra_lines: 'line-list' },
+  dcc: { home: 'path', dccproc: 'path', map: 'path-or-auto', profile_dirs: 'path-list-or-auto', extra_lines: 'line-list', client: 'dcc-client', accept_license: 'bool', servers: 'dcc-server-list' },
   firewall: { enabled: 'bool', name_prefix: 'rule-name' },
   service: { restart: 'bool', timeout_seconds: 'seconds' },
   backup: { dir: 'path', keep: 'count' },
@@ -23,6 +23,12 @@ export type Checked = { ok: true; value: string | boolean | number | string[] } 
 // Control characters would let a value add lines to local.cf or confuse a command line.
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
+
+/**
+ * One line of DCC's map as cdcc's `add` takes it (cdcc(8)): host, optional UDP port (or -),
+ * optional RTT adjustment, optional Greylist, then anon or a client-ID with its password.
+ */
+const DCC_SERVER = /^[A-Za-z0-9][A-Za-z0-9.:-]*(,(\d{1,5}|-))?( RTT[+-]\d{1,4} ms)?( Greylist)?( anon| \d{1,10}( [\x21-\x7e]{1,32})?)?$/;
 
 function checkPath(v: string): string | null {
   if (CONTROL.test(v)) return 'contains a control character (a line break?)';
@@ -39,7 +45,7 @@ function asList(raw: RawValue): string[] {
 export function checkValue(type: ValueType, raw: RawValue): Checked {
   const ok = (value: string | boolean | number | string[]): Checked => ({ ok: true, value });
   const bad = (problem: string): Checked => ({ ok: false, problem });
-  const isList = type === 'path-list-or-auto' || type === 'line-list';
+  const isList = type === 'path-list-or-auto' || type === 'line-list' || type === 'dcc-server-list';
   if (Array.isArray(raw) && !isList) return bad('is given as a list (key[] = ...), but takes one value');
   const text = Array.isArray(raw) ? '' : String(raw).trim();
   switch (type) {
@@ -84,6 +90,14 @@ export function checkValue(type: ValueType, raw: RawValue): Checked {
     case 'service-name':
       if (!/^[A-Za-z0-9_.-]{1,256}$/.test(text)) return bad(`"${text}" is not a Windows service short name (letters, digits, _ . -)`);
       return ok(text);
+    case 'dcc-client':
+      if (text !== 'existing' && text !== 'bundled') return bad(`"${text}" is not existing or bundled`);
+      return ok(text);
+    case 'dcc-server-list': {
+      const items = asList(raw).map((s) => s.replace(/\s+/g, ' '));
+      for (const item of items) if (!DCC_SERVER.test(item)) return bad(`"${item}" is not a DCC server entry as cdcc's add takes it: HOST[,PORT] [RTT+N ms] [anon | CLIENT-ID PASSWORD], e.g. dcc1.dcc-servers.net RTT+1000 ms anon`);
+      return ok(items);
+    }
     case 'rule-name':
       if (text === '' || text.length > 200) return bad('must be 1 to 200 characters');
       if (CONTROL.test(text) || text.includes('"')) return bad('must not contain double quotes or control characters');

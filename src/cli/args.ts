@@ -27,7 +27,12 @@ export const COMMANDS: Record<string, CommandSpec> = {
   install: {
     summary: 'turn DCC on (backup, profile folder, map, local.cf, v310.pre, firewall, service)',
     usage: 'kerio-dcc install [--answers FILE] [--yes] [--dry-run] [--json] [--root DIR [--simulate]]',
-    options: { ...COMMON, ...CHANGING, 'save-answers': { type: 'string', arg: 'FILE', help: 'save the answers used, to replay the same run unattended' } },
+    options: {
+      ...COMMON,
+      ...CHANGING,
+      'save-answers': { type: 'string', arg: 'FILE', help: 'save the answers used, to replay the same run unattended' },
+      force: { type: 'boolean', help: '[dcc] client = bundled: replace a DCC map or program that is there (backed up first)' },
+    },
     positionals: 0,
   },
   uninstall: {

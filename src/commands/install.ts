@@ -4,6 +4,7 @@ import { planInstall } from '../plans/install.js';
 import type { Report } from '../model/report.js';
 import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from './installWizard.js';
 import { planThenApply } from './changeFlow.js';
+import { decideLicense, readClientBundle } from '../managed/dccClient.js';
 import path from 'node:path';
 import { ExitCode, InterruptedError, KerioDccError, UsageError } from '../errors.js';
 import { kindOf } from '../fs/files.js';
@@ -23,9 +24,13 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
   }
   const prompter = ctx.options.yes ? null : ctx.ui.prompter;
   // Detected once: what the questions found is what the plan is made from.
-  const facts = await detectFacts(ctx, { requireDcc: true, location: prompter ? await askWhatDetectionCannotSettle(ctx, prompter) : undefined });
+  const bundled = ctx.answers.dcc.client === 'bundled';
+  const facts = await detectFacts(ctx, { requireDcc: !bundled, location: prompter ? await askWhatDetectionCannotSettle(ctx, prompter) : undefined });
   if (prompter) ctx.ui.say(`${await detectionSummary(ctx, facts)}\n`);
+  // client = bundled: DCC's licence is the administrator's decision, asked (or required) before any plan.
+  const license = bundled ? await decideLicense(ctx, await readClientBundle()) : undefined;
   const plan = await planInstall(ctx, facts);
+  if (license) plan.dccLicense = license;
   const outcome = await planThenApply(ctx, report, plan, facts.location, 'Apply these changes?');
   if (outcome === 'applied') report.summary = 'DCC is on.';
   if (outcome === 'declined' || outcome === 'dry-run') return;

@@ -70,7 +70,8 @@ export async function askWhatDetectionCannotSettle(ctx: RunContext, prompter: Pr
     ['dcc.dccproc', 'dccproc.exe:', 'file', () => ctx.answers.dcc.dccproc],
     ['dcc.map', "DCC's map file:", 'file', () => (ctx.answers.dcc.map === 'auto' ? joinWin(ctx.answers.dcc.home, 'map') : ctx.answers.dcc.map)],
   ];
-  for (const [id, message, need, current] of dcc) {
+  const bundled = ctx.answers.dcc.client === 'bundled';
+  for (const [id, message, need, current] of bundled ? [] : dcc) {
     if (ctx.loaded.given.has(id) || (await pathProblem(ctx, current(), need)) === null) continue;
     ctx.ui.say(`${await pathProblem(ctx, current(), need)}.`);
     await ask(ctx, prompter, id, message, current(), (v) => pathProblem(ctx, v, need));
@@ -89,8 +90,9 @@ export async function detectionSummary(ctx: RunContext, facts: Facts): Promise<s
     `  rules folder    ${location.rulesDir}`,
     `  Kerio build     ${decision.kerioBitness === null ? 'bitness unknown' : decision.kerioBitness === 'x86' ? '32-bit' : `64-bit (${decision.kerioBitness})`}; Windows ${decision.windows64 ? '64-bit' : '32-bit'}`,
     `  profile folder  ${decision.dirs.join(', ')} (${decision.rule})`,
-    `  dccproc         ${location.dccproc} (${await sizeOf(ctx.target.toHost(location.dccproc))} bytes)`,
-    `  DCC map         ${location.map} (${await sizeOf(ctx.target.toHost(location.map))} bytes)`,
+    ...(ctx.answers.dcc.client === 'bundled'
+      ? [`  DCC client      bundled: dccproc ${location.dccproc}, map ${location.map} (servers: ${ctx.answers.dcc.servers.map((s) => s.split(' ')[0]).join(', ')})`]
+      : [`  dccproc         ${location.dccproc} (${await sizeOf(ctx.target.toHost(location.dccproc))} bytes)`, `  DCC map         ${location.map} (${await sizeOf(ctx.target.toHost(location.map))} bytes)`]),
   ];
   if (ctx.runner) {
     const rules = await facts.firewall();

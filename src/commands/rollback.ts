@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { dccClientDirs } from '../answers/answers.js';
 import { readManifest } from '../store/format.js';
 import { checkManifestPaths, type Manifest } from '../store/manifest.js';
 import { listBackupDirs } from '../store/prune.js';
@@ -34,7 +35,7 @@ async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<{ 
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
   const location = await locate(ctx, { requireDcc: false });
   const { dir, manifest } = await chooseBackup(ctx, id);
-  await checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
+  await checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot, dccClientDirs(ctx.answers));
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
   const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
   if (conflicts.length && !ctx.options.force) {

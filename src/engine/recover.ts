@@ -1,4 +1,5 @@
 import { readManifest } from '../store/format.js';
+import { dccClientDirs } from '../answers/answers.js';
 import { fixCommand } from '../model/commandLine.js';
 import { checkManifestPaths } from '../store/manifest.js';
 import { findUnfinishedRun } from '../store/unfinished.js';
@@ -35,7 +36,7 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
       `Nothing was changed. Check the server with kerio-dcc status and put right what it reports, then move ${run.winDir} out of the backups folder so that runs can go on.`,
     );
   });
-  await checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
+  await checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot, dccClientDirs(ctx.answers));
   ctx.ui.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
   if (problems.length) {

@@ -10,6 +10,7 @@ import { readIfExists } from '../fs/files.js';
 import { joinWin } from '../target/target.js';
 import type { Managed } from './managed.js';
 import { refuseLink } from './textEdit.js';
+import { plannedMap } from './dccClient.js';
 
 const TITLE = 'DCC map file';
 const MAP = { id: 'map', title: 'DCC map in the profile folder' };
@@ -22,10 +23,11 @@ function copyProblem(copy: Buffer | null): string | null {
 export const mapCopies: Managed = {
   checks: [MAP],
 
-  async install(ctx, facts) {
+  async install(ctx, facts, earlier) {
     const { location } = facts;
     const decision = await facts.profile();
-    const source = await readIfExists(ctx.target.toHost(location.map));
+    // The bundled client's map is made by an earlier step of this plan: copy what it will write.
+    const source = plannedMap(earlier, location.map) ?? (await readIfExists(ctx.target.toHost(location.map)));
     if (source === null || source.length === 0) {
       throw new PreconditionError(`DCC's map file ${location.map} ${source === null ? 'does not exist' : 'is empty'}.`, 'Set dcc.map (or dcc.home) in the answers file to a working DCC installation.');
     }

@@ -9,7 +9,13 @@ import type { FirewallRule } from '../windows/firewall.js';
 export type Action =
   | { kind: 'mkdir'; path: WinPath }
   /** Create or replace a file with these bytes (atomically, via a temp file in the same folder). */
-  | { kind: 'writeFile'; path: WinPath; content: Buffer }
+  | {
+      kind: 'writeFile';
+      path: WinPath;
+      content: Buffer;
+      /** The program using this file keeps its state in it (DCC's map): undoing the run removes it whatever it holds by then. */
+      keepsState?: true;
+    }
   | { kind: 'deleteFile'; path: WinPath }
   /** Remove a folder the run is undoing, only if it is empty by then. */
   | { kind: 'removeEmptyDir'; path: WinPath }
@@ -25,7 +31,7 @@ export type Action =
   /** Put back a folder's owner and DACL as recorded (undoing secureFolder). */
   | { kind: 'setAcl'; path: WinPath; sddl: string; before: string };
 
-export type StepId = 'locate' | 'backup' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions';
+export type StepId = 'locate' | 'backup' | 'dcc-client' | 'dcc-map' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions';
 
 export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';
@@ -73,6 +79,16 @@ export interface Plan {
   readHashes: Map<WinPath, string | null>;
   /** Every folder whose files are backed up whole before a change (the rules folder). */
   backupTrees: WinPath[];
+  /** The administrator's decision on DCC's licence, when the run provisions the bundled client: recorded in the backup. */
+  dccLicense?: DccLicenseDecision;
+}
+
+export interface DccLicenseDecision {
+  accepted: true;
+  /** answers: [dcc] accept_license = yes; prompt: asked and accepted at the terminal. */
+  how: 'answers' | 'prompt';
+  /** sha256 of the LICENSE text that was accepted. */
+  sha256: string;
 }
 
 export function planChanges(plan: Plan): boolean {

@@ -1,7 +1,9 @@
+import type { Answers } from '../answers/answers.js';
 import type { Facts } from '../detect/facts.js';
 import type { Planning } from '../model/context.js';
 import type { Plan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
+import { dccClient, dccMap } from '../managed/dccClient.js';
 import { firewallRules } from '../managed/firewallRules.js';
 import { localCf } from '../managed/localCf.js';
 import type { Managed } from '../managed/managed.js';
@@ -14,10 +16,15 @@ import { filePlan, planEach } from './common.js';
 /** Everything DCC needs, in the order install puts it in place; uninstall takes it out in the same order. */
 export const MANAGED: Managed[] = [profileFolders, mapCopies, localCf, v310Pre, firewallRules, service];
 
+/** What a run manages: with `[dcc] client = bundled`, the DCC client and its map come first. */
+export function managedFor(answers: Answers): Managed[] {
+  return answers.dcc.client === 'bundled' ? [dccClient, dccMap, ...MANAGED] : MANAGED;
+}
+
 /** Computes the install plan: reads only, changes nothing. */
 export async function planInstall(ctx: Planning, facts: Facts): Promise<Plan> {
   // Before any other step is planned: a path that cannot be written safely stops the run here.
   const paths = await facts.dccPaths();
   if (!paths.ok) throw new PreconditionError(paths.message, paths.hint);
-  return filePlan('install', ctx, facts.location, await planEach(ctx, facts, MANAGED, 'install'));
+  return filePlan('install', ctx, facts.location, await planEach(ctx, facts, managedFor(ctx.answers), 'install'));
 }

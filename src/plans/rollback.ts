@@ -73,6 +73,11 @@ function sameRules(a: FirewallRule[], b: FirewallRule[]): boolean {
   return a.length === b.length && a.every((rule, i) => ruleMatches(rule, b[i]!));
 }
 
+/** DCC rewrites its map on every run: a map the run wrote is still the run's, whatever it holds now. */
+function keepsItsState(entry: { path: WinPath; keepsState?: true }): boolean {
+  return entry.keepsState === true && basenameWin(entry.path).toLowerCase() === 'map';
+}
+
 async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, options: RestoreOptions, conflicts: string[]): Promise<{ step: StepPlan; readHashes: Plan['readHashes'] }> {
   const actions: Action[] = [];
   const diffs: string[] = [];
@@ -81,7 +86,7 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
     const host = ctx.target.toHost(f.path);
     const current = sha256IfExists(host);
     if (current === f.sha256) continue;
-    const ranHere = f.after !== undefined && current === f.after;
+    const ranHere = f.after !== undefined && (current === f.after || (current !== null && keepsItsState(f)));
     if (!ranHere) {
       conflicts.push(`${f.path} ${current === null ? 'was deleted' : 'was changed'} since the backup was made${options.force ? ': restored anyway (--force); the current version is in the new backup' : ': kept as it is (restore it with --force)'}`);
       if (!options.force) continue;
@@ -115,7 +120,7 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
   for (const c of manifest.created.filter((c) => c.type === 'file')) {
     const current = sha256IfExists(ctx.target.toHost(c.path));
     if (current === null) continue;
-    if (current !== c.sha256) {
+    if (current !== c.sha256 && !keepsItsState(c)) {
       conflicts.push(`${c.path} was changed since this run created it${options.force ? ': removed anyway (--force)' : ': kept (remove it with --force)'}`);
       if (!options.force) continue;
     }

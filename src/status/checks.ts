@@ -6,7 +6,7 @@ import { PreconditionError } from '../errors.js';
 import { localCf } from '../managed/localCf.js';
 import type { Managed } from '../managed/managed.js';
 import { v310Pre } from '../managed/v310Pre.js';
-import { MANAGED } from '../plans/install.js';
+import { managedFor } from '../plans/install.js';
 import { joinWin } from '../target/target.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
 import { findUnfinishedRun } from '../store/unfinished.js';
@@ -25,7 +25,8 @@ const NOT_HERE = 'not checked on an image (--root); add --simulate to check the 
 async function installDrift(ctx: RunContext, facts: Facts): Promise<{ checks: Check[]; installFixes: Set<string> }> {
   const found = new Map<Managed, Check[]>();
   const steps: StepPlan[] = [];
-  for (const thing of MANAGED) {
+  const managed = managedFor(ctx.answers);
+  for (const thing of managed) {
     let planned: StepPlan;
     try {
       planned = await thing.install(ctx, facts, steps);
@@ -42,7 +43,7 @@ async function installDrift(ctx: RunContext, facts: Facts): Promise<{ checks: Ch
     found.set(thing, checks);
   }
   // The rules folder's files first: they are what a Kerio upgrade replaces.
-  const order = [localCf, v310Pre, ...MANAGED.filter((m) => m !== localCf && m !== v310Pre)];
+  const order = [localCf, v310Pre, ...managed.filter((m) => m !== localCf && m !== v310Pre)];
   const checks = order.flatMap((m) => found.get(m) ?? []);
   return { checks, installFixes: new Set(checks.map((c) => c.id)) };
 }

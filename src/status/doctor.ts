@@ -9,6 +9,7 @@ import { joinWin } from '../target/target.js';
 import { readTemplate } from '../templates.js';
 import { activeDccLoadplugins } from '../patch/v310Pre.js';
 import type { Check } from './checks.js';
+import { clientMapCheck } from '../managed/dccClient.js';
 
 /** The header dccproc prints: `X-DCC-BRAND-Metrics: CLIENTHOST SERVER_ID; counts`. No server answered: brand empty, ID 0. */
 const METRICS = /^X-DCC-([^\s:]*)-Metrics:[ \t]*(\S+)[ \t]+(\d+);[ \t]*([^\r\n]*)/m;
@@ -144,6 +145,8 @@ export async function dccSelfTest(ctx: RunContext, location: Location, timeoutSe
     const q = await runner.run({ program: location.dccproc, args: ['-h', location.dccHome, '-Q', '-C', '-x', '0', '-i', message], mutates: false, timeoutMs });
     const { check, brand, serverId } = queryCheck(q, location, timeoutSeconds);
     checks.push(check);
+    // After the query: `cdcc info` asks the servers too, and a failure there would leave a back-off that hides the query's own diagnosis.
+    if (ctx.answers.dcc.client === 'bundled') checks.push(await clientMapCheck(ctx, runner, location, timeoutMs));
     return { checks, version, brand, serverId };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -82,7 +82,9 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
   // What the run will leave at each path it writes (a sha256) or deletes (null), recorded
   // with that file's entry so an undo can tell the run's bytes from a later edit.
   const after = new Map<string, string | null>();
+  const keepsState = new Set<string>();
   for (const a of actions) {
+    if (a.kind === 'writeFile' && a.keepsState) keepsState.add(keyOf(a.path));
     if (a.kind === 'writeFile') after.set(keyOf(a.path), sha256(a.content));
     if (a.kind === 'deleteFile') after.set(keyOf(a.path), null);
   }
@@ -101,6 +103,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
     target: { root: ctx.target.root, rulesDir: location.rulesDir, installDir: location.installDir, service: ctx.answers.kerio.service },
     answersFile: ctx.loaded.file,
     changes: plan.steps.filter((s) => s.status === 'change' && s.id !== 'backup').map((s) => s.id),
+    ...(plan.dccLicense ? { dccLicense: plan.dccLicense } : {}),
   };
   {
     const madeDirs = new Set<string>();
@@ -116,7 +119,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
         madeDirs.add(parent);
       }
       const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
-      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}) };
+      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}), ...(keepsState.has(key) ? { keepsState: true as const } : {}) };
       writer.add(entry);
       if (indexed) lookedUp.set(key, entry);
     };
@@ -137,7 +140,7 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
       if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
       const host = ctx.target.toHost(action.path);
       if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
-      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))! });
+      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))!, ...(action.keepsState ? { keepsState: true as const } : {}) });
     }
     const firewall: ManifestTail['firewall'] = [];
     for (const action of actions) {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { PreconditionError } from '../errors.js';
-import { isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
+import { dirnameWin, isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
 
 export interface ManifestFile {
@@ -11,6 +11,8 @@ export interface ManifestFile {
   sha256: string;
   /** What the run left there: a sha256, null when it deleted the file; absent when it did not mean to touch it. */
   after?: string | null;
+  /** The run replaced it with a file its program keeps state in (DCC's map): an undo restores it whatever it holds by then. */
+  keepsState?: true;
 }
 
 export interface ManifestCreated {
@@ -18,6 +20,8 @@ export interface ManifestCreated {
   path: WinPath;
   /** For files: the bytes the run wrote, so an undo can tell our file from a later one. */
   sha256?: string;
+  /** A file its program keeps state in (DCC's map): removed by an undo whatever it holds by then. */
+  keepsState?: true;
 }
 
 export interface ManifestFirewall {
@@ -47,6 +51,8 @@ export interface Manifest {
   answersFile: string | null;
   /** Step ids that change something in this run. */
   changes: string[];
+  /** The run provisioned the bundled DCC client: how its licence was accepted (absent otherwise). */
+  dccLicense?: { accepted: true; how: 'answers' | 'prompt'; sha256: string };
   /** Read from disk each time it is walked, so a backup of any size is never held whole. */
   files: FileList;
   created: ManifestCreated[];
@@ -87,10 +93,10 @@ export function backupCopyPath(dir: string, relative: string): string {
 }
 
 /**
- * The folders a manifest may name: the rules folder, and `.spamassassin` profile folders
- * with what is in them. Anything else (`..`, another drive, a system file) is refused.
+ * The folders a manifest may name: the rules folder, `.spamassassin` profile folders
+ * with what is in them, and the bundled DCC client's folders the answers name. Anything else (`..`, another drive, a system file) is refused.
  */
-export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath): Promise<void> {
+export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath, dccClientDirs: WinPath[] = []): Promise<void> {
   const systemDrive = systemRoot.slice(0, 2).toLowerCase();
   if (normalizeWin(m.target.rulesDir).toLowerCase() !== normalizeWin(rulesDir).toLowerCase()) {
     throw new PreconditionError(
@@ -103,12 +109,15 @@ export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: Win
     const n = normalizeWin(p);
     if (n !== p.replace(/\//g, '\\').replace(/\\$/, '')) return false; // '..' or '.' inside the path
     if (isInsideWin(n, rulesDir)) return true;
+    // The bundled DCC client's programs and map: files directly in the folders the answers name.
+    if (dccClientDirs.some((d) => normalizeWin(d).toLowerCase() === dirnameWin(n).toLowerCase())) return true;
     const parts = n.split('\\');
     const profileAt = parts.findIndex((part) => part.toLowerCase() === '.spamassassin');
     // Profile folders live on the system drive; one elsewhere is not a profile kerio-dcc made.
     return profileAt >= 0 && parts.length - profileAt <= 2 && n.slice(0, 2).toLowerCase() === systemDrive;
   };
-  const ancestorOfProfile = (p: WinPath): boolean => createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p));
+  const ancestorOfProfile = (p: WinPath): boolean =>
+    createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p)) || dccClientDirs.some((d) => isInsideWin(d, p));
   for await (const f of m.files) if (!allowed(f.path)) throw tampered(dir, `it names ${f.path}, outside the rules folder and the .spamassassin folders`);
   for (const c of m.created) {
     if (!allowed(c.path) && !(c.type === 'dir' && ancestorOfProfile(c.path))) throw tampered(dir, `it names ${c.path}, outside the rules folder and the .spamassassin folders`);

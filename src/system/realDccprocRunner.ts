@@ -23,6 +23,8 @@ export class RealDccprocRunner implements CommandRunner {
   }
 }
 
+/** DCC's own programs: dccproc.exe, and cdcc.exe (the bundled client's map, and doctor's look at it). */
 function isDccproc(program: string): boolean {
-  return basenameWin(program).toLowerCase() === 'dccproc.exe';
+  const name = basenameWin(program).toLowerCase();
+  return name === 'dccproc.exe' || name === 'cdcc.exe';
 }

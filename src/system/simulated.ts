@@ -6,6 +6,7 @@
  * knobs) is described in simulated/state.ts.
  */
 import { basenameWin, type WinPath } from '../target/target.js';
+import { runSimulatedCdcc } from './simulated/cdcc.js';
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 import { runPowershell } from './simulatedPowershell.js';
 import { runSimulatedDccproc } from './simulatedDccproc.js';
@@ -99,6 +100,7 @@ const TOOLS: Record<string, Tool> = {
   'dccproc.exe': { run: runDccproc, output: 'oem' },
   'powershell.exe': { run: runPowershell, output: 'utf8' },
   'icacls.exe': { run: runIcacls, output: 'oem' },
+  'cdcc.exe': { run: (_state, args, host) => runSimulatedCdcc(args, host), output: 'oem' },
 };
 
 /** DCC's client, as the real dccproc.exe answers the doctor (simulatedDccproc.ts). */

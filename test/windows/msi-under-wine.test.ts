@@ -2,6 +2,7 @@
 // Windows 10 prefix, as an administrator's script or GPO would: quietly, with a log.
 // The upgrade MSI is the same exe packaged under a higher MSI version (--msi-version): what
 // is tested is Windows Installer's upgrade, which looks only at the MSI's version and codes.
+import { windowsDcc } from '../helpers/realDcc.js';
 import { mkdir, mkdtemp, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -112,6 +113,10 @@ async function msiRun(): Promise<void> {
       const install = await msiexec(['/i', inPrefix(current)]);
       t.equal(install.code, 0, 'msiexec exits 0', { log: install.tail });
       t.ok((await readFile(await exeHost())).equals(await readFile(EXE)), 'the installed exe is the released one, byte for byte');
+      const client = await windowsDcc();
+      for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+        t.ok((await readFile(await wine.hostPath(`${INSTALL_DIR}\\dcc\\${name}`))).equals(await readFile(path.join(client.dir, name))), `dcc\\${name} is installed beside it, byte for byte`);
+      }
       const after = await systemPath();
       t.ok(onPath(after), `the system PATH holds ${INSTALL_DIR}`, { after });
       t.ok(after.toLowerCase().startsWith(pathBefore.toLowerCase()), 'and keeps what it held before', { before: pathBefore, after });
