@@ -8,7 +8,8 @@ import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
 import { loadAnswers } from '../src/answers/load.js';
-import { hashTree, inImage, kerioOnImage, makeImage, succeeded, tempDir, type CliResult } from './helpers/cli.js';
+import { hashTree, inImage, kerioOnImage, makeImage, simState, succeeded, tempDir, type CliResult } from './helpers/cli.js';
+import { SAFE_FOLDER_SDDL } from '../src/windows/acl.js';
 import { clientHome, mapServers, SERVER_ID, startDccServer } from './helpers/dccServer.js';
 import { missingFixtureMessage, fixtureRulesDir, systemSpamAssassin, SPAMASSASSIN_MISSING } from './helpers/fixtures.js';
 import { DCC_TARBALL, linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from './helpers/realDcc.js';
@@ -116,6 +117,10 @@ t.test('client = bundled on a server with no DCC: programs, home and a map made 
       `C:\\sa\\${name} is the bundled one, byte for byte`,
     );
   }
+  // dccproc.exe runs as LocalSystem: an ordinary user must not be able to replace it.
+  const acls = (await simState(image))?.acls ?? {};
+  t.same(acls['c:\\sa'], { sddl: SAFE_FOLDER_SDDL }, 'C:\\sa was created owned by Administrators, writable by SYSTEM and Administrators only');
+  t.notOk(acls['c:\\sa\\etc'], 'the folders inside inherit it');
   const home = inImage(image.root, 'C:\\sa\\etc\\dcc');
   const { entries, info } = await mapInfo(home);
   t.same(entries, [`127.0.0.1,${server.port}`], `cdcc info lists exactly the configured server\n${info}`);

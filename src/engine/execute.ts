@@ -2,6 +2,7 @@ import { mkdir, rmdir, unlink } from 'node:fs/promises';
 import { errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
+import { createFolderWithAcl } from '../windows/acl.js';
 import { runFirewallChange } from '../windows/firewall.js';
 import { restartService, stateName } from '../windows/service.js';
 import type { RunContext } from '../model/context.js';
@@ -21,6 +22,10 @@ export async function execute(ctx: RunContext, action: Action, interrupted: () =
   }
   switch (action.kind) {
     case 'mkdir':
+      if (action.acl && ctx.runner) {
+        await createFolderWithAcl(ctx.runner, ctx.target, action.path, action.acl);
+        return;
+      }
       await mkdir(ctx.target.toHost(action.path)).catch((err) => {
         if (errnoCode(err) !== 'EEXIST') throw err;
       });

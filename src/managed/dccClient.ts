@@ -16,6 +16,7 @@ import { PreconditionError, UsageError } from '../errors.js';
 import { kindOf, readIfExists, sha256 } from '../fs/files.js';
 import { missingFolders } from './profileFolders.js';
 import { refuseLink } from './textEdit.js';
+import { SAFE_FOLDER_SDDL } from '../windows/acl.js';
 import type { Managed } from './managed.js';
 import { dirnameWin, joinWin, type WinPath } from '../target/target.js';
 import type { CommandRunner } from '../system/runner.js';
@@ -90,7 +91,8 @@ async function planClientPrograms(ctx: Planning, location: Location, bundle: Cli
   for (const dir of [dirnameWin(location.dccproc), location.dccHome]) {
     for (const folder of await missingFolders(ctx, dir)) {
       if (made.some((m) => m.toLowerCase() === folder.toLowerCase())) continue;
-      actions.push({ kind: 'mkdir', path: folder });
+      // dccproc.exe runs as LocalSystem: the outermost new folder is made writable by Administrators and SYSTEM only, and what is inside inherits that.
+      actions.push(made.length === 0 ? { kind: 'mkdir', path: folder, acl: SAFE_FOLDER_SDDL } : { kind: 'mkdir', path: folder });
       made.push(folder);
     }
   }

@@ -7,7 +7,8 @@ import type { FirewallRule } from '../windows/firewall.js';
  * reads; `apply` is the only code that writes, and it applies exactly this.
  */
 export type Action =
-  | { kind: 'mkdir'; path: WinPath }
+  /** `acl`: create it with exactly this owner and DACL (SDDL), in one step, so nobody else can write in it meanwhile. */
+  | { kind: 'mkdir'; path: WinPath; acl?: string }
   /** Create or replace a file with these bytes (atomically, via a temp file in the same folder). */
   | {
       kind: 'writeFile';

@@ -1,5 +1,6 @@
 import type { Target, WinPath } from '../target/target.js';
-import type { CommandRequest, CommandResult } from '../system/runner.js';
+import type { CommandRequest, CommandResult, CommandRunner } from '../system/runner.js';
+import { kindOf } from '../fs/files.js';
 import { powershellRequest } from './powershell.js';
 import { joinWin } from '../target/target.js';
 
@@ -276,6 +277,13 @@ export function newFolderRequest(target: Target, path: WinPath, sddl: string): C
 }
 
 /** How one of these PowerShell scripts failed, for a message: its kind and what it printed (the command line is one long base64 word). */
+/** Creates a folder with this owner and DACL in one step; one that exists already (made meanwhile) is left as it is, like mkdir's EEXIST. */
+export async function createFolderWithAcl(runner: CommandRunner, target: Target, path: WinPath, sddl: string): Promise<void> {
+  const result = await runner.run(newFolderRequest(target, path, sddl));
+  if (result.exitCode === 0 || (await kindOf(target.toHost(path))) === 'dir') return;
+  throw new Error(`could not create ${path} restricted to Administrators and SYSTEM: ${describeScriptFailure('PowerShell (CreateDirectory with an ACL)', result)}`);
+}
+
 export function describeScriptFailure(what: string, result: CommandResult): string {
   const output = [result.stdout.trim(), result.stderr.trim()].filter(Boolean).join(' ').replace(/\s*\r?\n\s*/g, ' ');
   return `${what} ${result.timedOut ? 'timed out' : `exited with code ${result.exitCode}`}${output ? `: ${output}` : ' and printed nothing'}`;
