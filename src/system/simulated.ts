@@ -52,6 +52,8 @@ import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 import { runPowershell } from './simulatedPowershell.js';
 import { runSimulatedDccproc, SIM_DCCPROC_MODES, type SimDccproc } from './simulatedDccproc.js';
 import { runIcacls } from './simulated/acl.js';
+import { runSchtasks, type SimTask } from './simulated/schtasks.js';
+import { runEventcreate, type SimEvent } from './simulated/eventcreate.js';
 
 export type { SimDccproc } from './simulatedDccproc.js';
 
@@ -101,6 +103,10 @@ export interface SimState {
    * entry has what Windows gives it (simulated/acl.ts). Set one to simulate a hostile folder.
    */
   acls?: Record<string, SimAcl>;
+  /** Scheduled tasks by lower-cased name (simulated/schtasks.ts). */
+  tasks?: Record<string, SimTask>;
+  /** Events written with eventcreate, oldest first (simulated/eventcreate.ts). */
+  events?: SimEvent[];
 }
 
 export interface SimAcl {
@@ -242,7 +248,7 @@ function checkSimState(json: unknown, where: string): SimState {
     }
     acls = json.acls as Record<string, SimAcl>;
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(acls ? { acls } : {}) };
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(acls ? { acls } : {}), ...(isObject(json.tasks) ? { tasks: json.tasks as Record<string, SimTask> } : {}), ...(Array.isArray(json.events) ? { events: json.events as SimEvent[] } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */
@@ -358,7 +364,7 @@ export class SimulatedRunner implements CommandRunner {
         9009,
         '',
         `'${request.program}' is not recognized as an internal or external command, operable program or batch file.${CRLF}` +
-          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe, icacls.exe and dccproc.exe.)${CRLF}`,
+          `(The simulated system provides only sc.exe, netsh.exe, net.exe, powershell.exe, icacls.exe, schtasks.exe, eventcreate.exe and dccproc.exe.)${CRLF}`,
       );
     }
     const state = (await loadSimState(this.statePath)) ?? checkSimState(await this.initialState(), 'built by the caller');
@@ -376,6 +382,8 @@ const HANDLERS: Record<string, Handler> = {
   'dccproc.exe': runDccproc,
   'powershell.exe': runPowershell,
   'icacls.exe': runIcacls,
+  'schtasks.exe': runSchtasks,
+  'eventcreate.exe': (state, args) => runEventcreate(state, args),
 };
 
 // ---------------------------------------------------------------------------- sc
