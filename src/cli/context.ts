@@ -19,7 +19,7 @@ export function stderrLog(): Log {
 }
 
 /** The live system is Windows; elsewhere the tool works only on an image (--root). */
-function liveTarget(): Target {
+export function liveTarget(): Target {
   if (process.platform !== 'win32') {
     throw new UsageError(
       'kerio-dcc changes a Windows server, and this machine is not Windows.',

@@ -4,6 +4,7 @@ import { faultPoint } from '../fault.js';
 import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
 import { runFirewallChange } from '../windows/firewall.js';
 import { restartService, stateName } from '../windows/service.js';
+import { describeFailure } from '../windows/tools.js';
 import type { RunContext } from './context.js';
 import type { Action } from './plan.js';
 
@@ -14,7 +15,7 @@ function requireRunner(ctx: RunContext) {
 
 /** Carries out one planned action. The only code that changes the target. */
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
-  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
+  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.kind === 'task' ? action.taskName : action.service}`);
   if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
     await (await import('../trust/secure.js')).executeAclAction(ctx, action);
     return;
@@ -45,6 +46,11 @@ export async function execute(ctx: RunContext, action: Action, interrupted: () =
     case 'firewall':
       await runFirewallChange(requireRunner(ctx), action.request);
       return;
+    case 'task': {
+      const result = await requireRunner(ctx).run(action.request);
+      if (result.exitCode !== 0 || result.timedOut) throw new Error(describeFailure(action.request, result));
+      return;
+    }
     case 'restartService': {
       const started = Date.now();
       const progress = ctx.log.progress;

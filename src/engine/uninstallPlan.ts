@@ -69,7 +69,9 @@ export async function planUninstall(ctx: RunContext): Promise<{ plan: Plan; loca
   const v310 = await planTextEdit(ctx, location.v310Pre, (b) => disableDccPlugin(b!), { mayCreate: false });
   const v310Step = textEditStep('v310-pre', 'v310.pre', [v310], 'the DCC plugin is not loaded', () => `stop loading the DCC plugin in ${location.v310Pre}`);
   const firewall = await planFirewallRemoval(ctx);
-  const fileSteps = [map, localStep, v310Step, firewall];
+  // First: a scheduled repair left running would put DCC back.
+  const watch = await (await import('../managed/watchTask.js')).planWatchRemoval(ctx);
+  const fileSteps = [...(watch.status === 'change' ? [watch] : []), map, localStep, v310Step, firewall];
   const service = planService(ctx, fileSteps);
   const changing = [...fileSteps, service];
   return {

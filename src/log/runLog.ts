@@ -42,8 +42,10 @@ export function dailyLogName(time: Date): string {
 /** Appends the line to today's file in the state folder, then removes files older than keepDays. Returns the host path written. */
 export async function appendDailyLog(target: Target, line: RunLine, keepDays: number): Promise<string> {
   const folder = target.toHost(LOG_FOLDER);
-  // The state folder exists (the run checked or created it, admin-only); logs inherits its ACL.
-  await mkdir(folder, { recursive: true });
+  // Made inside the state folder (which must exist: admin-only), it inherits its ACL.
+  await mkdir(folder).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
   const file = path.join(folder, dailyLogName(line.time));
   await appendFile(file, formatRunLine(line), 'utf8');
   await pruneLogs(folder, line.time, keepDays);
