@@ -6,6 +6,7 @@ import { withOpen } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
+import { isWatchPath } from '../managed/watchFiles.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const FILES_FOLDER = 'files';
@@ -346,8 +347,8 @@ export async function readManifestHead(dir: string): Promise<ManifestHead> {
 }
 
 /**
- * The folders a manifest may name: the rules folder, and `.spamassassin` profile folders
- * with what is in them. Anything else (`..`, another drive, a system file) is refused.
+ * The folders a manifest may name: the rules folder, `.spamassassin` profile folders
+ * with what is in them, and the watch task's files in the state folder. Anything else (`..`, another drive, a system file) is refused.
  */
 export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath): void {
   const systemDrive = systemRoot.slice(0, 2).toLowerCase();
@@ -361,7 +362,7 @@ export function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, 
   const allowed = (p: WinPath): boolean => {
     const n = normalizeWin(p);
     if (n !== p.replace(/\//g, '\\').replace(/\\$/, '')) return false; // '..' or '.' inside the path
-    if (isInsideWin(n, rulesDir)) return true;
+    if (isInsideWin(n, rulesDir) || isWatchPath(n)) return true;
     const parts = n.split('\\');
     const profileAt = parts.findIndex((part) => part.toLowerCase() === '.spamassassin');
     // Profile folders live on the system drive; one elsewhere is not a profile kerio-dcc made.

@@ -1,8 +1,8 @@
 /**
- * Which runs get a line in the run log, and where: every run of a changing command that is
- * not a dry run (install, uninstall, rollback, backups --secure, watch, and the repair the
- * watch task runs) in the daily file of the state folder; with `--log FILE`, any command's
- * line in FILE too. Logging never changes a run's outcome: a line that cannot be written is
+ * Which runs get a line in the run log, and where: every run of the repair the watch task
+ * runs, and every run that changed something (install, uninstall, rollback, backups --secure,
+ * watch) in the daily file of the state folder; with `--log FILE`, any command's line in
+ * FILE too. Logging never changes a run's outcome: a line that cannot be written is
  * a warning on stderr.
  */
 import { lstat } from 'node:fs/promises';
@@ -61,9 +61,11 @@ export async function recordRun(parsed: ParsedCommand, report: Report, ctx: RunC
   const file = parsed.values['log'];
   if (typeof file === 'string') await appendLogFile(file, line).catch((err) => warn(file, err));
   const changing = LOGGED.has(parsed.name) || (parsed.name === 'backups' && parsed.values['secure'] === true);
-  // A refusal of the state folder (exit 3 before the context) writes nothing into it.
-  if (!changing || parsed.values['dry-run'] === true || report.data['declined']) return;
   const repair = parsed.name === 'watch' && parsed.values['run'] === true;
+  // Every run of the scheduled repair, and every run that changed something (it made a
+  // backup, also when a failure was then restored). A run refused before any change leaves
+  // the server byte for byte as it was, its state folder included: it has stderr and --log.
+  if (!changing || parsed.values['dry-run'] === true || (!repair && report.backup === null)) return;
   if (!ctx && !repair) return;
   const target = await targetOf(parsed, ctx);
   // Only into a state folder kerio-dcc made (admin-only): a log line never creates one.

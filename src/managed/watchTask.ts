@@ -13,16 +13,12 @@ import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
 import { kindOf, readIfExists } from '../fs/files.js';
 import { atomicWrite } from '../fs/atomicWrite.js';
-import { joinWin, normalizeWin, type WinPath } from '../target/target.js';
+import { normalizeWin, type WinPath } from '../target/target.js';
 import { IS_EXECUTABLE } from '../templates.js';
-import { STATE_FOLDER } from '../trust/stateFolder.js';
+import { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
 import { BOOT_DELAY_MINUTES, TASK_NAME, createTaskRequest, deleteTaskRequest, queryTask, taskFileBytes, taskFingerprint, taskXml, type TaskSpec } from '../windows/scheduledTask.js';
 
-export const WATCH_FOLDER: WinPath = joinWin(STATE_FOLDER, 'watch');
-export const ANSWERS_COPY: WinPath = joinWin(WATCH_FOLDER, 'answers.ini');
-export const TASK_FILE: WinPath = joinWin(WATCH_FOLDER, 'task.xml');
-/** What the last repair run did: written by it, read by status. */
-export const LAST_RUN: WinPath = joinWin(WATCH_FOLDER, 'last-run.json');
+export { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
 
 const TITLE = 'scheduled repair (watch)';
 const BOOT_NOTE = `at boot (after ${BOOT_DELAY_MINUTES} minutes)`;

@@ -56,7 +56,8 @@ export function runSchtasks(state: SimState, args: string[], host: SimHost | nul
   const name = opts?.get('/tn');
   if (!opts || typeof name !== 'string') return unsupported(args);
   const key = name.toLowerCase();
-  const tasks = (state.tasks ??= {});
+  // Read without adding the field: a query must not change (and so write) the state.
+  const tasks = state.tasks ?? {};
   if (verb === '/query' && opts.get('/xml') === true && opts.size === 2) {
     const task = tasks[key];
     return task ? result(0, `${task.xml.replace(/\r?\n/g, CRLF).replace(/(\r\n)?$/, CRLF)}`) : NOT_FOUND;
@@ -72,13 +73,14 @@ export function runSchtasks(state: SimState, args: string[], host: SimHost | nul
     }
     const xml = taskFileText(bytes);
     if (!/<Task[\s>]/.test(xml)) return result(87, '', `simulated schtasks.exe: ${opts.get('/xml')} is not a task definition${CRLF}`);
-    tasks[key] = { name, xml };
+    state.tasks = { ...tasks, [key]: { name, xml } };
     return result(0, `SUCCESS: The scheduled task "${name}" has successfully been created.${CRLF}`);
   }
   if (verb === '/delete' && opts.get('/f') === true && opts.size === 2) {
     if (!state.elevated) return ACCESS_DENIED;
     if (!tasks[key]) return NOT_FOUND;
-    delete tasks[key];
+    const { [key]: _gone, ...rest } = tasks;
+    state.tasks = rest;
     return result(0, `SUCCESS: The scheduled task "${name}" was successfully deleted.${CRLF}`);
   }
   return unsupported(args);
