@@ -70,7 +70,7 @@ t.test('sc qc gives the executable without quotes or arguments, and the account'
   ];
   for (const [printed, exe] of cases) {
     const runner = new FakeRunner([row('qc', { stdout: qcOutput(printed, '.\\kerio') })]);
-    t.same(await queryServiceConfig(runner, target, NAME), { name: NAME, binaryPath: exe, startName: '.\\kerio', displayName: 'Kerio Connect' }, printed);
+    t.same(await queryServiceConfig(runner, target, NAME), { name: NAME, binaryPath: exe, startName: '.\\kerio' }, printed);
   }
   t.equal(executableOfCommandLine(''), null);
 });

@@ -9,7 +9,7 @@ import { locate } from '../detect/locate.js';
 import type { RunContext } from '../engine/context.js';
 import { step, type Plan, type StepPlan } from '../engine/plan.js';
 import { PreconditionError, UsageError } from '../errors.js';
-import { planWatch, planWatchRemoval, taskSpec } from '../managed/watchTask.js';
+import { planWatch, planWatchRemoval, serviceDisplayName, taskSpec } from '../managed/watchTask.js';
 import { writeEvent } from '../windows/eventLog.js';
 import { TASK_NAME } from '../windows/scheduledTask.js';
 import { planThenApply } from './changeFlow.js';
@@ -38,7 +38,7 @@ export async function runWatch(ctx: RunContext, report: Report): Promise<void> {
   }
   const answers = await readFile(ctx.loaded.file);
   const location = await locate(ctx, { requireDcc: false });
-  const watch = await planWatch(ctx, answers, taskSpec(ctx, location.service?.displayName ?? null));
+  const watch = await planWatch(ctx, answers, taskSpec(ctx, await serviceDisplayName(ctx, ctx.answers.kerio.service)));
   const plan: Plan = { command: 'watch', steps: [backupStepFor(ctx, watch), watch], readHashes: new Map(), backupTrees: [] };
   await planThenApply(ctx, report, plan, location, `Register the scheduled task ${TASK_NAME}?`);
   if (!report.changed) return;

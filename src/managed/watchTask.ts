@@ -12,10 +12,12 @@ import path from 'node:path';
 import type { RunContext } from '../engine/context.js';
 import { step, type Action, type StepPlan } from '../engine/plan.js';
 import { kindOf, readIfExists } from '../fs/files.js';
-import { atomicWrite } from '../fs/atomicWrite.js';
-import { normalizeWin, type WinPath } from '../target/target.js';
+import { atomicWrite, isLeftoverTemp } from '../fs/atomicWrite.js';
+import { readdir, unlink } from 'node:fs/promises';
+import { basenameWin, normalizeWin, type WinPath } from '../target/target.js';
 import { IS_EXECUTABLE } from '../templates.js';
 import { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
+import { systemTool } from '../windows/tools.js';
 import { BOOT_DELAY_MINUTES, TASK_NAME, createTaskRequest, deleteTaskRequest, queryTask, taskFileBytes, taskFingerprint, taskXml, type TaskSpec } from '../windows/scheduledTask.js';
 
 export { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
@@ -147,6 +149,17 @@ export async function planTaskRestore(ctx: RunContext, earlier: StepPlan[]): Pro
   return step('watch', TITLE, { status: 'change', detail: `delete the scheduled task ${TASK_NAME}`, actions: [{ kind: 'task', request: deleteTaskRequest(ctx.target), taskName: TASK_NAME }] });
 }
 
+/**
+ * The Kerio service's display name: Windows writes it as param1 of the Service Control
+ * Manager's event 7036, which the task's service trigger matches. Null when sc cannot say.
+ */
+export async function serviceDisplayName(ctx: RunContext, service: string): Promise<string | null> {
+  const result = await requireRunner(ctx).run({ program: systemTool(ctx.target, 'sc.exe'), args: ['qc', service], mutates: false });
+  if (result.exitCode !== 0 || result.timedOut) return null;
+  // sc's keys are not localized; the value after the colon is data.
+  return /^\s*DISPLAY_NAME\s*:(.*)$/m.exec(result.stdout)?.[1]?.trim() || null;
+}
+
 /** What the last repair run did, for status ("last run, last result"). */
 export interface LastRun {
   time: string;
@@ -174,6 +187,11 @@ export async function readLastRun(ctx: RunContext): Promise<LastRun | null> {
 export async function writeLastRun(ctx: RunContext, run: LastRun): Promise<void> {
   const host = ctx.target.toHost(WATCH_FOLDER);
   if ((await kindOf(host)) !== 'dir') return;
+  // A run killed while writing it left its temp file: the next one clears it.
+  const prefix = `.${basenameWin(LAST_RUN)}.`;
+  for (const name of await readdir(host)) {
+    if (name.startsWith(prefix) && isLeftoverTemp(name)) await unlink(path.join(host, name)).catch(() => undefined);
+  }
   await atomicWrite(ctx.target.toHost(LAST_RUN), Buffer.from(`${JSON.stringify(run, null, 2)}\n`, 'utf8'));
 }
 

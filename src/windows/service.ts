@@ -85,8 +85,6 @@ export interface ServiceConfig {
   /** The executable, unquoted and without arguments. */
   binaryPath: WinPath | null;
   startName: string | null;
-  /** DISPLAY_NAME: what Windows writes as param1 of the Service Control Manager's events (7036). */
-  displayName?: string | null;
 }
 
 /**
@@ -116,7 +114,6 @@ export async function queryServiceConfig(runner: CommandRunner, target: Target, 
     name,
     binaryPath: binary === null ? null : executableOfCommandLine(binary),
     startName: startName === null || startName === '' ? null : startName,
-    displayName: scField(result.stdout, 'DISPLAY_NAME') || null,
   };
 }
 
