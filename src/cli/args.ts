@@ -81,8 +81,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   demo: {
     summary: 'build a throw-away image of a Windows server with Kerio and run install on it',
-    usage: 'kerio-dcc demo [--json]',
-    options: { json: COMMON.json!, help: COMMON.help! },
+    usage: 'kerio-dcc demo [--json] [--log FILE]',
+    options: { json: COMMON.json!, help: COMMON.help!, log: COMMON.log! },
     positionals: 0,
   },
   answers: {
