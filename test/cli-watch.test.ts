@@ -311,3 +311,30 @@ t.test('--log FILE appends the run line for any command; the daily logs keep [lo
   succeeded(tt, await kerio(img, ['install', '--answers', answers, '--yes']), 'install');
   tt.same((await readdir(logs)).sort(), [`kerio-dcc-${day(1)}.log`, `kerio-dcc-${day(0)}.log`, 'notes.txt'].sort(), 'two days kept, other files left alone');
 });
+
+t.test('watch with other settings replaces the task, backed up; rollback registers the old one again', async (tt) => {
+  const answers = await answersFile(tt, SHORT);
+  const img = await watchedImage(tt, answers);
+  const taskXmlNow = async () => (await state(img)).tasks![TASK_NAME.toLowerCase()]!.xml;
+  tt.match(await taskXmlNow(), '<Interval>PT4H</Interval>');
+  const six = await answersFile(tt, `${SHORT}[watch]\ninterval_hours = 6\n`);
+  const replaced = await kerio(img, ['watch', '--answers', six, '--yes']);
+  succeeded(tt, replaced, 'watch with interval_hours = 6');
+  tt.match(replaced.json.steps.find((s: { id: string }) => s.id === 'watch').detail, /copy the answers .* \(replacing the copy there\); replace the scheduled task/);
+  tt.match(await taskXmlNow(), '<Interval>PT6H</Interval>', 'the task runs every 6 hours now');
+  tt.same(await readFile(inImage(img.root, ANSWERS_COPY)), await readFile(six), 'with the new answers');
+  succeeded(tt, await kerio(img, ['rollback', '--yes']), 'rollback');
+  tt.match(await taskXmlNow(), '<Interval>PT4H</Interval>', 'the old task is registered again');
+  tt.same(await readFile(inImage(img.root, ANSWERS_COPY)), await readFile(answers), 'with the old answers');
+
+  // A task deleted by hand (schtasks /Delete) is registered again by the next watch.
+  const s = await state(img);
+  s.tasks = {};
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), s);
+  const status = await kerio(img, ['status', '--answers', answers]);
+  tt.match(status.json.data.checks.find((c: { id: string }) => c.id === 'watch'), { ok: false, detail: /is gone/ }, 'status reports the missing task');
+  const again = await kerio(img, ['watch', '--answers', answers, '--yes']);
+  succeeded(tt, again, 'watch again');
+  tt.match(again.json.steps.find((s: { id: string }) => s.id === 'watch').detail, /^register the scheduled task/);
+  tt.ok((await state(img)).tasks?.[TASK_NAME.toLowerCase()], 'registered again');
+});
