@@ -40,6 +40,13 @@ export class PreconditionError extends KerioDccError {
   }
 }
 
+/** The administrator pressed Ctrl-C at a question (exit 130). */
+export class InterruptedError extends KerioDccError {
+  constructor() {
+    super(ExitCode.interrupted, 'Interrupted at the prompt.', 'Nothing was changed.');
+  }
+}
+
 /** Many answers-file problems reported at once, each with its section.key and line. */
 export class AnswersError extends UsageError {
   constructor(

@@ -189,7 +189,7 @@ const unsafe: [string, DccSettings, RegExp][] = [
   ['an empty dcc_home', { ...settings, home: '' }, /dcc_home needs a path/],
   ['a space at the end of dcc_path', { ...settings, dccproc: 'c:\\sa\\dccproc.exe ' }, /dcc_path .* starts or ends with a space/],
   ['a # in dcc_home', { ...settings, home: 'c:\\sa#1\\dcc' }, /dcc_home .* "#"/],
-  ['a marker as an extra line', { ...settings, extraLines: ['use_dcc 1', `${BLOCK_END}  `] }, /extra line 2 "# END kerio-dcc  " is a kerio-dcc marker line/],
+  ['a marker as an extra line', { ...settings, extraLines: ['use_dcc 1', `${BLOCK_END}  `] }, /extra line 2 "# END kerio-dcc {2}" is a kerio-dcc marker line/],
 ];
 
 t.test('a setting that would not stay one safe line is refused before anything is written', async (t) => {

@@ -58,7 +58,7 @@ t.test('the default simulated server runs Kerio from the mailserver.exe found in
     startName: 'LocalSystem',
   });
   const qc = await runner().run(sc(target, 'qc', SERVICE));
-  t.match(qc.stdout, /BINARY_PATH_NAME   : "C:\\Program Files \(x86\)\\Kerio\\MailServer\\mailserver\.exe"\r\n/);
+  t.match(qc.stdout, /BINARY_PATH_NAME {3}: "C:\\Program Files \(x86\)\\Kerio\\MailServer\\mailserver\.exe"\r\n/);
   t.match(qc.stdout, /SERVICE_START_NAME : LocalSystem/);
   t.equal(await queryServiceState(runner(), target, SERVICE), 4);
   t.equal(await isElevated(runner(), target), true);
@@ -78,14 +78,14 @@ t.test('sc stop and start only ask; the next query sees the new state, as on Win
   const { target, runner } = await image();
   const stop = await runner().run(sc(target, 'stop', SERVICE));
   t.equal(stop.exitCode, 0);
-  t.match(stop.stdout, /STATE              : 3  STOP_PENDING/);
+  t.match(stop.stdout, /STATE {14}: 3 {2}STOP_PENDING/);
   t.equal(await queryServiceState(runner(), target, SERVICE), 1);
   const stopAgain = await runner().run(sc(target, 'stop', SERVICE));
   t.equal(stopAgain.exitCode, 1062);
   t.match(stopAgain.stdout, /\[SC\] ControlService FAILED 1062:/);
   const start = await runner().run(sc(target, 'start', SERVICE));
   t.equal(start.exitCode, 0);
-  t.match(start.stdout, /STATE              : 2  START_PENDING/);
+  t.match(start.stdout, /STATE {14}: 2 {2}START_PENDING/);
   t.equal(await queryServiceState(runner(), target, SERVICE), 4);
   const startAgain = await runner().run(sc(target, 'start', SERVICE));
   t.equal(startAgain.exitCode, 1056);

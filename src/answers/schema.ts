@@ -27,6 +27,7 @@ export type RawValue = string | boolean | string[];
 export type Checked = { ok: true; value: string | boolean | number | string[] } | { ok: false; problem: string };
 
 // Control characters would let a value add lines to local.cf or confuse a command line.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function checkPath(v: string): string | null {

@@ -2,7 +2,7 @@ import { mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { faultPoint } from '../fault.js';
 
 export const LOCK_NAME = 'kerio-dcc.lock';
@@ -88,7 +88,7 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
     }
     const holder = await readLock(file);
     if (holder && holder.host === mine.host && !isAlive(holder.pid)) {
-      ctx.log.warn(`taking over a lock left by kerio-dcc ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}), which is no longer running`);
+      ctx.ui.warn(`taking over a lock left by kerio-dcc ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}), which is no longer running`);
       // Rename aside rather than delete, so two runs racing for a stale lock cannot both win.
       await rename(file, `${file}.stale-${process.pid}`).then(() => unlink(`${file}.stale-${process.pid}`)).catch(() => undefined);
       continue;

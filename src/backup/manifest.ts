@@ -6,7 +6,7 @@ import { withOpen } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
 import { isInsideWin, isWindowsAbsolute, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
-import { isWatchPath } from '../managed/watchFiles.js';
+import { isWatchPath } from '../trust/watchFiles.js';
 
 export const MANIFEST_NAME = 'manifest.json';
 export const FILES_FOLDER = 'files';

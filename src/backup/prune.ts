@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { assertTrusted, inspectTrust, unsafeFolders } from '../trust/stateFolder.js';
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
 import { readManifestHead } from './manifest.js';
@@ -50,7 +50,7 @@ export async function pruneBackups(ctx: RunContext, justMade: string): Promise<s
       await rm(dir, { recursive: true, force: true });
     } catch (err) {
       // The run's own work is done and backed up: an old backup that cannot be removed is left, not a failure of the run.
-      ctx.log.warn(`could not remove the old backup ${id} (${errnoCode(err) ?? (err as Error).message}); it is left in place`);
+      ctx.ui.warn(`could not remove the old backup ${id} (${errnoCode(err) ?? (err as Error).message}); it is left in place`);
       continue;
     }
     removed.push(id);

@@ -1,6 +1,6 @@
 // Read-only, so that `status` can tell about an interrupted run without loading the code that restores one.
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { joinWin } from '../target/target.js';
 import { Journal } from './journal.js';
 import { readManifestHead, type ManifestHead } from './manifest.js';

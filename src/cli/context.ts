@@ -1,22 +1,13 @@
 import { loadAnswers } from '../answers/load.js';
-import type { Log, RunContext, RunOptions } from '../engine/context.js';
+import type { RunContext, RunOptions } from '../model/context.js';
 import { UsageError } from '../errors.js';
 import { RealDccprocRunner } from '../system/realDccprocRunner.js';
 import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 import { SIMULATED_STATE_PATH, SimulatedRunner, plainServerState } from '../system/simulated.js';
 import { Target } from '../target/target.js';
 import { TOOL_VERSION } from '../version.js';
-import { inquirerPrompter, isInteractive } from './interactive.js';
+import { terminalUi } from '../ui/terminal.js';
 import type { ParsedCommand } from './args.js';
-
-export function stderrLog(): Log {
-  const tty = Boolean(process.stderr.isTTY);
-  return {
-    info: (m) => process.stderr.write(`${m}\n`),
-    warn: (m) => process.stderr.write(`warning: ${m}\n`),
-    progress: tty ? (m) => process.stderr.write(`\r\x1b[K${m}`) : null,
-  };
-}
 
 /** The live system is Windows; elsewhere the tool works only on an image (--root). */
 export function liveTarget(): Target {
@@ -59,9 +50,8 @@ export async function buildContext(parsed: ParsedCommand, overrides: Partial<Run
     answers: loaded.answers,
     loaded,
     options,
-    log: stderrLog(),
     // --json is for scripts: they get no questions.
-    prompter: isInteractive() && v['json'] !== true ? inquirerPrompter() : null,
+    ui: terminalUi({ json: v['json'] === true }),
     now: () => new Date(),
     toolVersion: TOOL_VERSION,
   };

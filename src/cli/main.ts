@@ -1,8 +1,9 @@
 import { ExitCode, KerioDccError, UsageError } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { COMMANDS, commandHelp, generalHelp, parseCommand, type ParsedCommand } from './args.js';
-import type { RunContext } from '../engine/context.js';
-import { newReport, toHuman, toJson, type Report } from './report.js';
+import type { RunContext } from '../model/context.js';
+import { newReport, type Report } from '../model/report.js';
+import { toHuman, toJson } from '../ui/render.js';
 
 type Handler = (parsed: ParsedCommand, report: Report) => Promise<void>;
 
@@ -50,12 +51,13 @@ const HANDLERS: Record<string, Handler> = {
       await withContext(parsed, report, async (ctx) => (await import('../commands/repair.js')).runRepair(ctx, report));
     } catch (err) {
       // The answers the task runs with are broken or gone: nothing can be checked, but monitoring must hear of it.
-      if (err instanceof UsageError && !contexts.has(report)) await watch.reportBrokenAnswers(parsed, report, err);
+      if (err instanceof UsageError && !contexts.has(report)) await (await import('./brokenAnswers.js')).reportBrokenAnswers(parsed, report, err);
       throw err;
     }
   },
   demo: async (parsed, report) => {
-    await (await import('../commands/demo.js')).runDemo(parsed, report);
+    const { buildContext } = await import('./context.js');
+    await (await import('../commands/demo.js')).runDemo(report, (root) => buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] }));
   },
 };
 
@@ -137,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
       report.error = { message: `Unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, hint: 'Please report this. If the server was changed, `kerio-dcc rollback` restores it from the newest backup.' };
     }
   }
-  if (parsed) await (await import('../log/record.js')).recordRun(parsed, report, contexts.get(report) ?? null);
+  if (parsed) await (await import('./recordRun.js')).recordRun(parsed, report, contexts.get(report) ?? null);
   if (json) write(process.stdout, toJson(report));
   else {
     if (report.steps.length || report.summary) write(process.stdout, toHuman(report));

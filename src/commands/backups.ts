@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { readManifest } from '../backup/manifest.js';
 import { listBackupDirs } from '../backup/prune.js';
-import { verifyBackupCopies } from '../backup/restorePlan.js';
-import type { Report } from '../cli/report.js';
-import type { RunContext } from '../engine/context.js';
+import { verifyBackupCopies } from '../plans/rollback.js';
+import type { Report } from '../model/report.js';
+import type { RunContext } from '../model/context.js';
 import { ExitCode, KerioDccError } from '../errors.js';
 import { joinWin } from '../target/target.js';
 

@@ -1,16 +1,19 @@
 import { applyPlan, plannedStatuses } from '../engine/apply.js';
-import type { RunContext } from '../engine/context.js';
-import { planChanges, type Plan } from '../engine/plan.js';
+import type { RunContext } from '../model/context.js';
+import { planChanges, type Plan } from '../model/plan.js';
 import type { Location } from '../detect/locate.js';
 import { PreconditionError, UsageError } from '../errors.js';
-import { stepReports, toHuman, type Report } from '../cli/report.js';
+import { stepReports, type Report } from '../model/report.js';
 import { isElevated } from '../windows/elevation.js';
+
+/** How a changing command ended when it did not fail: the command decides what to say (and do next) from this alone. */
+export type Outcome = 'unchanged' | 'dry-run' | 'declined' | 'applied';
 
 /**
  * The shared shape of every changing command: show the plan, ask (or require --yes),
  * check elevation, apply. The report is kept current so a failure still reports each step.
  */
-export async function planThenApply(ctx: RunContext, report: Report, plan: Plan, location: Location, question: string): Promise<void> {
+export async function planThenApply(ctx: RunContext, report: Report, plan: Plan, location: Location, question: string): Promise<Outcome> {
   const statuses = plannedStatuses(plan);
   const refresh = () => {
     report.steps = stepReports(plan.steps, statuses);
@@ -18,23 +21,23 @@ export async function planThenApply(ctx: RunContext, report: Report, plan: Plan,
   refresh();
   if (!planChanges(plan)) {
     report.summary = 'Nothing needed changing.';
-    return;
+    return 'unchanged';
   }
   if (ctx.options.dryRun) {
     report.summary = `Dry run: ${plan.steps.filter((s) => s.status === 'change').length} step(s) would change. Nothing was changed.`;
-    return;
+    return 'dry-run';
   }
   if (!ctx.options.yes) {
-    if (!ctx.prompter) {
+    if (!ctx.ui.prompter) {
       throw new UsageError('There is no terminal to confirm on, and --yes was not given.', 'Add --yes to apply the plan unattended, or --dry-run to only show it.');
     }
-    process.stdout.write(`${toHuman(report)}\n`);
-    report.planShown = true;
-    if (!(await ctx.prompter.confirm(question, false))) {
+    ctx.ui.showPlan(report);
+    if (!(await ctx.ui.prompter.confirm(question, false))) {
       report.summary = 'Nothing changed.';
+      // Part of --json schema 1: scripts read it.
       report.data['declined'] = true;
       report.steps = [];
-      return;
+      return 'declined';
     }
   }
   if (ctx.runner && !(await isElevated(ctx.runner, ctx.target))) {
@@ -48,4 +51,5 @@ export async function planThenApply(ctx: RunContext, report: Report, plan: Plan,
   } finally {
     refresh();
   }
+  return 'applied';
 }

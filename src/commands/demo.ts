@@ -1,17 +1,16 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ParsedCommand } from '../cli/args.js';
-import { buildContext } from '../cli/context.js';
-import type { Report } from '../cli/report.js';
+import type { RunContext } from '../model/context.js';
+import type { Report } from '../model/report.js';
 import { DEMO_IMAGE, buildImage } from '../demo/image.js';
 import { runInstall } from './install.js';
 
 /** Builds a throw-away image of a 64-bit Windows server with a 32-bit Kerio, and installs DCC on it. */
-export async function runDemo(parsed: ParsedCommand, report: Report): Promise<void> {
+export async function runDemo(report: Report, contextFor: (root: string) => Promise<RunContext>): Promise<void> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-demo-'));
   const image = await buildImage(root, DEMO_IMAGE);
-  const ctx = await buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] });
+  const ctx = await contextFor(root);
   report.target = ctx.target.describe();
   report.simulated = true;
   report.data['image'] = root;

@@ -1,12 +1,12 @@
-import type { RunContext } from '../engine/context.js';
-import { planInstall } from '../engine/installPlan.js';
-import type { Report } from '../cli/report.js';
-import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from '../cli/wizard.js';
+import { detectFacts } from '../detect/facts.js';
+import type { RunContext } from '../model/context.js';
+import { planInstall } from '../plans/install.js';
+import type { Report } from '../model/report.js';
+import { askWhatDetectionCannotSettle, detectionSummary, saveAnswers } from './installWizard.js';
 import { planThenApply } from './changeFlow.js';
 import path from 'node:path';
-import { ExitCode, KerioDccError, UsageError } from '../errors.js';
+import { ExitCode, InterruptedError, KerioDccError, UsageError } from '../errors.js';
 import { kindOf } from '../fs/files.js';
-import { InterruptedError } from '../cli/interactive.js';
 
 export const DEFAULT_SAVED_ANSWERS = 'kerio-dcc-answers.ini';
 
@@ -21,15 +21,14 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
     const problem = await saveTargetProblem(options.saveAnswersTo);
     if (problem) throw new UsageError(`Cannot save the answers to ${options.saveAnswersTo}: ${problem}.`, 'Give --save-answers a file in an existing folder. Nothing was changed.');
   }
-  const prompter = ctx.options.yes ? null : ctx.prompter;
-  if (prompter) {
-    const location = await askWhatDetectionCannotSettle(ctx, prompter);
-    process.stdout.write(`${await detectionSummary(ctx, location)}\n\n`);
-  }
-  const { plan, location } = await planInstall(ctx);
-  await planThenApply(ctx, report, plan, location, 'Apply these changes?');
-  if (report.changed) report.summary = 'DCC is on.';
-  if (report.data['declined'] || ctx.options.dryRun) return;
+  const prompter = ctx.options.yes ? null : ctx.ui.prompter;
+  // Detected once: what the questions found is what the plan is made from.
+  const facts = await detectFacts(ctx, { requireDcc: true, location: prompter ? await askWhatDetectionCannotSettle(ctx, prompter) : undefined });
+  if (prompter) ctx.ui.say(`${await detectionSummary(ctx, facts)}\n`);
+  const plan = await planInstall(ctx, facts);
+  const outcome = await planThenApply(ctx, report, plan, facts.location, 'Apply these changes?');
+  if (outcome === 'applied') report.summary = 'DCC is on.';
+  if (outcome === 'declined' || outcome === 'dry-run') return;
   let saveTo = options.saveAnswersTo;
   if (!saveTo && prompter) {
     try {
@@ -38,7 +37,7 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
       }
     } catch (err) {
       if (!(err instanceof InterruptedError)) throw err;
-      const done = report.changed ? 'The changes above were applied' : 'Nothing needed changing';
+      const done = outcome === 'applied' ? 'The changes above were applied' : 'Nothing needed changing';
       throw new KerioDccError(ExitCode.interrupted, `Interrupted at the prompt. ${done}; the answers were not saved.`, 'kerio-dcc status shows the state of the server.');
     }
   }

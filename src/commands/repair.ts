@@ -9,10 +9,11 @@
  * never, or nothing install can change); a failed repair keeps install's code (3, 4, 5);
  * a missing or broken answers file 2.
  */
-import type { Report } from '../cli/report.js';
-import type { RunContext } from '../engine/context.js';
-import { planInstall } from '../engine/installPlan.js';
-import { planChanges } from '../engine/plan.js';
+import type { Report } from '../model/report.js';
+import type { RunContext } from '../model/context.js';
+import { planInstall } from '../plans/install.js';
+import { detectFacts } from '../detect/facts.js';
+import { planChanges } from '../model/plan.js';
 import { ExitCode, KerioDccError } from '../errors.js';
 import { readLastRun, writeLastRun, type LastRun } from '../managed/watchTask.js';
 import { statusChecks } from '../status/checks.js';
@@ -76,7 +77,9 @@ export async function runRepair(ctx: RunContext, report: Report): Promise<void> 
     return;
   }
   const what = drifted.map((c) => `${c.title} (${c.detail})`).join('; ');
-  const { plan, location } = await planInstall(ctx);
+  const facts = await detectFacts(ctx, { requireDcc: true });
+  const plan = await planInstall(ctx, facts);
+  const location = facts.location;
   const fail = async (outcome: string, event: EventName, message: string, code: number, hint: string): Promise<never> => {
     await finish(outcome, event, message, { exitCode: code });
     throw new KerioDccError(code as typeof ExitCode.drift, message, hint);

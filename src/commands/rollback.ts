@@ -2,10 +2,10 @@ import path from 'node:path';
 import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
 import { kindOf } from '../fs/files.js';
 import { listBackupDirs } from '../backup/prune.js';
-import { planRestore } from '../backup/restorePlan.js';
-import type { Report } from '../cli/report.js';
+import { planRestore } from '../plans/rollback.js';
+import type { Report } from '../model/report.js';
 import { locate } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { PreconditionError } from '../errors.js';
 import { basenameWin } from '../target/target.js';
 import { planThenApply } from './changeFlow.js';
@@ -49,6 +49,6 @@ export async function runRollback(ctx: RunContext, report: Report, id: string | 
     );
   }
   report.warnings.push(...conflicts);
-  await planThenApply(ctx, report, plan, location, `Restore the server to how it was before ${manifest.command} ${manifest.id}?`);
-  if (report.changed) report.summary = `Rolled back ${manifest.command} ${manifest.id}. This rollback can itself be undone: kerio-dcc rollback ${basenameWin(report.backup ?? '')}`;
+  const outcome = await planThenApply(ctx, report, plan, location, `Restore the server to how it was before ${manifest.command} ${manifest.id}?`);
+  if (outcome === 'applied') report.summary = `Rolled back ${manifest.command} ${manifest.id}. This rollback can itself be undone: kerio-dcc rollback ${basenameWin(report.backup ?? '')}`;
 }

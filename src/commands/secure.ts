@@ -1,9 +1,9 @@
-import type { Report } from '../cli/report.js';
+import type { Report } from '../model/report.js';
 import { locate } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
-import type { Plan } from '../engine/plan.js';
+import type { RunContext } from '../model/context.js';
+import type { Plan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
-import { contentsOf, planSecure } from '../trust/secure.js';
+import { contentsOf, planSecure } from '../managed/stateFolderAcl.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 import { forgetVerdict, inspectTrust, unsafeFolders, untrustedError } from '../trust/stateFolder.js';
 import { basenameWin } from '../target/target.js';
@@ -33,8 +33,8 @@ export async function runSecure(ctx: RunContext, report: Report): Promise<void> 
   const permissions = await planSecure(ctx, verdict, interrupted !== null);
   if (interrupted) permissions.notes.unshift(`finishes the interrupted backups --secure ${interrupted.manifest.id}`);
   const plan: Plan = { command: 'secure', steps: [permissions], readHashes: new Map(), backupTrees: [] };
-  await planThenApply(ctx, report, plan, location, 'Make Administrators the owner of these folders and of everything in them, and let only SYSTEM and Administrators write there?');
-  if (!report.changed) return;
+  const outcome = await planThenApply(ctx, report, plan, location, 'Make Administrators the owner of these folders and of everything in them, and let only SYSTEM and Administrators write there?');
+  if (outcome !== 'applied') return;
   // Checked again, as the next run will: and nothing may have slipped in while it ran.
   forgetVerdict(ctx);
   const after = await inspectTrust(ctx).catch((err: unknown) => {

@@ -1,10 +1,11 @@
-import type { Report } from '../cli/report.js';
-import type { RunContext } from '../engine/context.js';
-import { planUninstall } from '../engine/uninstallPlan.js';
+import { detectFacts } from '../detect/facts.js';
+import type { RunContext } from '../model/context.js';
+import type { Report } from '../model/report.js';
+import { planUninstall } from '../plans/uninstall.js';
 import { planThenApply } from './changeFlow.js';
 
 export async function runUninstall(ctx: RunContext, report: Report): Promise<void> {
-  const { plan, location } = await planUninstall(ctx);
-  await planThenApply(ctx, report, plan, location, 'Take DCC out with these changes?');
-  if (report.changed) report.summary = `DCC is off. To undo this: kerio-dcc rollback`;
+  const facts = await detectFacts(ctx, { requireDcc: false });
+  const outcome = await planThenApply(ctx, report, await planUninstall(ctx, facts), facts.location, 'Take DCC out with these changes?');
+  if (outcome === 'applied') report.summary = `DCC is off. To undo this: kerio-dcc rollback`;
 }

@@ -4,16 +4,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { Report } from '../cli/report.js';
+import type { Report } from '../model/report.js';
 import { locate } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
-import { step, type Plan, type StepPlan } from '../engine/plan.js';
+import type { RunContext } from '../model/context.js';
+import { step, type Plan, type StepPlan } from '../model/plan.js';
 import { PreconditionError, UsageError } from '../errors.js';
 import { planWatch, planWatchRemoval, serviceDisplayName, taskSpec } from '../managed/watchTask.js';
 import { writeEvent } from '../windows/eventLog.js';
 import { TASK_NAME } from '../windows/scheduledTask.js';
 import { planThenApply } from './changeFlow.js';
-import type { ParsedCommand } from '../cli/args.js';
 import { Target, basenameWin } from '../target/target.js';
 import { RecordingRunner, type CommandRunner } from '../system/runner.js';
 
@@ -64,28 +63,10 @@ export function serverName(): string {
 
 /**
  * The repair could not load its answers (missing or broken): nothing can be checked, but
- * monitoring must hear of it. The error event goes out through a runner built without the
- * answers (the simulated system's defaults with --simulate); the run log line is written as
- * for every run, and the run exits 2 with the answers' own message.
+ * monitoring must hear of it. `runner` is built without the answers (cli/brokenAnswers.ts).
  */
-export async function reportBrokenAnswers(parsed: ParsedCommand, report: Report, err: UsageError): Promise<void> {
+export async function reportBrokenAnswers(target: Target, runner: CommandRunner, report: Report, err: UsageError): Promise<void> {
   report.data['outcome'] = 'broken-answers';
-  const root = typeof parsed.values['root'] === 'string' ? parsed.values['root'] : null;
-  const { liveTarget } = await import('../cli/context.js');
-  let target: Target;
-  try {
-    target = root === null ? liveTarget() : new Target({ root });
-  } catch {
-    return;
-  }
-  let runner: CommandRunner | null = null;
-  if (parsed.values['simulate'] === true) {
-    const { SimulatedRunner, SIMULATED_STATE_PATH, plainServerState } = await import('../system/simulated.js');
-    runner = new SimulatedRunner(target.toHost(SIMULATED_STATE_PATH), () => plainServerState(target, 'KerioMailServer'), target);
-  } else if (root === null) {
-    runner = new (await import('../system/liveRunner.js')).LiveRunner();
-  }
-  if (!runner) return;
   const recording = new RecordingRunner(runner, false);
   const problem = await writeEvent(recording, target, 'answersBroken', `kerio-dcc could not check DCC on ${serverName()}: the answers file of the scheduled repair cannot be used. ${err.message} Nothing was changed. Fix it with: kerio-dcc watch --answers <a corrected file>`);
   report.commands = recording.records;

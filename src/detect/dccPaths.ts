@@ -4,7 +4,7 @@
  * short name read from the server (windows/shortPath.ts says why). Install and status
  * both ask here, so status never calls the short form drift.
  */
-import type { RunContext } from '../engine/context.js';
+import type { Planning } from '../model/context.js';
 import { kindOf } from '../fs/files.js';
 import type { DccSettings } from '../patch/localCf.js';
 import type { WinPath } from '../target/target.js';
@@ -33,7 +33,7 @@ interface PathDecision {
 
 type Refusal = Extract<DccPathsDecision, { ok: false }>;
 
-async function decide(ctx: RunContext, key: string, directive: string, path: WinPath, type: ShortPathType): Promise<PathDecision | Refusal> {
+async function decide(ctx: Planning, key: string, directive: string, path: WinPath, type: ShortPathType): Promise<PathDecision | Refusal> {
   const hazard = commandLineHazard(path);
   if (hazard === null) return { written: path, note: null };
   const why = `${key} "${path}" has ${hazard}, and SpamAssassin on Windows ${PASSED[directive]}, where it would break apart and DCC would silently do nothing`;
@@ -66,7 +66,7 @@ async function decide(ctx: RunContext, key: string, directive: string, path: Win
 }
 
 /** What local.cf must say for DCC, or why it cannot be said safely. */
-export async function decideDccPaths(ctx: RunContext, location: Location): Promise<DccPathsDecision> {
+export async function decideDccPaths(ctx: Planning, location: Location): Promise<DccPathsDecision> {
   const home = await decide(ctx, 'dcc.home', 'dcc_home', location.dccHome, 'folder');
   if ('ok' in home) return home;
   const dccproc = await decide(ctx, 'dcc.dccproc', 'dcc_path', location.dccproc, 'file');

@@ -1,5 +1,5 @@
 import { PreconditionError } from '../errors.js';
-import type { RunContext } from '../engine/context.js';
+import type { Planning } from '../model/context.js';
 import { kindOf, sizeOf } from '../fs/files.js';
 import { dirnameWin, joinWin, type WinPath } from '../target/target.js';
 import { queryServiceConfig, type ServiceConfig } from '../windows/service.js';
@@ -22,13 +22,13 @@ export interface Location {
 const MAILSERVER_EXE = 'mailserver.exe';
 
 /** Install folders tried when neither the answers nor the service name one. */
-export function programFilesCandidates(ctx: RunContext): WinPath[] {
+export function programFilesCandidates(ctx: Planning): WinPath[] {
   const env = ctx.target.isImage ? {} : process.env;
   const folders = [env['ProgramW6432'] ?? env['ProgramFiles'] ?? 'C:\\Program Files', env['ProgramFiles(x86)'] ?? 'C:\\Program Files (x86)'];
   return [...new Set(folders)].map((f) => joinWin(f, 'Kerio', 'MailServer'));
 }
 
-async function findInstallDir(ctx: RunContext, service: ServiceConfig | null): Promise<{ dir: WinPath; source: string }> {
+async function findInstallDir(ctx: Planning, service: ServiceConfig | null): Promise<{ dir: WinPath; source: string }> {
   const { answers, target } = ctx;
   if (answers.kerio.installDir !== 'auto') {
     return { dir: answers.kerio.installDir, source: 'kerio.install_dir in the answers file' };
@@ -48,7 +48,7 @@ async function findInstallDir(ctx: RunContext, service: ServiceConfig | null): P
   );
 }
 
-async function requireNonEmptyFile(ctx: RunContext, p: WinPath, what: string, key: string): Promise<void> {
+async function requireNonEmptyFile(ctx: Planning, p: WinPath, what: string, key: string): Promise<void> {
   const host = ctx.target.toHost(p);
   const kind = await kindOf(host);
   if (kind !== 'file') {
@@ -58,7 +58,14 @@ async function requireNonEmptyFile(ctx: RunContext, p: WinPath, what: string, ke
 }
 
 /** Finds everything the run works on; refuses, before any change, when something is missing. */
-export async function locate(ctx: RunContext, options: { requireDcc: boolean }): Promise<Location> {
+export async function locate(ctx: Planning, options: { requireDcc: boolean }): Promise<Location> {
+  const location = await locateKerio(ctx);
+  if (options.requireDcc) await requireDccPresent(ctx, location);
+  return location;
+}
+
+/** Finds Kerio's folders (and reads where the answers put DCC); refuses when Kerio is not there. */
+async function locateKerio(ctx: Planning): Promise<Location> {
   const { answers, target, runner } = ctx;
   let service: ServiceConfig | null = null;
   if (runner) {
@@ -92,24 +99,19 @@ export async function locate(ctx: RunContext, options: { requireDcc: boolean }):
       'Check kerio.rules_dir in the answers file; the folder must hold v310.pre.',
     );
   }
-  const map = answers.dcc.map === 'auto' ? joinWin(answers.dcc.home, 'map') : answers.dcc.map;
-  const location: Location = {
-    installDir: install.dir,
-    installSource: install.source,
-    rulesDir,
-    v310Pre,
-    localCf: joinWin(rulesDir, 'local.cf'),
-    service,
-    dccHome: answers.dcc.home,
-    dccproc: answers.dcc.dccproc,
-    map,
-  };
-  if (options.requireDcc) {
-    await requireNonEmptyFile(ctx, location.dccproc, 'dccproc', 'dcc.dccproc');
-    await requireNonEmptyFile(ctx, location.map, "DCC's map file", 'dcc.map');
-    if ((await kindOf(target.toHost(location.dccHome))) !== 'dir') {
-      throw new PreconditionError(`DCC's home folder ${location.dccHome} does not exist (SpamAssassin requires dcc_home to be a folder).`, 'Unpack DCC there, or set dcc.home in the answers file.');
-    }
+  return { installDir: install.dir, installSource: install.source, rulesDir, v310Pre, localCf: joinWin(rulesDir, 'local.cf'), service, ...dccLocation(answers) };
+}
+
+/** Where the answers say DCC is (no detection: DCC has no installer that would record it). */
+export function dccLocation(answers: Planning['answers']): Pick<Location, 'dccHome' | 'dccproc' | 'map'> {
+  return { dccHome: answers.dcc.home, dccproc: answers.dcc.dccproc, map: answers.dcc.map === 'auto' ? joinWin(answers.dcc.home, 'map') : answers.dcc.map };
+}
+
+/** Refuses, before anything is planned, when DCC's program, map or home folder is missing. */
+export async function requireDccPresent(ctx: Planning, location: Location): Promise<void> {
+  await requireNonEmptyFile(ctx, location.dccproc, 'dccproc', 'dcc.dccproc');
+  await requireNonEmptyFile(ctx, location.map, "DCC's map file", 'dcc.map');
+  if ((await kindOf(ctx.target.toHost(location.dccHome))) !== 'dir') {
+    throw new PreconditionError(`DCC's home folder ${location.dccHome} does not exist (SpamAssassin requires dcc_home to be a folder).`, 'Unpack DCC there, or set dcc.home in the answers file.');
   }
-  return location;
 }

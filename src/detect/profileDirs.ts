@@ -1,4 +1,4 @@
-import type { RunContext } from '../engine/context.js';
+import type { Planning } from '../model/context.js';
 import { kindOf } from '../fs/files.js';
 import { joinWin, type WinPath } from '../target/target.js';
 import { readPeBitness, type Bitness } from '../windows/pe.js';
@@ -13,7 +13,7 @@ export interface ProfileDecision {
   notes: string[];
 }
 
-async function isWindows64(ctx: RunContext): Promise<boolean> {
+async function isWindows64(ctx: Planning): Promise<boolean> {
   if (!ctx.target.isImage) {
     const arch = process.env['PROCESSOR_ARCHITEW6432'] ?? process.env['PROCESSOR_ARCHITECTURE'] ?? '';
     if (/64/.test(arch)) return true;
@@ -22,7 +22,7 @@ async function isWindows64(ctx: RunContext): Promise<boolean> {
 }
 
 /** SpamAssassin runs inside spamserver.exe, so its bitness decides; mailserver.exe stands in when it cannot be read. */
-async function kerioBitness(ctx: RunContext, location: Location): Promise<{ bitness: Bitness; file: string } | null> {
+async function kerioBitness(ctx: Planning, location: Location): Promise<{ bitness: Bitness; file: string } | null> {
   for (const exe of [joinWin(location.installDir, 'plugins', 'spamserver.exe'), joinWin(location.installDir, 'mailserver.exe')]) {
     const bitness = await readPeBitness(ctx.target.toHost(exe)).catch(() => null);
     if (bitness) return { bitness, file: exe.slice(location.installDir.length + 1) };
@@ -31,7 +31,7 @@ async function kerioBitness(ctx: RunContext, location: Location): Promise<{ bitn
 }
 
 /** XP/2003 keep profiles in "Documents and Settings" and have no C:\Users. */
-async function isLegacyWindows(ctx: RunContext): Promise<boolean> {
+async function isLegacyWindows(ctx: Planning): Promise<boolean> {
   const t = ctx.target;
   return (await kindOf(t.toHost('C:\\Documents and Settings'))) === 'dir' && (await kindOf(t.toHost('C:\\Users'))) === null;
 }
@@ -40,7 +40,7 @@ async function isLegacyWindows(ctx: RunContext): Promise<boolean> {
  * Which `.spamassassin` folder(s) the Kerio service's SpamAssassin reads. Kept as one
  * table of rules so that a wrong inference (see domain.md) is corrected in one place.
  */
-export async function decideProfileDirs(ctx: RunContext, location: Location): Promise<ProfileDecision> {
+export async function decideProfileDirs(ctx: Planning, location: Location): Promise<ProfileDecision> {
   const windows64 = await isWindows64(ctx);
   const read = await kerioBitness(ctx, location);
   const bitness = read?.bitness ?? null;

@@ -2,7 +2,7 @@
 // not load the planners (and their diff library) just to look.
 import { opendirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
+import type { Planning } from '../model/context.js';
 import { fileContains } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
 import { joinWin, type WinPath } from '../target/target.js';
@@ -37,7 +37,7 @@ function linksToFile(hostPath: string): boolean {
  * The rule files that mention DCC_CHECK at all, sorted: only those can score it, so only
  * those are ever read whole. The rest are scanned through one small buffer and forgotten.
  */
-export async function ruleFilesMentioningDcc(ctx: RunContext, rulesDir: WinPath): Promise<WinPath[]> {
+export async function ruleFilesMentioningDcc(ctx: Planning, rulesDir: WinPath): Promise<WinPath[]> {
   const host = ctx.target.toHost(rulesDir);
   const found: WinPath[] = [];
   await eachInSlices(ruleFileNames(host), (name) => {

@@ -2,12 +2,12 @@ import { createBackup, markBackup, writeManifest, type Backup } from '../backup/
 import { Journal } from '../backup/journal.js';
 import { readManifest, type Manifest } from '../backup/manifest.js';
 import { pruneBackups } from '../backup/prune.js';
-import { planRestore } from '../backup/restorePlan.js';
+import { planRestore } from '../plans/rollback.js';
 import type { Location } from '../detect/locate.js';
 import { ExitCode, KerioDccError } from '../errors.js';
-import type { RunContext } from './context.js';
+import type { RunContext } from '../model/context.js';
 import { execute } from './execute.js';
-import { planChanges, type Plan, type StepId, type StepStatus } from './plan.js';
+import { planChanges, type Plan, type StepId, type StepStatus } from '../model/plan.js';
 
 export interface ApplyResult {
   statuses: Map<StepId, StepStatus>;
@@ -42,14 +42,14 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
 
   const backup = await createBackup(ctx, plan, location);
   statuses.set('backup', 'changed');
-  ctx.log.info(`backup: ${backup.winDir}`);
+  ctx.ui.info(`backup: ${backup.winDir}`);
   const journal = new Journal(backup.dir, ctx.now);
   let interrupted = false;
   // The first Ctrl-C lets the current action finish and then restores; a second one kills
   // the process, and the journal lets the next run restore.
   const onSigint = () => {
     interrupted = true;
-    ctx.log.warn('Ctrl-C: finishing the current action, then restoring from the backup (press again to abort at once)');
+    ctx.ui.warn('Ctrl-C: finishing the current action, then restoring from the backup (press again to abort at once)');
   };
   process.once('SIGINT', onSigint);
   let serviceTouched = false;
@@ -77,7 +77,7 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
     for (const [id, status] of statuses) if (status === 'would-change') statuses.set(id, 'not-run');
   }
   // Every change is made: failing to mark the backup complete must not fail the run (the journal shows it finished).
-  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.log.warn(`could not mark backup ${backup.head.id} complete (${messageOf(err)}); its journal shows the run finished`));
+  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.ui.warn(`could not mark backup ${backup.head.id} complete (${messageOf(err)}); its journal shows the run finished`));
   const pruned = await pruneBackups(ctx, backup.head.id);
   return { statuses, backup, pruned };
 }
@@ -114,7 +114,7 @@ export async function restoreFromBackup(ctx: RunContext, dir: string, manifest: 
 /** Always throws: exit 4 (130 after Ctrl-C) when everything is back, 5 when not. */
 async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: string, cause: unknown, serviceTouched: boolean): Promise<never> {
   const what = cause instanceof Interrupted ? `Interrupted during step "${stepTitle}".` : `Step "${stepTitle}" failed: ${messageOf(cause)}`;
-  ctx.log.warn(`${what}\nRestoring from backup ${backup.winDir} ...`);
+  ctx.ui.warn(`${what}\nRestoring from backup ${backup.winDir} ...`);
   // The file list is read back from the manifest on disk: the run kept only its head.
   const problems = await readManifest(backup.dir).then(
     (manifest) => restoreFromBackup(ctx, backup.dir, manifest, { restartService: serviceTouched }),

@@ -5,8 +5,8 @@ import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
 import { runFirewallChange } from '../windows/firewall.js';
 import { restartService, stateName } from '../windows/service.js';
 import { describeFailure } from '../windows/tools.js';
-import type { RunContext } from './context.js';
-import type { Action } from './plan.js';
+import type { RunContext } from '../model/context.js';
+import type { Action } from '../model/plan.js';
 
 function requireRunner(ctx: RunContext) {
   if (!ctx.runner) throw new Error('internal: a system command was planned, but no system is available');
@@ -17,7 +17,7 @@ function requireRunner(ctx: RunContext) {
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
   faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.kind === 'task' ? action.taskName : action.service}`);
   if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
-    await (await import('../trust/secure.js')).executeAclAction(ctx, action);
+    await (await import('../managed/stateFolderAcl.js')).executeAclAction(ctx, action);
     return;
   }
   switch (action.kind) {
@@ -39,7 +39,7 @@ export async function execute(ctx: RunContext, action: Action, interrupted: () =
     case 'removeEmptyDir':
       await rmdir(ctx.target.toHost(action.path)).catch((err) => {
         const code = errnoCode(err);
-        if (code === 'ENOTEMPTY' || code === 'EEXIST') ctx.log.warn(`${action.path} was left in place: it is not empty`);
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') ctx.ui.warn(`${action.path} was left in place: it is not empty`);
         else if (code !== 'ENOENT') throw err;
       });
       return;
@@ -53,14 +53,14 @@ export async function execute(ctx: RunContext, action: Action, interrupted: () =
     }
     case 'restartService': {
       const started = Date.now();
-      const progress = ctx.log.progress;
+      const progress = ctx.ui.progress;
       await restartService(requireRunner(ctx), ctx.target, action.service, {
         timeoutMs: action.timeoutSeconds * 1000,
         shouldStop: interrupted,
         onProgress: progress ? (elapsed, state) => progress(`waiting for ${action.service}: ${stateName(state)} after ${elapsed} s`) : undefined,
       });
       if (progress) progress('');
-      ctx.log.info(`${action.service} restarted in ${Math.round((Date.now() - started) / 1000)} s`);
+      ctx.ui.info(`${action.service} restarted in ${Math.round((Date.now() - started) / 1000)} s`);
       return;
     }
   }

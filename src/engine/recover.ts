@@ -1,9 +1,10 @@
 import { checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { fixCommand } from '../model/commandLine.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 import { locate } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';
-import type { RunContext } from './context.js';
+import type { RunContext } from '../model/context.js';
 
 /**
  * Before a changing command does anything else, an interrupted run is restored from its
@@ -16,13 +17,13 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
     // Undoing it would make the folder unsafe again: it is finished instead, by running it again.
     throw new PreconditionError(
       `An earlier kerio-dcc backups --secure (backup ${run.manifest.id}, started ${run.manifest.createdAt}) did not finish: it was interrupted or killed.`,
-      `Finish it with: ${(await import('../commands/status.js')).fixCommand(ctx, ['backups', '--secure', '--yes'])} Nothing was changed.`,
+      `Finish it with: ${fixCommand(ctx, ['backups', '--secure', '--yes'])} Nothing was changed.`,
     );
   }
   const what = `An earlier kerio-dcc ${run.manifest.command} (backup ${run.manifest.id}, started ${run.manifest.createdAt}) did not finish: it was interrupted or killed.`;
   if (ctx.options.dryRun) return `${what} A real run restores it from its backup first.`;
   if (!ctx.options.yes) {
-    if (!ctx.prompter || !(await ctx.prompter.confirm(`${what} Restore the server from its backup now?`, true))) {
+    if (!ctx.ui.prompter || !(await ctx.ui.prompter.confirm(`${what} Restore the server from its backup now?`, true))) {
       throw new PreconditionError(what, `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`);
     }
   }
@@ -34,7 +35,7 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
     );
   });
   checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
-  ctx.log.warn(`${what} Restoring from ${run.winDir} first ...`);
+  ctx.ui.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
   if (problems.length) {
     throw new PreconditionError(

@@ -9,18 +9,18 @@
  * a rollback puts them back; the task itself follows its file (planTaskRestore).
  */
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type StepPlan } from '../engine/plan.js';
+import type { Planning } from '../model/context.js';
+import { step, type Action, type Check, type StepPlan } from '../model/plan.js';
 import { kindOf, readIfExists } from '../fs/files.js';
 import { atomicWrite, isLeftoverTemp } from '../fs/atomicWrite.js';
 import { readdir, unlink } from 'node:fs/promises';
 import { basenameWin, normalizeWin, type WinPath } from '../target/target.js';
 import { IS_EXECUTABLE } from '../templates.js';
-import { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
+import { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from '../trust/watchFiles.js';
 import { systemTool } from '../windows/tools.js';
 import { BOOT_DELAY_MINUTES, TASK_NAME, createTaskRequest, deleteTaskRequest, queryTask, taskFileBytes, taskFingerprint, taskXml, type TaskSpec } from '../windows/scheduledTask.js';
 
-export { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from './watchFiles.js';
+export { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from '../trust/watchFiles.js';
 
 const TITLE = 'scheduled repair (watch)';
 const BOOT_NOTE = `at boot (after ${BOOT_DELAY_MINUTES} minutes)`;
@@ -33,14 +33,14 @@ export function selfCommand(): { command: string; args: string[] } {
 }
 
 /** The command line the task runs: the repair, with the copied answers and this run's target flags. */
-export function repairArgs(ctx: RunContext): string[] {
+export function repairArgs(ctx: Planning): string[] {
   const args = ['watch', '--run', '--answers', ctx.target.toHost(ANSWERS_COPY)];
   if (ctx.target.root) args.push('--root', ctx.target.root);
   if (ctx.options.simulate) args.push('--simulate');
   return args;
 }
 
-export function taskSpec(ctx: RunContext, serviceDisplayName: string | null): TaskSpec {
+export function taskSpec(ctx: Planning, serviceDisplayName: string | null): TaskSpec {
   const self = selfCommand();
   const { intervalHours, restart, window } = ctx.answers.watch;
   return {
@@ -53,13 +53,13 @@ export function taskSpec(ctx: RunContext, serviceDisplayName: string | null): Ta
   };
 }
 
-function requireRunner(ctx: RunContext) {
+function requireRunner(ctx: Planning) {
   if (!ctx.runner) throw new Error(`internal: ${NO_SYSTEM}`);
   return ctx.runner;
 }
 
 /** The watch folder, made when it does not exist yet (inside the state folder, it inherits its admin-only ACL). */
-async function missingFolder(ctx: RunContext): Promise<Action[]> {
+async function missingFolder(ctx: Planning): Promise<Action[]> {
   return (await kindOf(ctx.target.toHost(WATCH_FOLDER))) === 'dir' ? [] : [{ kind: 'mkdir', path: WATCH_FOLDER }];
 }
 
@@ -68,7 +68,7 @@ async function missingFolder(ctx: RunContext): Promise<Action[]> {
  * registered from it. Each only when it differs, so a second `watch` with the same answers
  * changes nothing. A task someone changed or deleted by hand is registered again.
  */
-export async function planWatch(ctx: RunContext, answersBytes: Buffer, spec: TaskSpec): Promise<StepPlan> {
+export async function planWatch(ctx: Planning, answersBytes: Buffer, spec: TaskSpec): Promise<StepPlan> {
   const runner = requireRunner(ctx);
   const xml = taskXml(spec);
   const wanted = taskFileBytes(xml);
@@ -108,7 +108,7 @@ export async function planWatch(ctx: RunContext, answersBytes: Buffer, spec: Tas
 }
 
 /** Plans taking the watch out: the task deleted, its files removed (they are backed up). */
-export async function planWatchRemoval(ctx: RunContext): Promise<StepPlan> {
+export async function planWatchRemoval(ctx: Planning): Promise<StepPlan> {
   if (!ctx.runner) return step('watch', TITLE, { status: 'skipped', detail: NO_SYSTEM });
   const actions: Action[] = [];
   const registered = await queryTask(ctx.runner, ctx.target);
@@ -131,7 +131,7 @@ export async function planWatchRemoval(ctx: RunContext): Promise<StepPlan> {
  * A rollback puts the task file back or removes it (ordinary file actions, planned before
  * this); the task follows: registered again from the file put back, or deleted with it.
  */
-export async function planTaskRestore(ctx: RunContext, earlier: StepPlan[]): Promise<StepPlan | null> {
+export async function planTaskRestore(ctx: Planning, earlier: StepPlan[]): Promise<StepPlan | null> {
   const key = normalizeWin(TASK_FILE).toLowerCase();
   const touching = earlier.flatMap((s) => s.actions).filter((a) => (a.kind === 'writeFile' || a.kind === 'deleteFile') && normalizeWin(a.path).toLowerCase() === key);
   const last = touching[touching.length - 1];
@@ -153,7 +153,7 @@ export async function planTaskRestore(ctx: RunContext, earlier: StepPlan[]): Pro
  * The Kerio service's display name: Windows writes it as param1 of the Service Control
  * Manager's event 7036, which the task's service trigger matches. Null when sc cannot say.
  */
-export async function serviceDisplayName(ctx: RunContext, service: string): Promise<string | null> {
+export async function serviceDisplayName(ctx: Planning, service: string): Promise<string | null> {
   const result = await requireRunner(ctx).run({ program: systemTool(ctx.target, 'sc.exe'), args: ['qc', service], mutates: false });
   if (result.exitCode !== 0 || result.timedOut) return null;
   // sc's keys are not localized; the value after the colon is data.
@@ -172,7 +172,7 @@ export interface LastRun {
   allOnEventDay: string | null;
 }
 
-export async function readLastRun(ctx: RunContext): Promise<LastRun | null> {
+export async function readLastRun(ctx: Planning): Promise<LastRun | null> {
   const bytes = await readIfExists(ctx.target.toHost(LAST_RUN));
   if (bytes === null) return null;
   try {
@@ -184,7 +184,7 @@ export async function readLastRun(ctx: RunContext): Promise<LastRun | null> {
   }
 }
 
-export async function writeLastRun(ctx: RunContext, run: LastRun): Promise<void> {
+export async function writeLastRun(ctx: Planning, run: LastRun): Promise<void> {
   const host = ctx.target.toHost(WATCH_FOLDER);
   if ((await kindOf(host)) !== 'dir') return;
   // A run killed while writing it left its temp file: the next one clears it.
@@ -196,7 +196,7 @@ export async function writeLastRun(ctx: RunContext, run: LastRun): Promise<void>
 }
 
 /** status: "watched: yes, last run, last result". */
-export async function watchCheck(ctx: RunContext): Promise<{ id: string; title: string; ok: boolean | null; detail: string }> {
+export async function watchCheck(ctx: Planning): Promise<Check> {
   const title = 'watched';
   if (!ctx.runner) return { id: 'watch', title, ok: null, detail: `not checked: ${NO_SYSTEM}` };
   const registered = await queryTask(ctx.runner, ctx.target);

@@ -161,12 +161,14 @@ function sameLines(a: string[], b: string[]): boolean {
 }
 
 // C0 controls and DEL: a line break would let a value add a line of its own.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const SPELLED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 /** The value with control characters spelled out (`\n`, `\x1b`), so a message shows where they are. */
 function visible(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this looks for
   return value.replace(/[\u0000-\u001f\u007f]/g, (c) => SPELLED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

@@ -1,99 +1,50 @@
-import { locate, type Location } from '../detect/locate.js';
-import { decideProfileDirs, type ProfileDecision } from '../detect/profileDirs.js';
-import type { RunContext } from '../engine/context.js';
-import { readIfExists } from '../fs/files.js';
-import { activeZeroDccScoreLines } from '../patch/dccScore.js';
-import { findManagedBlock, splitPronePathLines } from '../patch/localCf.js';
-import { PatchConflictError } from '../patch/result.js';
-import { activeDccLoadplugins } from '../patch/v310Pre.js';
-import { ruleFilesMentioningDcc } from '../detect/rules.js';
-import { decideDccPaths } from '../detect/dccPaths.js';
-import { mapCopyProblem } from '../detect/mapCopy.js';
-import { basenameWin, joinWin } from '../target/target.js';
-import { planFirewallRules } from '../windows/firewall.js';
+import { detectFacts, type Facts } from '../detect/facts.js';
+import type { Location } from '../detect/locate.js';
+import type { RunContext } from '../model/context.js';
+import type { Check, StepPlan } from '../model/plan.js';
+import { PreconditionError } from '../errors.js';
+import { localCf } from '../managed/localCf.js';
+import type { Managed } from '../managed/managed.js';
+import { v310Pre } from '../managed/v310Pre.js';
+import { MANAGED } from '../plans/install.js';
+import { joinWin } from '../target/target.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
 import { findUnfinishedRun } from '../backup/unfinished.js';
 
-export interface Check {
-  id: string;
-  title: string;
-  /** true: holds; false: drifted or missing; null: not checked here (e.g. no system under --root). */
-  ok: boolean | null;
-  detail: string;
-}
+export type { Check };
 
 const NOT_HERE = 'not checked on an image (--root); add --simulate to check the simulated system';
 
-async function checkBlock(ctx: RunContext, location: Location, bytes: Buffer | null): Promise<Check> {
-  const title = 'kerio-dcc block in local.cf';
-  if (bytes === null) return { id: 'block', title, ok: false, detail: `${location.localCf} does not exist` };
-  // The same decision install makes: a short name it wrote is current, never drift.
-  const paths = await decideDccPaths(ctx, location);
-  if (!paths.ok) return { id: 'block', title, ok: paths.unknowable ? null : false, detail: paths.message };
-  try {
-    const state = findManagedBlock(bytes, paths.settings);
-    if (!state.present) return { id: 'block', title, ok: false, detail: 'missing (a Kerio upgrade replaces local.cf)' };
-    if (!state.current) return { id: 'block', title, ok: false, detail: `present at lines ${state.beginLine}-${state.endLine}, but not what the answers say` };
-    return { id: 'block', title, ok: true, detail: `present and current (lines ${state.beginLine}-${state.endLine})` };
-  } catch (err) {
-    if (err instanceof PatchConflictError) return { id: 'block', title, ok: false, detail: err.message };
-    throw err;
+/**
+ * The install plan, run read-only: a step that would change is drift, and its checks say
+ * which part and where. A thing whose planning is refused (a missing map, broken markers)
+ * fails its first check with the reason; a changing step whose checks all hold still fails
+ * (the profile folders have no check of their own: a missing one shows as its map missing).
+ * Returns the checks, and the ids of those a (re-)install puts right.
+ */
+async function installDrift(ctx: RunContext, facts: Facts): Promise<{ checks: Check[]; installFixes: Set<string> }> {
+  const found = new Map<Managed, Check[]>();
+  const steps: StepPlan[] = [];
+  for (const thing of MANAGED) {
+    let planned: StepPlan;
+    try {
+      planned = await thing.install(ctx, facts, steps);
+    } catch (err) {
+      if (!(err instanceof PreconditionError) || thing.checks.length === 0) throw err;
+      const [first, ...rest] = thing.checks;
+      found.set(thing, [{ ...first!, ok: false, detail: err.message }, ...rest.map((c) => ({ ...c, ok: null, detail: `not checked: ${first!.title} could not be` }))]);
+      continue;
+    }
+    steps.push(planned);
+    const checks = [...planned.checks];
+    if (planned.refusal && !checks.some((c) => c.ok === false)) checks.unshift({ ...thing.checks[0]!, ok: false, detail: planned.refusal.message });
+    if (thing.checks.length && planned.status === 'change' && !checks.some((c) => c.ok === false)) checks.push({ id: planned.id, title: planned.title, ok: false, detail: `install would change it: ${planned.notes.join('; ') || planned.detail}` });
+    found.set(thing, checks);
   }
-}
-
-/** Any dcc_home/dcc_path in local.cf, in the block or written by hand, that dccproc would receive split apart. */
-function checkSplitPaths(bytes: Buffer | null): Check {
-  const title = 'no dcc_home or dcc_path that SpamAssassin would split';
-  const found = bytes === null ? [] : splitPronePathLines(bytes);
-  if (found.length === 0) return { id: 'split-paths', title, ok: true, detail: 'none in local.cf' };
-  const said = found.map((f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : 'outside kerio-dcc\'s block'})`);
-  return { id: 'split-paths', title, ok: false, detail: `${said.join('; ')}. SpamAssassin on Windows puts it on dccproc's command line without quotes, where it breaks apart and DCC silently does nothing; install writes the 8.3 short name and turns such lines off` };
-}
-
-/** Only .cf files that mention DCC_CHECK are parsed; nothing is hashed. */
-async function checkScores(ctx: RunContext, location: Location): Promise<Check> {
-  const title = 'no active score DCC_CHECK 0';
-  const found: string[] = [];
-  for (const file of await ruleFilesMentioningDcc(ctx, location.rulesDir)) {
-    const bytes = await readIfExists(ctx.target.toHost(file));
-    if (bytes === null) continue;
-    const lines = activeZeroDccScoreLines(bytes);
-    if (lines.length) found.push(`${basenameWin(file)} line ${lines.join(', ')}`);
-  }
-  return found.length ? { id: 'scores', title, ok: false, detail: `DCC is scored zero in ${found.join('; ')}` } : { id: 'scores', title, ok: true, detail: 'none in the rules folder' };
-}
-
-async function checkPlugin(ctx: RunContext, location: Location): Promise<Check> {
-  const title = 'DCC plugin loaded (v310.pre)';
-  const bytes = await readIfExists(ctx.target.toHost(location.v310Pre));
-  const lines = bytes === null ? [] : activeDccLoadplugins(bytes);
-  if (lines.length === 0) return { id: 'plugin', title, ok: false, detail: 'the loadplugin line for DCC is missing or commented out' };
-  return { id: 'plugin', title, ok: true, detail: `line ${lines.join(', ')}` };
-}
-
-async function checkMaps(ctx: RunContext, location: Location, decided: Promise<ProfileDecision>): Promise<Check> {
-  const title = 'DCC map in the profile folder';
-  const decision = await decided;
-  const source = await readIfExists(ctx.target.toHost(location.map));
-  if (source === null || source.length === 0) return { id: 'map', title, ok: false, detail: `DCC's own map ${location.map} is missing or empty` };
-  const bad: string[] = [];
-  for (const dir of decision.dirs) {
-    const copy = await readIfExists(ctx.target.toHost(joinWin(dir, 'map')));
-    const problem = mapCopyProblem(copy);
-    if (problem !== null) bad.push(`${joinWin(dir, 'map')} ${problem}`);
-  }
-  return bad.length ? { id: 'map', title, ok: false, detail: bad.join('; ') } : { id: 'map', title, ok: true, detail: `present in ${decision.dirs.join(', ')}` };
-}
-
-async function checkFirewall(ctx: RunContext): Promise<Check> {
-  const title = 'firewall rules for UDP 6277';
-  if (!ctx.answers.firewall.enabled) return { id: 'firewall', title, ok: null, detail: 'firewall.enabled = false in the answers file' };
-  if (!ctx.runner) return { id: 'firewall', title, ok: null, detail: NOT_HERE };
-  const rules = await planFirewallRules(ctx.runner, ctx.target, ctx.answers.firewall.namePrefix);
-  const wrong = rules.filter((r) => r.verdict !== 'unchanged');
-  return wrong.length
-    ? { id: 'firewall', title, ok: false, detail: wrong.map((r) => `"${r.wanted.name}": ${r.reason}`).join('; ') }
-    : { id: 'firewall', title, ok: true, detail: rules.map((r) => `"${r.wanted.name}"`).join(' and ') + ' present and correct' };
+  // The rules folder's files first: they are what a Kerio upgrade replaces.
+  const order = [localCf, v310Pre, ...MANAGED.filter((m) => m !== localCf && m !== v310Pre)];
+  const checks = order.flatMap((m) => found.get(m) ?? []);
+  return { checks, installFixes: new Set(checks.map((c) => c.id)) };
 }
 
 async function checkService(ctx: RunContext): Promise<Check> {
@@ -135,26 +86,18 @@ async function checkUnfinished(ctx: RunContext, trusted: boolean): Promise<Check
   return { id: 'unfinished', title, ok: false, detail: `${run.manifest.command} ${run.manifest.id} did not finish (interrupted or killed, or still running): ${fix}` };
 }
 
-/** Every piece DCC needs, checked without changing anything and without hashing the rules folder. */
-export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[] }> {
-  const location = await locate(ctx, { requireDcc: false });
-  const localCf = await readIfExists(ctx.target.toHost(location.localCf));
+/** Every piece DCC needs, checked without changing anything: the install plan run read-only, and the checks only status has. */
+export async function statusChecks(ctx: RunContext): Promise<{ location: Location; checks: Check[]; installFixes: Set<string> }> {
+  const facts = await detectFacts(ctx, { requireDcc: false });
   // The state folder, the profile folders and their maps: their ACLs are read in one call.
-  // Decided once (it reads Kerio's PE header); a failure surfaces where the map check awaits it.
-  const decided = decideProfileDirs(ctx, location);
-  const profiles = (await decided.catch(() => null))?.dirs ?? [];
+  const profiles = (await facts.profile().catch(() => null))?.dirs ?? [];
   await (await import('../trust/stateFolder.js')).inspectTrust(ctx, profiles.flatMap((d) => [d, joinWin(d, 'map')]));
-  const checks = [
-    await checkBlock(ctx, location, localCf),
-    checkSplitPaths(localCf),
-    await checkScores(ctx, location),
-    await checkPlugin(ctx, location),
-    await checkMaps(ctx, location, decided),
-    await checkFirewall(ctx),
-    await checkService(ctx),
-  ];
+  const { checks, installFixes } = await installDrift(ctx, facts);
+  const service = await checkService(ctx);
+  installFixes.add(service.id);
+  checks.push(service);
   const stateFolder = await checkStateFolder(ctx);
   checks.push(await checkUnfinished(ctx, stateFolder.ok !== false), stateFolder, await checkProfileAcl(ctx));
   checks.push(await (await import('../managed/watchTask.js')).watchCheck(ctx));
-  return { location, checks };
+  return { location: facts.location, checks, installFixes };
 }

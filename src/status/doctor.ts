@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Location } from '../detect/locate.js';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { readIfExists } from '../fs/files.js';
 import { parseText } from '../text/textFile.js';
 import { joinWin } from '../target/target.js';

@@ -4,9 +4,10 @@
  * believed when only Administrators and SYSTEM can write there. This module alone decides
  * that, once per run, before anything in those folders is read.
  */
+import { fixCommand } from '../model/commandLine.js';
 import { mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
+import type { RunContext } from '../model/context.js';
 import { PreconditionError, errnoCode } from '../errors.js';
 import { kindOf } from '../fs/files.js';
 import { decodePowershell } from '../windows/powershell.js';
@@ -120,7 +121,7 @@ export function unsafeFolders(verdict: TrustVerdict): FolderVerdict[] {
 
 /** The command that makes the folders safe, with this run's target flags. */
 export async function secureCommand(ctx: RunContext): Promise<string> {
-  return (await import('../commands/status.js')).fixCommand(ctx, ['backups', '--secure', '--yes']);
+  return fixCommand(ctx, ['backups', '--secure', '--yes']);
 }
 
 export function describeUnsafe(f: FolderVerdict): string {

@@ -7,7 +7,6 @@
  * back from the state file.
  */
 import type { CommandResult } from '../runner.js';
-import type { SimState } from '../simulated.js';
 
 const CRLF = '\r\n';
 
@@ -23,7 +22,13 @@ function unsupported(args: string[]): CommandResult {
   return { exitCode: 87, stdout: '', stderr: `simulated eventcreate.exe does not handle: eventcreate.exe ${args.join(' ')}${CRLF}`, timedOut: false };
 }
 
-export function runEventcreate(state: SimState, args: string[]): CommandResult {
+/** The part of the simulated state this tool reads and writes (simulated.ts SimState has it). */
+interface EventState {
+  elevated: boolean;
+  events?: SimEvent[];
+}
+
+export function runEventcreate(state: EventState, args: string[]): CommandResult {
   if (args.length !== 10) return unsupported(args);
   const opts = new Map<string, string>();
   for (let i = 0; i < args.length; i += 2) opts.set(args[i]!.toUpperCase(), args[i + 1]!);

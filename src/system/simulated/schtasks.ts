@@ -13,10 +13,15 @@
  */
 import { readFileSync } from 'node:fs';
 import type { CommandResult } from '../runner.js';
-import type { SimHost, SimState } from '../simulated.js';
 import { taskFileText } from '../../windows/scheduledTask.js';
 
 const CRLF = '\r\n';
+
+/** The part of the simulated state this tool reads and writes (simulated.ts SimState has it). */
+interface TaskState {
+  elevated: boolean;
+  tasks?: Record<string, SimTask>;
+}
 
 export interface SimTask {
   name: string;
@@ -50,7 +55,7 @@ function switches(args: string[]): Map<string, string | true> | null {
   return out;
 }
 
-export function runSchtasks(state: SimState, args: string[], host: SimHost | null): CommandResult {
+export function runSchtasks(state: TaskState, args: string[], host: { toHost(p: string): string } | null): CommandResult {
   const verb = args[0]?.toLowerCase();
   const opts = switches(args);
   const name = opts?.get('/tn');

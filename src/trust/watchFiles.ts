@@ -3,7 +3,7 @@
  * imports) so the backup store can allow exactly these paths in a manifest.
  */
 import { joinWin, normalizeWin, type WinPath } from '../target/target.js';
-import { STATE_FOLDER } from '../trust/stateFolder.js';
+import { STATE_FOLDER } from './stateFolder.js';
 
 export const WATCH_FOLDER: WinPath = joinWin(STATE_FOLDER, 'watch');
 /** The answers the task runs with: a copy of the administrator's file, where only administrators can write. */

@@ -32,6 +32,15 @@ export type StepId = 'locate' | 'backup' | 'profile' | 'map' | 'local-cf' | 'v31
 export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';
 
+/** One thing `status` reports: does it hold? */
+export interface Check {
+  id: string;
+  title: string;
+  /** true: holds; false: drifted or missing; null: not checked here (e.g. no system under --root). */
+  ok: boolean | null;
+  detail: string;
+}
+
 export interface StepPlan {
   id: StepId;
   title: string;
@@ -45,6 +54,18 @@ export interface StepPlan {
   actions: Action[];
   /** The Kerio service reads what this step changes, so a change here calls for a restart. */
   serviceReads: boolean;
+  /** Files whose current content this step was computed from (sha256; null: absent). */
+  reads: Map<WinPath, string | null>;
+  /**
+   * What `status` reports of this step, from the same reading the plan was made from: a
+   * step that would change is drift, and these checks say which part and where.
+   */
+  checks: Check[];
+  /**
+   * Why this step cannot be carried out safely (a file behind a link, broken markers), when
+   * its planning still found what status reports: install stops on it before any change.
+   */
+  refusal?: { message: string; hint?: string };
 }
 
 export interface Plan {
@@ -61,5 +82,10 @@ export function planChanges(plan: Plan): boolean {
 }
 
 export function step(id: StepId, title: string, fields: Partial<StepPlan> & Pick<StepPlan, 'status' | 'detail'>): StepPlan {
-  return { id, title, diffs: [], notes: [], actions: [], serviceReads: false, ...fields };
+  return { id, title, diffs: [], notes: [], actions: [], serviceReads: false, reads: new Map(), checks: [], ...fields };
+}
+
+/** The files every step of a plan was computed from: apply refuses if one changed since. */
+export function readsOf(steps: StepPlan[]): Plan['readHashes'] {
+  return new Map(steps.flatMap((s) => [...s.reads]));
 }

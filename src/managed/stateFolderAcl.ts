@@ -4,14 +4,14 @@
  * that), and putting a recorded ACL back when such a run is rolled back.
  */
 import { readdir } from 'node:fs/promises';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type StepPlan } from '../engine/plan.js';
+import type { RunContext } from '../model/context.js';
+import { step, type Action, type StepPlan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
 import type { ManifestAcl } from '../backup/manifest.js';
 import { normalizeWin } from '../target/target.js';
 import { SAFE_FOLDER_SDDL, describeScriptFailure, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';
-import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from './stateFolder.js';
+import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from '../trust/stateFolder.js';
 
 function requireRunner(ctx: RunContext) {
   if (!ctx.runner) throw new Error('internal: a permissions change was planned, but no system is available');

@@ -1,21 +1,9 @@
-import { ExitCode, KerioDccError } from '../errors.js';
+import type { Prompter } from '../model/context.js';
+import { InterruptedError } from '../errors.js';
 
 /** Prompts only ever appear on a terminal; without one the tool never waits for input. */
 export function isInteractive(): boolean {
   return Boolean(process.stdin.isTTY && process.stdout.isTTY) && process.env['CI'] !== 'true';
-}
-
-export class InterruptedError extends KerioDccError {
-  constructor() {
-    super(ExitCode.interrupted, 'Interrupted at the prompt.', 'Nothing was changed.');
-  }
-}
-
-/** Every question the tool asks goes through this, so tests can script the answers. */
-export interface Prompter {
-  /** Asks for text; `validate` returns true or the sentence saying what is wrong (asked again). */
-  input(message: string, defaultValue: string, validate: (value: string) => Promise<true | string>): Promise<string>;
-  confirm(message: string, defaultValue: boolean): Promise<boolean>;
 }
 
 function isPromptExit(err: unknown): boolean {

@@ -1,15 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { answersIni, setAnswer } from '../answers/load.js';
-import { locate, type Location } from '../detect/locate.js';
-import { decideProfileDirs } from '../detect/profileDirs.js';
-import { refreshAnswers, type RunContext } from '../engine/context.js';
+import type { Facts } from '../detect/facts.js';
+import { dccLocation, locate, type Location } from '../detect/locate.js';
+import { refreshAnswers, type Prompter, type RunContext } from '../model/context.js';
 import { KerioDccError, PreconditionError } from '../errors.js';
 import { kindOf, sizeOf } from '../fs/files.js';
 import { joinWin, type WinPath } from '../target/target.js';
 import { windowsText } from '../text/textFile.js';
-import { showRules, dccFirewallRules } from '../windows/firewall.js';
 import { queryServiceState, stateName } from '../windows/service.js';
-import type { Prompter } from './interactive.js';
 
 type Need = 'dir' | 'file';
 
@@ -54,13 +52,14 @@ const isKerioMissing = (err: unknown) => err instanceof PreconditionError && /Ke
  * again. Each question comes with the detected or default value and is checked on entry.
  */
 export async function askWhatDetectionCannotSettle(ctx: RunContext, prompter: Prompter): Promise<Location> {
+  let location: Location;
   for (;;) {
     try {
-      await locate(ctx, { requireDcc: false });
+      location = await locate(ctx, { requireDcc: false });
       break;
     } catch (err) {
       if (!isKerioMissing(err) || ctx.loaded.given.has('kerio.install_dir') || ctx.loaded.given.has('kerio.rules_dir')) throw err;
-      process.stdout.write(`${(err as Error).message}\n`);
+      ctx.ui.say((err as Error).message);
       await ask(ctx, prompter, 'kerio.install_dir', "Kerio Connect's install folder (it holds plugins\\spamassassin\\rules):", 'C:\\Program Files\\Kerio\\MailServer', async (v) =>
         (await pathProblem(ctx, joinWin(v, 'plugins', 'spamassassin', 'rules', 'v310.pre'), 'file')) ? `${v} has no plugins\\spamassassin\\rules\\v310.pre: is this Kerio Connect's install folder?` : null,
       );
@@ -73,15 +72,17 @@ export async function askWhatDetectionCannotSettle(ctx: RunContext, prompter: Pr
   ];
   for (const [id, message, need, current] of dcc) {
     if (ctx.loaded.given.has(id) || (await pathProblem(ctx, current(), need)) === null) continue;
-    process.stdout.write(`${await pathProblem(ctx, current(), need)}.\n`);
+    ctx.ui.say(`${await pathProblem(ctx, current(), need)}.`);
     await ask(ctx, prompter, id, message, current(), (v) => pathProblem(ctx, v, need));
   }
-  return locate(ctx, { requireDcc: true });
+  // Kerio is where it was found; DCC is where the answers now say.
+  return { ...location, ...dccLocation(ctx.answers) };
 }
 
 /** A short account of what was detected, before the plan. */
-export async function detectionSummary(ctx: RunContext, location: Location): Promise<string> {
-  const decision = await decideProfileDirs(ctx, location);
+export async function detectionSummary(ctx: RunContext, facts: Facts): Promise<string> {
+  const { location } = facts;
+  const decision = await facts.profile();
   const lines = [
     'Detected:',
     `  Kerio Connect   ${location.installDir} (${location.installSource})`,
@@ -92,9 +93,8 @@ export async function detectionSummary(ctx: RunContext, location: Location): Pro
     `  DCC map         ${location.map} (${await sizeOf(ctx.target.toHost(location.map))} bytes)`,
   ];
   if (ctx.runner) {
-    const rules = [];
-    for (const rule of dccFirewallRules(ctx.answers.firewall.namePrefix)) rules.push(`"${rule.name}": ${(await showRules(ctx.runner, ctx.target, rule.name)).length} found`);
-    lines.push(`  firewall        ${rules.join(', ')}`);
+    const rules = await facts.firewall();
+    lines.push(`  firewall        ${rules ? rules.map((r) => `"${r.wanted.name}": ${r.found.length} found`).join(', ') : 'not managed (firewall.enabled = false)'}`);
     lines.push(`  service         ${ctx.answers.kerio.service}: ${stateName(await queryServiceState(ctx.runner, ctx.target, ctx.answers.kerio.service))}${ctx.runner.simulated ? ' (simulated)' : ''}`);
   }
   return lines.join('\n');

@@ -1,5 +1,5 @@
 import { createTwoFilesPatch } from 'diff/lib/patch/create.js';
-import { parseText } from '../text/textFile.js';
+import { parseText } from './textFile.js';
 
 function displayText(bytes: Buffer | null): string {
   if (bytes === null) return '';

@@ -1,8 +1,8 @@
 import { PreconditionError, UsageError } from '../errors.js';
 import { UnsafeSettingError } from '../patch/localCf.js';
-import type { RunContext } from '../engine/context.js';
-import { unifiedDiff } from '../engine/diff.js';
-import type { Action } from '../engine/plan.js';
+import type { Planning } from '../model/context.js';
+import { unifiedDiff } from '../text/diff.js';
+import { step, type Action, type StepId, type StepPlan } from '../model/plan.js';
 import { kindOf, readIfExists, sha256 } from '../fs/files.js';
 import { PatchConflictError, type PatchResult } from '../patch/result.js';
 import type { WinPath } from '../target/target.js';
@@ -18,14 +18,14 @@ export interface TextEdit {
 }
 
 /** A link or junction is never written through: it could point anywhere, and a backup would not hold it. */
-export async function refuseLink(ctx: RunContext, path: WinPath): Promise<void> {
+export async function refuseLink(ctx: Planning, path: WinPath): Promise<void> {
   if ((await kindOf(ctx.target.toHost(path))) === 'link') {
     throw new PreconditionError(`${path} is a link (symlink or junction); kerio-dcc does not write through links.`, 'Replace the link with the real file, or point the answers file at the real folder. Nothing was changed.');
   }
 }
 
 /** Reads a text file, runs a pure patcher over it, and says what would change. */
-export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
+export async function planTextEdit(ctx: Planning, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
   const before = await readIfExists(ctx.target.toHost(path));
   if (before === null && !options.mayCreate) {
     throw new PreconditionError(`${path} does not exist.`, 'Check kerio.rules_dir in the answers file.');
@@ -52,4 +52,18 @@ export async function planTextEdit(ctx: RunContext, path: WinPath, patch: (bytes
     action: { kind: 'writeFile', path, content: result.bytes },
     readHash,
   };
+}
+
+/** The step of one or more text edits: each changed file is written, each file read is guarded against change before apply. */
+export function textEditStep(id: StepId, title: string, edits: TextEdit[], unchangedDetail: string, changedDetail: (changed: TextEdit[]) => string): StepPlan {
+  const changed = edits.filter((e) => e.changed);
+  return step(id, title, {
+    status: changed.length ? 'change' : 'unchanged',
+    detail: changed.length ? changedDetail(changed) : unchangedDetail,
+    diffs: changed.map((e) => e.diff!),
+    notes: edits.flatMap((e) => e.notes),
+    actions: changed.map((e) => e.action as Action),
+    serviceReads: true,
+    reads: new Map(edits.map((e) => [e.path, e.readHash])),
+  });
 }

@@ -1,9 +1,11 @@
-import type { RunContext } from '../engine/context.js';
-import { step, type StepPlan } from '../engine/plan.js';
-import { NO_SYSTEM } from './firewall.js';
+/** The Kerio service: restarted when something it reads changed, so SpamAssassin reads the change. */
+import type { Planning } from '../model/context.js';
+import { step, type StepPlan } from '../model/plan.js';
+import type { Managed } from './managed.js';
+import { NO_SYSTEM } from './firewallRules.js';
 
 /** Restart only when something the service reads changed, or when asked to (--restart). */
-export function planService(ctx: RunContext, earlier: StepPlan[]): StepPlan {
+export function planService(ctx: Planning, earlier: StepPlan[]): StepPlan {
   const name = ctx.answers.kerio.service;
   const title = `service ${name}`;
   if (!ctx.runner) return step('service', title, { status: 'skipped', detail: NO_SYSTEM });
@@ -19,3 +21,10 @@ export function planService(ctx: RunContext, earlier: StepPlan[]): StepPlan {
     actions: [{ kind: 'restartService', service: name, timeoutSeconds: ctx.answers.service.timeoutSeconds }],
   });
 }
+
+/** Whether it runs is a status check of its own (status/checks.ts): install restarts it only for a change. */
+export const service: Managed = {
+  checks: [],
+  install: async (ctx, _facts, earlier) => planService(ctx, earlier),
+  remove: async (ctx, _facts, earlier) => planService(ctx, earlier),
+};

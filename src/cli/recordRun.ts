@@ -6,12 +6,12 @@
  * a warning on stderr.
  */
 import { lstat } from 'node:fs/promises';
-import type { ParsedCommand } from '../cli/args.js';
-import type { Report } from '../cli/report.js';
-import type { RunContext } from '../engine/context.js';
+import type { ParsedCommand } from './args.js';
+import type { Report } from '../model/report.js';
+import type { RunContext } from '../model/context.js';
 import { errnoCode } from '../errors.js';
 import { basenameWin, Target } from '../target/target.js';
-import { LOG_FOLDER, appendDailyLog, appendLogFile, dailyLogName, type RunLine } from './runLog.js';
+import { LOG_FOLDER, appendDailyLog, appendLogFile, dailyLogName, type RunLine } from '../log/runLog.js';
 import { joinWin } from '../target/target.js';
 import { kindOf } from '../fs/files.js';
 import { STATE_FOLDER } from '../trust/stateFolder.js';
@@ -52,7 +52,7 @@ async function isLink(hostPath: string): Promise<boolean> {
 async function targetOf(parsed: ParsedCommand, ctx: RunContext | null): Promise<Target | null> {
   if (ctx) return ctx.target;
   if (typeof parsed.values['root'] === 'string') return new Target({ root: parsed.values['root'] });
-  return process.platform === 'win32' ? (await import('../cli/context.js')).liveTarget() : null;
+  return process.platform === 'win32' ? (await import('./context.js')).liveTarget() : null;
 }
 
 export async function recordRun(parsed: ParsedCommand, report: Report, ctx: RunContext | null): Promise<void> {

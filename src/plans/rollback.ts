@@ -1,20 +1,20 @@
 import { lstatSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunContext } from '../engine/context.js';
-import { step, type Action, type Plan, type StepPlan } from '../engine/plan.js';
-import { unifiedDiff } from '../engine/diff.js';
+import type { RunContext } from '../model/context.js';
+import { step, type Action, type Plan, type StepPlan } from '../model/plan.js';
+import { unifiedDiff } from '../text/diff.js';
 import { PreconditionError } from '../errors.js';
 import { kindOf, sha256IfExists, readIfExists } from '../fs/files.js';
 import { eachInSlices } from '../fs/slices.js';
-import { planService } from '../steps/service.js';
-import { NO_SYSTEM } from '../steps/firewall.js';
+import { planService } from '../managed/service.js';
+import { NO_SYSTEM } from '../managed/firewallRules.js';
 import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/target.js';
-import { missingFolders } from '../steps/profile.js';
+import { missingFolders } from '../managed/profileFolders.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
-import { backupCopyPath, type Manifest } from './manifest.js';
-import { planAclRestore } from '../trust/secure.js';
+import { backupCopyPath, type Manifest } from '../backup/manifest.js';
+import { planAclRestore } from '../managed/stateFolderAcl.js';
 
 export interface RestoreOptions {
   /** Also restore files changed since the run (an administrator's edit, a Kerio upgrade). */
