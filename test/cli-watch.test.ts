@@ -7,7 +7,17 @@ import { loadAnswers } from '../src/answers/load.js';
 import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/managed/watchTask.js';
 import { loadSimState, saveSimState, SIMULATED_STATE_PATH, type SimState } from '../src/system/simulated.js';
 import { EVENTS } from '../src/windows/eventLog.js';
-import { TASK_NAME, quoteWindowsArg, xmlEscape, taskAction, taskFileBytes, taskFileText, taskFingerprint, taskXml, type TaskSpec } from '../src/windows/scheduledTask.js';
+import {
+  TASK_NAME,
+  quoteWindowsArg,
+  xmlEscape,
+  taskAction,
+  taskFileBytes,
+  taskFileText,
+  taskFingerprint,
+  taskXml,
+  type TaskSpec,
+} from '../src/windows/scheduledTask.js';
 import { PROJECT, hashTree, inImage, kerioOnImage, makeImage, rulesHost, runCli, simState, succeeded, tempDir, type CliResult } from './helpers/cli.js';
 import { windowsArgv } from './helpers/windowsArgv.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
@@ -33,33 +43,45 @@ async function schemaCheck(dir: string, xml: string): Promise<{ ok: boolean; out
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
 }
 
-t.test('the task definition is valid against the Task Scheduler schema and holds every setting asked for', { skip: HAS_XMLLINT ? false : 'xmllint is not installed (Debian: libxml2-utils)' }, async (tt) => {
-  const dir = await tempDir(tt);
-  for (const spec of [SPEC, { ...SPEC, dailyAt: '02:30', intervalHours: 24 }, { ...SPEC, serviceDisplayName: null, intervalHours: 1 }]) {
-    const xml = taskXml(spec);
-    const check = await schemaCheck(dir, xml);
-    tt.ok(check.ok, `schema-valid (interval ${spec.intervalHours} h, window ${spec.dailyAt}, service ${spec.serviceDisplayName})`, { output: check.output });
-    tt.match(xml, /<UserId>S-1-5-18<\/UserId>/, 'runs as SYSTEM, by SID');
-    tt.match(xml, /<RunLevel>HighestAvailable<\/RunLevel>/, 'with the highest privileges');
-    tt.match(xml, /<BootTrigger>\s*<Enabled>true<\/Enabled>\s*<Delay>PT5M<\/Delay>/, 'at boot, after a delay');
-    tt.match(xml, spec.intervalHours === 24 ? /<Interval>P1D<\/Interval>/ : new RegExp(`<Interval>PT${spec.intervalHours}H</Interval>`), 'repeated every N hours');
-    tt.equal(/<EventTrigger>/.test(xml), spec.serviceDisplayName !== null, 'a service trigger when the display name is known');
-    tt.equal(/<CalendarTrigger>/.test(xml), spec.dailyAt !== null, 'a daily run at the window only with a window');
-  }
-  const xml = taskXml(SPEC);
-  tt.match(xml, xmlEscape("[Provider[@Name='Service Control Manager'] and EventID=7036]] and *[EventData[Data[@Name='param1']='Kerio Connect']]"), 'the Service Control Manager event 7036 of the Kerio service (escaped in the XML)');
-  tt.match(xml, '<QueryList><Query Id="0" Path="System">'.replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;'), 'in the System log');
-  tt.match(taskFileText(taskFileBytes(xml)), /^<\?xml version="1.0" encoding="UTF-16"\?>/, 'the file is UTF-16 as declared');
-  // The schema check can fail: a trigger's elements out of order, an unknown run level, an interval over 31 days.
-  for (const [what, bad] of [
-    ['Delay before Enabled', xml.replace('<Enabled>true</Enabled>\r\n      <Delay>PT5M</Delay>', '<Delay>PT5M</Delay>\r\n      <Enabled>true</Enabled>')],
-    ['run level Highest', xml.replace('HighestAvailable', 'Highest')],
-    ['interval of 32 days', xml.replace('<Interval>PT4H</Interval>', '<Interval>P32D</Interval>')],
-    ['no actions', xml.replace(/<Actions[\s\S]*<\/Actions>/, '')],
-  ] as const) {
-    tt.notOk((await schemaCheck(dir, bad)).ok, `rejected: ${what}`);
-  }
-});
+t.test(
+  'the task definition is valid against the Task Scheduler schema and holds every setting asked for',
+  { skip: HAS_XMLLINT ? false : 'xmllint is not installed (Debian: libxml2-utils)' },
+  async (tt) => {
+    const dir = await tempDir(tt);
+    for (const spec of [SPEC, { ...SPEC, dailyAt: '02:30', intervalHours: 24 }, { ...SPEC, serviceDisplayName: null, intervalHours: 1 }]) {
+      const xml = taskXml(spec);
+      const check = await schemaCheck(dir, xml);
+      tt.ok(check.ok, `schema-valid (interval ${spec.intervalHours} h, window ${spec.dailyAt}, service ${spec.serviceDisplayName})`, { output: check.output });
+      tt.match(xml, /<UserId>S-1-5-18<\/UserId>/, 'runs as SYSTEM, by SID');
+      tt.match(xml, /<RunLevel>HighestAvailable<\/RunLevel>/, 'with the highest privileges');
+      tt.match(xml, /<BootTrigger>\s*<Enabled>true<\/Enabled>\s*<Delay>PT5M<\/Delay>/, 'at boot, after a delay');
+      tt.match(
+        xml,
+        spec.intervalHours === 24 ? /<Interval>P1D<\/Interval>/ : new RegExp(`<Interval>PT${spec.intervalHours}H</Interval>`),
+        'repeated every N hours',
+      );
+      tt.equal(/<EventTrigger>/.test(xml), spec.serviceDisplayName !== null, 'a service trigger when the display name is known');
+      tt.equal(/<CalendarTrigger>/.test(xml), spec.dailyAt !== null, 'a daily run at the window only with a window');
+    }
+    const xml = taskXml(SPEC);
+    tt.match(
+      xml,
+      xmlEscape("[Provider[@Name='Service Control Manager'] and EventID=7036]] and *[EventData[Data[@Name='param1']='Kerio Connect']]"),
+      'the Service Control Manager event 7036 of the Kerio service (escaped in the XML)',
+    );
+    tt.match(xml, '<QueryList><Query Id="0" Path="System">'.replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;'), 'in the System log');
+    tt.match(taskFileText(taskFileBytes(xml)), /^<\?xml version="1.0" encoding="UTF-16"\?>/, 'the file is UTF-16 as declared');
+    // The schema check can fail: a trigger's elements out of order, an unknown run level, an interval over 31 days.
+    for (const [what, bad] of [
+      ['Delay before Enabled', xml.replace('<Enabled>true</Enabled>\r\n      <Delay>PT5M</Delay>', '<Delay>PT5M</Delay>\r\n      <Enabled>true</Enabled>')],
+      ['run level Highest', xml.replace('HighestAvailable', 'Highest')],
+      ['interval of 32 days', xml.replace('<Interval>PT4H</Interval>', '<Interval>P32D</Interval>')],
+      ['no actions', xml.replace(/<Actions[\s\S]*<\/Actions>/, '')],
+    ] as const) {
+      tt.notOk((await schemaCheck(dir, bad)).ok, `rejected: ${what}`);
+    }
+  },
+);
 
 t.test('the task command line reaches kerio-dcc as the same arguments, whatever the paths hold', async (tt) => {
   const args = ['watch', '--run', '--answers', 'C:\\Program Files\\Ki "quoted"\\answers.ini', 'C:\\ends in slash\\', '', 'Služby', 'a\\\\"b', 'plain'];
@@ -91,7 +113,10 @@ t.test('the [watch] and [log] answers: defaults, and every bad value named', asy
   await writeFile(bad, '[watch]\ninterval_hours = 0\nrestart = later\nwindow = 2:00-25:00\n[log]\nkeep_days = many\n');
   const err = await loadAnswers(bad).catch((e: unknown) => e as { problems: string[] });
   tt.equal(err.problems.length, 4, 'all four at once');
-  tt.match(err.problems.join('\n'), /watch\.interval_hours \(line 2\).*from 1 to 168[\s\S]*watch\.restart \(line 3\).*now, window, never[\s\S]*watch\.window \(line 4\).*HH:MM-HH:MM[\s\S]*log\.keep_days \(line 6\)/);
+  tt.match(
+    err.problems.join('\n'),
+    /watch\.interval_hours \(line 2\).*from 1 to 168[\s\S]*watch\.restart \(line 3\).*now, window, never[\s\S]*watch\.window \(line 4\).*HH:MM-HH:MM[\s\S]*log\.keep_days \(line 6\)/,
+  );
   const noWindow = path.join(dir, 'nowindow.ini');
   await writeFile(noWindow, '[watch]\nrestart = window\n');
   const err2 = await loadAnswers(noWindow).catch((e: unknown) => e as { problems: string[] });
@@ -171,14 +196,25 @@ t.test('end to end: watch, a Kerio upgrade, the task repairs DCC, logs and raise
   tt.ok(task, `${TASK_NAME} is registered`);
   tt.same(await readFile(inImage(img.root, ANSWERS_COPY)), await readFile(answers), 'the answers are copied into the state folder');
   const action = taskAction(task!.xml)!;
-  tt.same(windowsArgv(`"${action.command}" ${action.arguments}`).slice(-6), ['--run', '--answers', inImage(img.root, ANSWERS_COPY), '--root', img.root, '--simulate'], 'the task uses the copy, not the file given');
-  tt.same(s1.events?.map((e) => [e.source, e.type, e.id]), [['kerio-dcc', 'INFORMATION', EVENTS.watchRegistered.id]], 'watch registers the event source with its first event');
+  tt.same(
+    windowsArgv(`"${action.command}" ${action.arguments}`).slice(-6),
+    ['--run', '--answers', inImage(img.root, ANSWERS_COPY), '--root', img.root, '--simulate'],
+    'the task uses the copy, not the file given',
+  );
+  tt.same(
+    s1.events?.map((e) => [e.source, e.type, e.id]),
+    [['kerio-dcc', 'INFORMATION', EVENTS.watchRegistered.id]],
+    'watch registers the event source with its first event',
+  );
 
   const again = await kerio(img, ['watch', '--answers', answers, '--yes']);
   succeeded(tt, again, 'watch again');
   tt.equal(again.json.changed, false, 'the same settings change nothing');
   tt.equal(again.json.backup, null, 'and make no backup');
-  tt.notOk(again.json.commands.some((c: { program: string; args: string[] }) => c.program.endsWith('schtasks.exe') && c.args[0] === '/Create'), 'and register nothing');
+  tt.notOk(
+    again.json.commands.some((c: { program: string; args: string[] }) => c.program.endsWith('schtasks.exe') && c.args[0] === '/Create'),
+    'and register nothing',
+  );
 
   await kerioUpgrade(tt, img);
   tt.equal((await kerio(img, ['status', '--answers', answers])).code, 6, 'after the upgrade, DCC is off');
@@ -187,14 +223,30 @@ t.test('end to end: watch, a Kerio upgrade, the task repairs DCC, logs and raise
   const after = await kerio(img, ['status', '--answers', answers]);
   tt.equal(after.code, 0, 'status: DCC is on again');
   const watched = after.json.data.checks.find((c: { id: string }) => c.id === 'watch');
-  tt.match(watched, { ok: true, detail: new RegExp(`^yes \\(\\\\kerio-dcc\\\\repair\\), last run \\d{4}-.*, last result: repaired \\(backup \\d{8}T\\d{6}Z`) }, 'status: watched: yes, last run, last result');
+  tt.match(
+    watched,
+    { ok: true, detail: new RegExp(`^yes \\(\\\\kerio-dcc\\\\repair\\), last run \\d{4}-.*, last result: repaired \\(backup \\d{8}T\\d{6}Z`) },
+    'status: watched: yes, last run, last result',
+  );
   const s2 = await state(img);
   tt.equal(s2.services['KerioMailServer']!.state, 4, 'Kerio runs');
   const warning = s2.events!.filter((e) => e.type === 'WARNING');
-  tt.same(warning.map((e) => e.id), [EVENTS.repaired.id], 'one warning event: DCC was off and is repaired');
-  tt.match(warning[0]!.description, /found DCC off on .* and repaired it\. Drifted: kerio-dcc block in local\.cf .*DCC plugin loaded .*Backup \d{8}T\d{6}Z/, 'naming the server, what drifted and the backup id');
+  tt.same(
+    warning.map((e) => e.id),
+    [EVENTS.repaired.id],
+    'one warning event: DCC was off and is repaired',
+  );
+  tt.match(
+    warning[0]!.description,
+    /found DCC off on .* and repaired it\. Drifted: kerio-dcc block in local\.cf .*DCC plugin loaded .*Backup \d{8}T\d{6}Z/,
+    'naming the server, what drifted and the backup id',
+  );
   const repairLine = (await logLines(img)).find((l) => l[1] === 'watch --run --simulate');
-  tt.match(repairLine, [/^\d{4}-\d\d-\d\dT/, 'watch --run --simulate', 'repaired', '0', /^\d{8}T\d{6}Z$/, /repaired/], 'the log line: time, command, outcome, exit code, backup id');
+  tt.match(
+    repairLine,
+    [/^\d{4}-\d\d-\d\dT/, 'watch --run --simulate', 'repaired', '0', /^\d{8}T\d{6}Z$/, /repaired/],
+    'the log line: time, command, outcome, exit code, backup id',
+  );
 
   const rules = await hashTree(rulesHost(img));
   const second = await runTask(img, { TZ: 'UTC' });
@@ -205,7 +257,11 @@ t.test('end to end: watch, a Kerio upgrade, the task repairs DCC, logs and raise
   tt.same(s3.events!.filter((e) => e.id === EVENTS.allOn.id).length, 1, 'an information event that all is on');
   await runTask(img, { TZ: 'UTC' });
   tt.same((await state(img)).events!.filter((e) => e.id === EVENTS.allOn.id).length, 1, 'at most once a day');
-  tt.same((await logLines(img)).filter((l) => l[1] === 'watch --run --simulate').map((l) => l[2]), ['repaired', 'on', 'on'], 'every run has its log line');
+  tt.same(
+    (await logLines(img)).filter((l) => l[1] === 'watch --run --simulate').map((l) => l[2]),
+    ['repaired', 'on', 'on'],
+    'every run has its log line',
+  );
 });
 
 function hhmm(d: Date): string {
@@ -216,22 +272,37 @@ t.test('the restart policy: outside the window or with never, DCC is reported of
   const now = Date.now();
   const outside = `${hhmm(new Date(now + 2 * 3600_000))}-${hhmm(new Date(now + 3 * 3600_000))}`;
   const inside = `${hhmm(new Date(now - 3600_000))}-${hhmm(new Date(now + 3600_000))}`;
-  for (const [policy, expectRepair] of [[`restart = window\nwindow = ${outside}`, false], ['restart = never', false], [`restart = window\nwindow = ${inside}`, true]] as const) {
+  for (const [policy, expectRepair] of [
+    [`restart = window\nwindow = ${outside}`, false],
+    ['restart = never', false],
+    [`restart = window\nwindow = ${inside}`, true],
+  ] as const) {
     const answers = await answersFile(tt, `${SHORT}[watch]\n${policy}\n`);
     const img = await watchedImage(tt, answers);
-    tt.equal(/<CalendarTrigger>/.test((await state(img)).tasks![TASK_NAME.toLowerCase()]!.xml), policy.includes('window'), `${policy.split('\n')[0]}: a daily run at the window's start`);
+    tt.equal(
+      /<CalendarTrigger>/.test((await state(img)).tasks![TASK_NAME.toLowerCase()]!.xml),
+      policy.includes('window'),
+      `${policy.split('\n')[0]}: a daily run at the window's start`,
+    );
     await kerioUpgrade(tt, img);
     const rules = await hashTree(rulesHost(img));
     const run = await runTask(img, { TZ: 'UTC' });
     const events = (await state(img)).events!;
     if (expectRepair) {
       tt.equal(run.code, 0, `${policy}: repaired`, { stderr: run.stderr });
-      tt.ok(events.some((e) => e.id === EVENTS.repaired.id), 'with the warning event');
+      tt.ok(
+        events.some((e) => e.id === EVENTS.repaired.id),
+        'with the warning event',
+      );
     } else {
       tt.equal(run.code, 6, `${policy}: exit 6`);
       tt.same(await hashTree(rulesHost(img)), rules, 'nothing changed');
       const error = events.find((e) => e.id === EVENTS.restartNotAllowed.id);
-      tt.match(error, { type: 'ERROR', description: policy.includes('never') ? /restart = never/ : new RegExp(`only between ${outside}`) }, 'the error event says why');
+      tt.match(
+        error,
+        { type: 'ERROR', description: policy.includes('never') ? /restart = never/ : new RegExp(`only between ${outside}`) },
+        'the error event says why',
+      );
       tt.equal((await state(img)).services['KerioMailServer']!.state, 4, 'Kerio was not restarted');
     }
   }
@@ -248,9 +319,17 @@ t.test('a broken answers file in the state folder: the task logs it, raises the 
   tt.match(run.stderr, /service\.timeout_seconds \(line 2\): "soon" is not a whole number/, 'the answers problem on stderr');
   tt.same(await hashTree(rulesHost(img)), before, 'nothing changed');
   const error = (await state(img)).events!.find((e) => e.id === EVENTS.answersBroken.id);
-  tt.match(error, { type: 'ERROR', source: 'kerio-dcc', description: /answers file of the scheduled repair cannot be used[\s\S]*timeout_seconds/ }, 'the error event');
+  tt.match(
+    error,
+    { type: 'ERROR', source: 'kerio-dcc', description: /answers file of the scheduled repair cannot be used[\s\S]*timeout_seconds/ },
+    'the error event',
+  );
   tt.match((await logLines(img)).pop(), [/./, 'watch --run --simulate', 'broken-answers', '2', '-', /timeout_seconds/], 'the log line');
-  tt.equal(JSON.parse(await readFile(inImage(img.root, LAST_RUN), 'utf8').catch(() => '{"outcome":"none"}')).outcome, 'none', 'last-run.json is not written from a state folder not yet checked');
+  tt.equal(
+    JSON.parse(await readFile(inImage(img.root, LAST_RUN), 'utf8').catch(() => '{"outcome":"none"}')).outcome,
+    'none',
+    'last-run.json is not written from a state folder not yet checked',
+  );
 });
 
 t.test('watch --remove and uninstall leave no task behind; rollback brings it back', async (tt) => {
@@ -270,7 +349,11 @@ t.test('watch --remove and uninstall leave no task behind; rollback brings it ba
   tt.equal(uninstall.json.steps[2].id, 'watch', 'uninstall takes the watch out before anything else');
   tt.same((await state(img)).tasks, {}, 'uninstall leaves no task');
   const status = await kerio(img, ['status']);
-  tt.match(status.json.data.checks.find((c: { id: string }) => c.id === 'watch'), { ok: null, detail: /^no / }, 'status: not watched');
+  tt.match(
+    status.json.data.checks.find((c: { id: string }) => c.id === 'watch'),
+    { ok: null, detail: /^no / },
+    'status: not watched',
+  );
   succeeded(tt, await kerio(img, ['rollback', '--yes']), 'rollback of the uninstall');
   tt.ok((await state(img)).tasks?.[TASK_NAME.toLowerCase()], 'puts the task back too');
 });
@@ -288,7 +371,10 @@ t.test('watch needs an answers file and a system; a dry run registers nothing', 
   tt.equal(dry.code, 0);
   tt.equal(dry.json.steps.find((s: { id: string }) => s.id === 'watch').status, 'would-change');
   tt.same((await simState(img)).tasks ?? {}, {}, 'a dry run registers nothing');
-  tt.notOk(dry.json.commands.some((c: { mutates: boolean }) => c.mutates), 'and runs no changing command');
+  tt.notOk(
+    dry.json.commands.some((c: { mutates: boolean }) => c.mutates),
+    'and runs no changing command',
+  );
 });
 
 t.test('--log FILE appends the run line for any command; the daily logs keep [log] keep_days', async (tt) => {
@@ -320,7 +406,10 @@ t.test('watch with other settings replaces the task, backed up; rollback registe
   const six = await answersFile(tt, `${SHORT}[watch]\ninterval_hours = 6\n`);
   const replaced = await kerio(img, ['watch', '--answers', six, '--yes']);
   succeeded(tt, replaced, 'watch with interval_hours = 6');
-  tt.match(replaced.json.steps.find((s: { id: string }) => s.id === 'watch').detail, /copy the answers .* \(replacing the copy there\); replace the scheduled task/);
+  tt.match(
+    replaced.json.steps.find((s: { id: string }) => s.id === 'watch').detail,
+    /copy the answers .* \(replacing the copy there\); replace the scheduled task/,
+  );
   tt.match(await taskXmlNow(), '<Interval>PT6H</Interval>', 'the task runs every 6 hours now');
   tt.same(await readFile(inImage(img.root, ANSWERS_COPY)), await readFile(six), 'with the new answers');
   succeeded(tt, await kerio(img, ['rollback', '--yes']), 'rollback');
@@ -332,7 +421,11 @@ t.test('watch with other settings replaces the task, backed up; rollback registe
   s.tasks = {};
   await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), s);
   const status = await kerio(img, ['status', '--answers', answers]);
-  tt.match(status.json.data.checks.find((c: { id: string }) => c.id === 'watch'), { ok: false, detail: /is gone/ }, 'status reports the missing task');
+  tt.match(
+    status.json.data.checks.find((c: { id: string }) => c.id === 'watch'),
+    { ok: false, detail: /is gone/ },
+    'status reports the missing task',
+  );
   const again = await kerio(img, ['watch', '--answers', answers, '--yes']);
   succeeded(tt, again, 'watch again');
   tt.match(again.json.steps.find((s: { id: string }) => s.id === 'watch').detail, /^register the scheduled task/);

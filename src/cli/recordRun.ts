@@ -36,7 +36,14 @@ function outcomeOf(report: Report): string {
 
 export function runLine(parsed: ParsedCommand, report: Report, time: Date): RunLine {
   const message = report.error ? report.error.message : (report.summary.split('\n').filter(Boolean).pop() ?? '');
-  return { time, command: commandWords(parsed), outcome: outcomeOf(report), exitCode: report.exitCode, backupId: report.backup ? basenameWin(report.backup) : null, message };
+  return {
+    time,
+    command: commandWords(parsed),
+    outcome: outcomeOf(report),
+    exitCode: report.exitCode,
+    backupId: report.backup ? basenameWin(report.backup) : null,
+    message,
+  };
 }
 
 /** A link where the log goes is never followed: something planted it. */
@@ -72,7 +79,8 @@ export async function recordRun(parsed: ParsedCommand, report: Report, ctx: RunC
   if (!target || (await kindOf(target.toHost(STATE_FOLDER))) !== 'dir') return;
   const folder = target.toHost(LOG_FOLDER);
   try {
-    if ((await isLink(folder)) || (await isLink(target.toHost(joinWin(LOG_FOLDER, dailyLogName(line.time)))))) throw new Error('it is a link or junction, which kerio-dcc never follows');
+    if ((await isLink(folder)) || (await isLink(target.toHost(joinWin(LOG_FOLDER, dailyLogName(line.time))))))
+      throw new Error('it is a link or junction, which kerio-dcc never follows');
     await appendDailyLog(target, line, ctx?.answers.log.keepDays ?? DEFAULT_KEEP_DAYS);
   } catch (err) {
     warn(`in ${LOG_FOLDER}`, err);

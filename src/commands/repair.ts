@@ -39,7 +39,8 @@ export function insideWindow(now: Date, window: string): boolean {
 export function restartRefusal(ctx: RunContext): string | null {
   const { restart, window } = ctx.answers.watch;
   if (restart === 'never') return 'the repair needs a Kerio restart, and [watch] restart = never (report only)';
-  if (restart === 'window' && !insideWindow(ctx.now(), window)) return `the repair needs a Kerio restart, which [watch] restart = window allows only between ${window} (server time); it waits for the window`;
+  if (restart === 'window' && !insideWindow(ctx.now(), window))
+    return `the repair needs a Kerio restart, which [watch] restart = window allows only between ${window} (server time); it waits for the window`;
   return null;
 }
 
@@ -73,7 +74,9 @@ export async function runRepair(ctx: RunContext, report: Report): Promise<void> 
   if (drifted.length === 0) {
     report.summary = 'DCC is on: nothing to repair.';
     const announce = last?.allOnEventDay !== today;
-    await finish('on', announce ? 'allOn' : null, `kerio-dcc checked DCC on ${server}: it is on. Nothing was changed.`, { allOnEventDay: announce ? today : (last?.allOnEventDay ?? null) });
+    await finish('on', announce ? 'allOn' : null, `kerio-dcc checked DCC on ${server}: it is on. Nothing was changed.`, {
+      allOnEventDay: announce ? today : (last?.allOnEventDay ?? null),
+    });
     return;
   }
   const what = drifted.map((c) => `${c.title} (${c.detail})`).join('; ');
@@ -85,12 +88,24 @@ export async function runRepair(ctx: RunContext, report: Report): Promise<void> 
     throw new KerioDccError(code as typeof ExitCode.drift, message, hint);
   };
   if (!planChanges(plan)) {
-    await fail('failed', 'repairFailed', `DCC is not fully on on ${server}, and install has nothing to change: ${what}.`, ExitCode.drift, 'kerio-dcc status shows the details. Nothing was changed.');
+    await fail(
+      'failed',
+      'repairFailed',
+      `DCC is not fully on on ${server}, and install has nothing to change: ${what}.`,
+      ExitCode.drift,
+      'kerio-dcc status shows the details. Nothing was changed.',
+    );
   }
   const restarts = plan.steps.some((s) => s.id === 'service' && s.status === 'change');
   const refusal = restarts ? restartRefusal(ctx) : null;
   if (refusal) {
-    await fail('waiting', 'restartNotAllowed', `DCC is off on ${server} (${what}); not repaired: ${refusal}. Nothing was changed.`, ExitCode.drift, `To repair it now: kerio-dcc install --answers <the answers file> --yes, or wait for the next run inside the window.`);
+    await fail(
+      'waiting',
+      'restartNotAllowed',
+      `DCC is off on ${server} (${what}); not repaired: ${refusal}. Nothing was changed.`,
+      ExitCode.drift,
+      `To repair it now: kerio-dcc install --answers <the answers file> --yes, or wait for the next run inside the window.`,
+    );
   }
   try {
     await planThenApply(ctx, report, plan, location, '');
@@ -101,5 +116,9 @@ export async function runRepair(ctx: RunContext, report: Report): Promise<void> 
   }
   const id = report.backup ? basenameWin(report.backup) : '-';
   report.summary = `DCC was off and is repaired (backup ${id}).`;
-  await finish('repaired', 'repaired', `kerio-dcc found DCC off on ${server} and repaired it. Drifted: ${what}. Backup ${id} (undo with kerio-dcc rollback ${id}).`);
+  await finish(
+    'repaired',
+    'repaired',
+    `kerio-dcc found DCC off on ${server} and repaired it. Drifted: ${what}. Backup ${id} (undo with kerio-dcc rollback ${id}).`,
+  );
 }

@@ -26,14 +26,20 @@ function backupStepFor(ctx: RunContext, later: StepPlan): StepPlan {
 
 function requireSystem(ctx: RunContext): void {
   if (!ctx.runner) {
-    throw new PreconditionError('kerio-dcc watch registers a Windows scheduled task, which cannot be done on an image (--root) without --simulate.', 'Run it on the server itself, or add --simulate. Nothing was changed.');
+    throw new PreconditionError(
+      'kerio-dcc watch registers a Windows scheduled task, which cannot be done on an image (--root) without --simulate.',
+      'Run it on the server itself, or add --simulate. Nothing was changed.',
+    );
   }
 }
 
 export async function runWatch(ctx: RunContext, report: Report): Promise<void> {
   requireSystem(ctx);
   if (!ctx.loaded.file) {
-    throw new UsageError('kerio-dcc watch needs the answers file the repair will use.', 'Give it with --answers FILE (the same one you install with); it is copied into C:\\ProgramData\\kerio-dcc\\watch. Nothing was changed.');
+    throw new UsageError(
+      'kerio-dcc watch needs the answers file the repair will use.',
+      'Give it with --answers FILE (the same one you install with); it is copied into C:\\ProgramData\\kerio-dcc\\watch. Nothing was changed.',
+    );
   }
   const answers = await readFile(ctx.loaded.file);
   const location = await locate(ctx, { requireDcc: false });
@@ -42,7 +48,12 @@ export async function runWatch(ctx: RunContext, report: Report): Promise<void> {
   await planThenApply(ctx, report, plan, location, `Register the scheduled task ${TASK_NAME}?`);
   if (!report.changed) return;
   // The first event also registers the source kerio-dcc in the Application log.
-  const problem = await writeEvent(ctx.runner!, ctx.target, 'watchRegistered', `kerio-dcc watch registered the scheduled task ${TASK_NAME} on ${serverName()}: it checks DCC every ${ctx.answers.watch.intervalHours} hour(s), at boot and after Kerio starts, and repairs it. Backup ${report.backup ? basenameWin(report.backup) : '-'}.`);
+  const problem = await writeEvent(
+    ctx.runner!,
+    ctx.target,
+    'watchRegistered',
+    `kerio-dcc watch registered the scheduled task ${TASK_NAME} on ${serverName()}: it checks DCC every ${ctx.answers.watch.intervalHours} hour(s), at boot and after Kerio starts, and repairs it. Backup ${report.backup ? basenameWin(report.backup) : '-'}.`,
+  );
   if (problem) report.warnings.push(problem);
   report.summary = `DCC is watched: ${TASK_NAME} checks it and puts it back after a Kerio upgrade. Remove with: kerio-dcc watch --remove`;
 }
@@ -68,7 +79,12 @@ export function serverName(): string {
 export async function reportBrokenAnswers(target: Target, runner: CommandRunner, report: Report, err: UsageError): Promise<void> {
   report.data['outcome'] = 'broken-answers';
   const recording = new RecordingRunner(runner, false);
-  const problem = await writeEvent(recording, target, 'answersBroken', `kerio-dcc could not check DCC on ${serverName()}: the answers file of the scheduled repair cannot be used. ${err.message} Nothing was changed. Fix it with: kerio-dcc watch --answers <a corrected file>`);
+  const problem = await writeEvent(
+    recording,
+    target,
+    'answersBroken',
+    `kerio-dcc could not check DCC on ${serverName()}: the answers file of the scheduled repair cannot be used. ${err.message} Nothing was changed. Fix it with: kerio-dcc watch --answers <a corrected file>`,
+  );
   report.commands = recording.records;
   if (problem) report.warnings.push(problem);
 }

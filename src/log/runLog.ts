@@ -32,7 +32,10 @@ function field(text: string): string {
 }
 
 export function formatRunLine(line: RunLine): string {
-  return [line.time.toISOString(), field(line.command), field(line.outcome), String(line.exitCode), field(line.backupId ?? ''), field(line.message)].join('\t') + '\r\n';
+  return (
+    [line.time.toISOString(), field(line.command), field(line.outcome), String(line.exitCode), field(line.backupId ?? ''), field(line.message)].join('\t') +
+    '\r\n'
+  );
 }
 
 export function dailyLogName(time: Date): string {

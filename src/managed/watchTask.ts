@@ -18,7 +18,17 @@ import { basenameWin, normalizeWin, type WinPath } from '../target/target.js';
 import { IS_EXECUTABLE } from '../templates.js';
 import { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from '../trust/watchFiles.js';
 import { systemTool } from '../windows/tools.js';
-import { BOOT_DELAY_MINUTES, TASK_NAME, createTaskRequest, deleteTaskRequest, queryTask, taskFileBytes, taskFingerprint, taskXml, type TaskSpec } from '../windows/scheduledTask.js';
+import {
+  BOOT_DELAY_MINUTES,
+  TASK_NAME,
+  createTaskRequest,
+  deleteTaskRequest,
+  queryTask,
+  taskFileBytes,
+  taskFingerprint,
+  taskXml,
+  type TaskSpec,
+} from '../windows/scheduledTask.js';
 
 export { ANSWERS_COPY, LAST_RUN, TASK_FILE, WATCH_FOLDER } from '../trust/watchFiles.js';
 
@@ -88,7 +98,8 @@ export async function planWatch(ctx: Planning, answersBytes: Buffer, spec: TaskS
   if (fileDiffers || taskDiffers) {
     actions.push({ kind: 'task', request: createTaskRequest(ctx.target, TASK_FILE), taskName: TASK_NAME });
     changes.push(`${registered === null ? 'register' : 'replace'} the scheduled task ${TASK_NAME} (${TASK_FILE})`);
-    if (registered !== null && !fileDiffers) notes.push(`the registered task ${TASK_NAME} was changed outside kerio-dcc: it is registered again as kerio-dcc watch defines it`);
+    if (registered !== null && !fileDiffers)
+      notes.push(`the registered task ${TASK_NAME} was changed outside kerio-dcc: it is registered again as kerio-dcc watch defines it`);
   }
   const { intervalHours, restart, window } = ctx.answers.watch;
   notes.push(
@@ -133,7 +144,9 @@ export async function planWatchRemoval(ctx: Planning): Promise<StepPlan> {
  */
 export async function planTaskRestore(ctx: Planning, earlier: StepPlan[]): Promise<StepPlan | null> {
   const key = normalizeWin(TASK_FILE).toLowerCase();
-  const touching = earlier.flatMap((s) => s.actions).filter((a) => (a.kind === 'writeFile' || a.kind === 'deleteFile') && normalizeWin(a.path).toLowerCase() === key);
+  const touching = earlier
+    .flatMap((s) => s.actions)
+    .filter((a) => (a.kind === 'writeFile' || a.kind === 'deleteFile') && normalizeWin(a.path).toLowerCase() === key);
   const last = touching[touching.length - 1];
   if (!last) return null;
   if (!ctx.runner) return step('watch', TITLE, { status: 'skipped', detail: NO_SYSTEM });
@@ -146,7 +159,11 @@ export async function planTaskRestore(ctx: Planning, earlier: StepPlan[]): Promi
   }
   const registered = await queryTask(ctx.runner, ctx.target);
   if (registered === null) return step('watch', TITLE, { status: 'unchanged', detail: `${TASK_NAME} is not registered` });
-  return step('watch', TITLE, { status: 'change', detail: `delete the scheduled task ${TASK_NAME}`, actions: [{ kind: 'task', request: deleteTaskRequest(ctx.target), taskName: TASK_NAME }] });
+  return step('watch', TITLE, {
+    status: 'change',
+    detail: `delete the scheduled task ${TASK_NAME}`,
+    actions: [{ kind: 'task', request: deleteTaskRequest(ctx.target), taskName: TASK_NAME }],
+  });
 }
 
 /**
@@ -178,7 +195,14 @@ export async function readLastRun(ctx: Planning): Promise<LastRun | null> {
   try {
     const json = JSON.parse(bytes.toString('utf8')) as Partial<LastRun>;
     if (typeof json.time !== 'string' || typeof json.outcome !== 'string') return null;
-    return { time: json.time, outcome: json.outcome, exitCode: Number(json.exitCode ?? 0), backupId: json.backupId ?? null, message: String(json.message ?? ''), allOnEventDay: json.allOnEventDay ?? null };
+    return {
+      time: json.time,
+      outcome: json.outcome,
+      exitCode: Number(json.exitCode ?? 0),
+      backupId: json.backupId ?? null,
+      message: String(json.message ?? ''),
+      allOnEventDay: json.allOnEventDay ?? null,
+    };
   } catch {
     return null;
   }
@@ -203,10 +227,17 @@ export async function watchCheck(ctx: Planning): Promise<Check> {
   const copied = (await kindOf(ctx.target.toHost(ANSWERS_COPY))) === 'file';
   if (registered === null) {
     return copied
-      ? { id: 'watch', title, ok: false, detail: `no: the scheduled task ${TASK_NAME} is gone, though kerio-dcc watch set it up (${ANSWERS_COPY} is there); register it again with kerio-dcc watch --answers FILE` }
+      ? {
+          id: 'watch',
+          title,
+          ok: false,
+          detail: `no: the scheduled task ${TASK_NAME} is gone, though kerio-dcc watch set it up (${ANSWERS_COPY} is there); register it again with kerio-dcc watch --answers FILE`,
+        }
       : { id: 'watch', title, ok: null, detail: 'no (kerio-dcc watch --answers FILE keeps DCC on after Kerio upgrades)' };
   }
   const last = await readLastRun(ctx);
-  const lastText = last ? `last run ${last.time}, last result: ${last.outcome}${last.backupId ? ` (backup ${last.backupId})` : ''}${last.message ? `: ${last.message}` : ''}` : 'last run: not yet';
+  const lastText = last
+    ? `last run ${last.time}, last result: ${last.outcome}${last.backupId ? ` (backup ${last.backupId})` : ''}${last.message ? `: ${last.message}` : ''}`
+    : 'last run: not yet';
   return { id: 'watch', title, ok: true, detail: `yes (${TASK_NAME}), ${lastText}` };
 }

@@ -82,7 +82,8 @@ export function serviceEventQuery(displayName: string): string {
 
 /** The task definition, every setting explicit. */
 export function taskXml(spec: TaskSpec): string {
-  if (!Number.isInteger(spec.intervalHours) || spec.intervalHours < 1 || spec.intervalHours > 168) throw new Error(`internal: bad interval ${spec.intervalHours}`);
+  if (!Number.isInteger(spec.intervalHours) || spec.intervalHours < 1 || spec.intervalHours > 168)
+    throw new Error(`internal: bad interval ${spec.intervalHours}`);
   const e = xmlEscape;
   const triggers = [
     '    <BootTrigger>',
@@ -189,13 +190,27 @@ function unescapeXml(text: string): string {
  * layout (it adds a URI, may reorder or re-indent), so bytes are never compared.
  */
 export function taskFingerprint(xml: string): string {
-  const fields = ['UserId', 'RunLevel', 'Command', 'Arguments', 'Interval', 'Delay', 'Subscription', 'StartBoundary', 'DaysInterval', 'Enabled', 'ExecutionTimeLimit', 'MultipleInstancesPolicy'];
+  const fields = [
+    'UserId',
+    'RunLevel',
+    'Command',
+    'Arguments',
+    'Interval',
+    'Delay',
+    'Subscription',
+    'StartBoundary',
+    'DaysInterval',
+    'Enabled',
+    'ExecutionTimeLimit',
+    'MultipleInstancesPolicy',
+  ];
   const parts: string[] = [];
   for (const f of fields) {
     const re = new RegExp(`<${f}>([^<]*)</${f}>`, 'g');
-    for (let m; (m = re.exec(xml)); ) parts.push(`${f}=${unescapeXml(m[1]!)}`);
+    for (let m; (m = re.exec(xml));) parts.push(`${f}=${unescapeXml(m[1]!)}`);
   }
-  for (const trigger of ['BootTrigger', 'TimeTrigger', 'EventTrigger', 'CalendarTrigger']) parts.push(`${trigger}:${(xml.match(new RegExp(`<${trigger}[ >]`, 'g')) ?? []).length}`);
+  for (const trigger of ['BootTrigger', 'TimeTrigger', 'EventTrigger', 'CalendarTrigger'])
+    parts.push(`${trigger}:${(xml.match(new RegExp(`<${trigger}[ >]`, 'g')) ?? []).length}`);
   return parts.join('\n');
 }
 

@@ -38,5 +38,10 @@ export function runEventcreate(state: EventState, args: string[]): CommandResult
   // Registering a new source needs an administrator; the simulation does not model the refusal.
   if (!state.elevated && !(state.events ?? []).some((e) => e.source.toLowerCase() === source.toLowerCase())) return unsupported(args);
   (state.events ??= []).push({ log, type: type.toUpperCase(), source, id: Number(id), description });
-  return { exitCode: 0, stdout: `${CRLF}SUCCESS: An event of type '${type}' was created in the '${log}' log with '${source}' as the source.${CRLF}`, stderr: '', timedOut: false };
+  return {
+    exitCode: 0,
+    stdout: `${CRLF}SUCCESS: An event of type '${type}' was created in the '${log}' log with '${source}' as the source.${CRLF}`,
+    stderr: '',
+    timedOut: false,
+  };
 }
