@@ -431,3 +431,33 @@ t.test('watch with other settings replaces the task, backed up; rollback registe
   tt.match(again.json.steps.find((s: { id: string }) => s.id === 'watch').detail, /^register the scheduled task/);
   tt.ok((await state(img)).tasks?.[TASK_NAME.toLowerCase()], 'registered again');
 });
+
+t.test('a repair that fails (Kerio will not start again) is restored, exits 4 and raises the error event', async (tt) => {
+  const answers = await answersFile(tt, SHORT);
+  const img = await watchedImage(tt, answers);
+  await kerioUpgrade(tt, img);
+  const upgraded = await hashTree(rulesHost(img));
+  const s = await state(img);
+  s.services['KerioMailServer']!.startFails = 1;
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), s);
+  const run = await runTask(img);
+  tt.equal(run.code, 4, 'exit 4: restored from its backup');
+  tt.same(await hashTree(rulesHost(img)), upgraded, 'the rules folder is as the upgrade left it');
+  const events = (await state(img)).events!;
+  tt.match(
+    events.find((e) => e.id === EVENTS.repairFailed.id),
+    { type: 'ERROR', description: /could not repair DCC .*Kerio|could not repair DCC/ },
+    'the error event',
+  );
+  tt.notOk(
+    events.some((e) => e.id === EVENTS.repaired.id),
+    'and no "repaired" warning',
+  );
+  tt.match(
+    (await logLines(img)).pop(),
+    [/./, 'watch --run --simulate', 'failed', '4', '-', /restored from the backup C:\\ProgramData\\kerio-dcc\\backups\\\d{8}T\d{6}Z/],
+    'the log line says which backup it was restored from',
+  );
+  const status = await kerio(img, ['status', '--answers', answers]);
+  tt.match(status.json.data.checks.find((c: { id: string }) => c.id === 'watch').detail, /last result: failed/, 'status shows the last result');
+});

@@ -15,7 +15,7 @@ import { planInstall } from '../plans/install.js';
 import { detectFacts } from '../detect/facts.js';
 import { planChanges } from '../model/plan.js';
 import { ExitCode, KerioDccError } from '../errors.js';
-import { readLastRun, writeLastRun, type LastRun } from '../managed/watchTask.js';
+import { readLastRun, writeLastRun } from '../managed/watchTask.js';
 import { statusChecks } from '../status/checks.js';
 import { basenameWin } from '../target/target.js';
 import { writeEvent, type EventName } from '../windows/eventLog.js';
@@ -46,25 +46,63 @@ export function restartRefusal(ctx: RunContext): string | null {
 
 export async function runRepair(ctx: RunContext, report: Report): Promise<void> {
   ctx.options.yes = true;
+  const reported = { done: false };
+  try {
+    await repair(ctx, report, reported);
+  } catch (err) {
+    // Anything that stopped the run before it said why (Kerio not found, a refused plan, a failed apply): the error event.
+    if (!reported.done) {
+      const code = err instanceof KerioDccError ? err.exitCode : ExitCode.unexpected;
+      await record(ctx, report, {
+        outcome: 'failed',
+        event: 'repairFailed',
+        message: `kerio-dcc could not check or repair DCC on ${serverName()}: ${(err as Error).message}`,
+        exitCode: code,
+      });
+    }
+    throw err;
+  }
+}
+
+interface RunRecord {
+  outcome: string;
+  event: EventName | null;
+  message: string;
+  exitCode?: number;
+  allOnEventDay?: string | null;
+}
+
+/** The end of every run: the event (when there is one), and last-run.json for status. Never in a dry run. */
+async function record(ctx: RunContext, report: Report, run: RunRecord): Promise<void> {
+  report.data['outcome'] = run.outcome;
+  if (ctx.options.dryRun) return;
+  if (run.event && ctx.runner) {
+    const problem = await writeEvent(ctx.runner, ctx.target, run.event, run.message);
+    if (problem) report.warnings.push(problem);
+  }
+  const last = await readLastRun(ctx);
+  await writeLastRun(ctx, {
+    time: ctx.now().toISOString(),
+    outcome: run.outcome,
+    exitCode: run.exitCode ?? 0,
+    backupId: report.backup ? basenameWin(report.backup) : null,
+    message: run.message,
+    allOnEventDay: run.allOnEventDay ?? last?.allOnEventDay ?? null,
+  }).catch((err: unknown) => report.warnings.push(`could not record the run for status (${(err as Error).message})`));
+}
+
+async function repair(ctx: RunContext, report: Report, reported: { done: boolean }): Promise<void> {
   const server = serverName();
   const last = await readLastRun(ctx);
   const today = ctx.now().toISOString().slice(0, 10);
-  const finish = async (outcome: string, event: EventName | null, message: string, extra: Partial<LastRun> = {}): Promise<void> => {
-    report.data['outcome'] = outcome;
-    if (event && ctx.runner && !ctx.options.dryRun) {
-      const problem = await writeEvent(ctx.runner, ctx.target, event, message);
-      if (problem) report.warnings.push(problem);
-    }
-    if (!ctx.options.dryRun) {
-      await writeLastRun(ctx, {
-        time: ctx.now().toISOString(),
-        outcome,
-        exitCode: extra.exitCode ?? 0,
-        backupId: report.backup ? basenameWin(report.backup) : null,
-        message,
-        allOnEventDay: extra.allOnEventDay ?? last?.allOnEventDay ?? null,
-      }).catch((err: unknown) => report.warnings.push(`could not record the run for status (${(err as Error).message})`));
-    }
+  const finish = async (
+    outcome: string,
+    event: EventName | null,
+    message: string,
+    extra: { exitCode?: number; allOnEventDay?: string | null } = {},
+  ): Promise<void> => {
+    reported.done = true;
+    await record(ctx, report, { outcome, event, message, ...extra });
   };
 
   const { checks } = await statusChecks(ctx);
