@@ -12,7 +12,7 @@ import { Target } from '../src/target/target.js';
 import { hashTree, inImage, makeImage, runCli, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 import { LOG_FOLDER } from '../src/log/runLog.js';
-import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/managed/watchFiles.js';
+import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/trust/watchFiles.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
