@@ -12,7 +12,7 @@ const LAYERS = [
   ['engine'],
   ['plans'],
   ['managed'],
-  ['backup', 'store'],
+  ['store'],
   ['trust'],
   ['detect', 'demo'],
   ['model'],

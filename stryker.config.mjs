@@ -17,7 +17,7 @@ const SETS = {
     tests: ['test/windows-*.test.ts', 'test/cli-install.test.ts'],
   },
   backup: {
-    mutate: ['src/backup/*.ts', 'src/fs/files.ts', 'src/fs/atomicWrite.ts'],
+    mutate: ['src/store/*.ts', 'src/fs/files.ts', 'src/fs/atomicWrite.ts'],
     tests: ['test/backup-manifest.test.ts', 'test/fs-files.test.ts', 'test/cli-backups.test.ts', 'test/cli-rollback.test.ts', 'test/wizard.test.ts'],
   },
   restore: {

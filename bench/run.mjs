@@ -219,7 +219,9 @@ async function benchmark(opts, work, dist) {
     if (ids.length !== 1) throw new Error(`expected one backup in ${backups}, found ${ids.length}`);
     const manifest = JSON.parse(await readFile(path.join(backups, ids[0], 'manifest.json'), 'utf8'));
     if (manifest.status !== 'complete') throw new Error(`the backup manifest says "${manifest.status}", not "complete"`);
-    if (manifest.files.length < files) throw new Error(`the backup holds ${manifest.files.length} files, but the rules folder has ${files}`);
+    // The file list is files.jsonl, one line per copied file (docs/backup-format.md).
+    const listed = (await readFile(path.join(backups, ids[0], 'files.jsonl'), 'utf8')).split('\n').filter(Boolean).length;
+    if (listed < files) throw new Error(`the backup holds ${listed} files, but the rules folder has ${files}`);
   };
 
   progress(`building images in ${work} ...`);

@@ -1,23 +1,33 @@
 import t from 'tap';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ManifestWriter, rewriteManifestHead, writeManifest } from '../src/backup/create.js';
-import { MANIFEST_NAME, fileListOf, readManifest, readManifestHead, type Manifest, type ManifestFile } from '../src/backup/manifest.js';
-import { tempDir } from './helpers/cli.js';
+import { BackupWriter, backupNames, clearInterruptedBackups, fileListOf, readManifest, readManifestHead, writeManifest } from '../src/store/format.js';
+import type { Manifest, ManifestFile, ManifestHead, ManifestTail } from '../src/store/manifest.js';
+import { PROJECT, tempDir } from './helpers/cli.js';
 
 /** A manifest with its file list as a plain array, as a test builds and compares it. */
 type Plain = Omit<Manifest, 'files'> & { files: ManifestFile[] };
 
-const asManifest = (m: Plain): Manifest => ({ ...m, files: fileListOf(m.files) });
+const ID = '20261127T120000Z';
+const LEGACY = path.join(PROJECT, 'test', 'fixtures', 'backup-v1', '20261202T033052Z');
+
 /** A manifest as read, with its list walked once, to compare with what was written. */
-const plainOf = (m: Manifest): Plain => ({ ...m, files: [...m.files] });
+async function plainOf(m: Manifest): Promise<Plain> {
+  const files: ManifestFile[] = [];
+  for await (const f of m.files) files.push(f);
+  return { ...m, files };
+}
+
+async function walk(m: Manifest): Promise<number> {
+  let n = 0;
+  for await (const _ of m.files) n++;
+  return n;
+}
 
 function manifestWith(files: ManifestFile[]): Plain {
   return {
-    schema: 1,
-    tool: 'kerio-dcc',
     toolVersion: '0.1.0',
-    id: '20261127T120000Z',
+    id: ID,
     command: 'install',
     createdAt: '2026-11-27T12:00:00.000Z',
     finishedAt: null,
@@ -42,143 +52,159 @@ function filesOf(count: number): ManifestFile[] {
   }));
 }
 
-/** The JSON of a whole manifest, keys in the order the tool writes them: the file list between head and tail. */
-function wholeJson(m: Plain): string {
-  const { files, created, firewall, skipped, ...head } = m;
-  return JSON.stringify({ ...head, files, created, firewall, skipped }, null, 2) + '\n';
+function split(m: Plain): { head: ManifestHead; tail: ManifestTail; files: ManifestFile[] } {
+  const { files, created, firewall, skipped, acls, ...head } = m;
+  return { head, tail: { created, firewall, skipped, ...(acls ? { acls } : {}) }, files };
 }
 
-async function writtenByWriter(dir: string, manifest: Plain): Promise<void> {
-  const { files, created, firewall, skipped, ...head } = manifest;
-  const writer = new ManifestWriter(dir, head);
+/** Makes a backup in `base` as a run does (without copies: the reader checks paths, not copies): its folder. */
+async function written(base: string, manifest: Plain): Promise<string> {
+  const { head, tail, files } = split(manifest);
+  const writer = await BackupWriter.create(base, ID);
   for (const f of files) writer.add(f);
-  await writer.finish({ created, firewall, skipped });
+  await writer.finish({ ...head, id: writer.id }, tail);
+  return writer.dir;
 }
 
-t.test('a manifest written entry by entry while backing up is exactly the JSON of the whole, and reads back', async (t) => {
-  for (const count of [0, 1, 2, 499, 500, 501, 3000]) {
-    const dir = await tempDir(t);
+t.test('a backup is a small manifest.json and a files.jsonl of one line per file, and reads back', async (t) => {
+  for (const count of [0, 1, 2, 3000]) {
+    const base = await tempDir(t);
     const manifest = manifestWith(filesOf(count));
-    await writtenByWriter(dir, manifest);
-    t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson(manifest), `${count} file(s): same bytes as the whole JSON`);
+    const dir = await written(base, manifest);
+    t.same(await readdir(base), [ID], `${count} file(s): the backup is in place under its id, nothing else is left`);
+    t.same((await readdir(dir)).sort(), ['files.jsonl', 'manifest.json'], `${count} file(s): no temp file is left`);
+    const list = await readFile(path.join(dir, 'files.jsonl'), 'utf8');
+    t.same(list === '' ? [] : list.trimEnd().split('\n').map((l) => JSON.parse(l)), manifest.files, `${count} file(s): one JSON line per file, in order`);
+    const onDisk = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+    t.same([onDisk.schema, onDisk.fileCount, onDisk.files], [2, count, undefined], `${count} file(s): the manifest counts the files and does not hold them`);
     const read = await readManifest(dir);
-    t.same(plainOf(read), manifest, `${count} file(s): readManifest gives back the manifest`);
+    t.same(await plainOf(read), manifest, `${count} file(s): readManifest gives back the manifest`);
     t.same([read.files.count, read.files.bytes], [count, manifest.files.reduce((sum, f) => sum + f.size, 0)], `${count} file(s): with their number and total size`);
-    t.same(await readdir(dir), [MANIFEST_NAME], `${count} file(s): no temp file is left`);
   }
 });
 
-t.test('a manifest discarded half-written leaves nothing, and an earlier manifest untouched', async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(path.join(dir, MANIFEST_NAME), 'earlier');
-  const { files, ...rest } = manifestWith(filesOf(10));
-  const writer = new ManifestWriter(dir, rest);
-  for (const f of files.slice(0, 5)) writer.add(f);
-  writer.discard();
-  t.same(await readdir(dir), [MANIFEST_NAME], 'the temp file is gone');
-  t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), 'earlier', 'the earlier manifest is as it was');
+t.test('a backup discarded half-made leaves nothing, and one killed half-made is not a backup and is cleared', async (t) => {
+  const base = await tempDir(t);
+  const { files } = manifestWith(filesOf(10));
+  const discarded = await BackupWriter.create(base, ID);
+  for (const f of files.slice(0, 5)) discarded.add(f);
+  await discarded.discard();
+  t.same(await readdir(base), [], 'the discarded backup is gone');
+
+  // As a kill while copying leaves it: the folder with part of the copies, no manifest.
+  const killed = await BackupWriter.create(base, ID);
+  killed.add(files[0]!);
+  await mkdir(path.join(killed.building, 'files', 'C'), { recursive: true });
+  t.same(await readdir(base), [`${ID}.partial`], 'a backup being made is a .partial folder');
+  // A backup folder left so by kerio-dcc 0.1.0, which made backups under their final name.
+  await mkdir(path.join(base, '20261127T110000Z', 'files', 'C'), { recursive: true });
+  await writeFile(path.join(base, '20261127T110000Z', '.manifest.json.kerio-dcc-0123abcd.tmp'), '{');
+  const complete = await written(base, manifestWith(filesOf(2)));
+  t.equal(path.basename(complete), `${ID}-2`, 'a new backup in the same second takes the next name');
+  await mkdir(path.join(base, 'not-a-backup.partial'));
+  t.same((await backupNames(base)).sort(), [`${ID}-2`], 'only the complete backup is listed');
+  t.same((await clearInterruptedBackups(base)).sort(), ['20261127T110000Z', `${ID}.partial`], 'both unfinished ones are cleared');
+  t.same((await readdir(base)).sort(), [`${ID}-2`, 'not-a-backup.partial'], 'and nothing else');
 });
 
-t.test("the status is updated without changing a byte of the file list, and a changed manifest is refused", async (t) => {
-  const dir = await tempDir(t);
+t.test('the status is written again without touching the file list', async (t) => {
+  const base = await tempDir(t);
   const manifest = manifestWith(filesOf(2345));
-  const { files: _files, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
-  await writtenByWriter(dir, manifest);
-  const done = { ...head, status: 'complete' as const, finishedAt: '2026-11-27T12:00:05.000Z' };
-  await rewriteManifestHead(dir, head, done);
-  t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson({ ...manifest, ...done }), 'the file is the whole manifest with the new status');
-  t.same(await readdir(dir), [MANIFEST_NAME], 'no temp file is left');
-
-  const before = await readFile(path.join(dir, MANIFEST_NAME));
-  await t.rejects(rewriteManifestHead(dir, head, { ...head, status: 'restored' }), /changed by something else/, 'the head given is no longer the one on disk');
-  t.same(await readFile(path.join(dir, MANIFEST_NAME)), before, 'a refused update changes nothing');
-  t.same(await readdir(dir), [MANIFEST_NAME], 'and leaves no temp file');
-  await rewriteManifestHead(dir, done, { ...head, status: 'restore-failed', finishedAt: null });
-  t.same(plainOf(await readManifest(dir)), { ...manifest, status: 'restore-failed', finishedAt: null }, 'a second update, from the head the first wrote, reads back');
+  const dir = await written(base, manifest);
+  const list = await readFile(path.join(dir, 'files.jsonl'));
+  const done = await writeManifest(dir, { ...(await readManifest(dir)), status: 'complete', finishedAt: '2026-11-27T12:00:05.000Z' });
+  t.same(await readFile(path.join(dir, 'files.jsonl')), list, 'files.jsonl is as it was');
+  t.same(await plainOf(await readManifest(dir)), { ...manifest, status: 'complete', finishedAt: '2026-11-27T12:00:05.000Z' }, 'the manifest reads back with the new status');
+  await writeManifest(dir, { ...done, status: 'restore-failed', finishedAt: null });
+  t.match(await readManifestHead(dir), { status: 'restore-failed', finishedAt: null }, 'a second update reads back');
+  t.same((await readdir(dir)).sort(), ['files.jsonl', 'manifest.json'], 'no temp file is left');
 });
 
-t.test("a manifest's head is read without its file list", async (t) => {
-  const dir = await tempDir(t);
+t.test("a manifest's head is read without its file list; the whole is refused when the list is damaged", async (t) => {
+  const base = await tempDir(t);
   const manifest = manifestWith(filesOf(3000));
-  const { files: _files, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
-  await writtenByWriter(dir, manifest);
-  t.same(await readManifestHead(dir), head, 'the head of a 3,000-file manifest');
+  const dir = await written(base, manifest);
+  const { head, tail } = split(manifest);
+  t.same(await readManifestHead(dir), { ...head, ...tail }, 'the head of a 3,000-file backup');
+  const listFile = path.join(dir, 'files.jsonl');
+  const list = await readFile(listFile, 'utf8');
 
-  // Cut the file after its first entries: the list is not valid JSON any more, but the head is never parsed with it.
-  const text = await readFile(path.join(dir, MANIFEST_NAME), 'utf8');
-  await writeFile(path.join(dir, MANIFEST_NAME), text.slice(0, text.length / 2));
-  t.same(await readManifestHead(dir), head, 'the head is read from a manifest whose list is cut short');
-  await t.rejects(readManifest(dir), /cannot be trusted/, 'while reading the whole manifest refuses it');
+  await writeFile(listFile, list.slice(0, list.length / 2));
+  t.same(await readManifestHead(dir), { ...head, ...tail }, 'the head is read while the list is cut short');
+  await t.rejects(readManifest(dir), /cannot be trusted: files\.jsonl is not valid JSON/, 'a list cut mid-line is refused');
+  await writeFile(listFile, list.split('\n').slice(0, 100).join('\n') + '\n');
+  await t.rejects(readManifest(dir), /files\.jsonl does not hold the 3000 file\(s\) that manifest\.json counts/, 'a list cut at a line end is refused');
+  await rm(listFile);
+  await t.rejects(readManifest(dir), /files\.jsonl is missing/, 'a missing list is named');
 
-  // The layout before the list moved: files last, after created, firewall and skipped.
-  const { files, ...rest } = manifest;
-  await writeFile(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...rest, files }, null, 2));
-  t.match(await readManifestHead(dir), head, 'a manifest in the earlier layout gives the same head');
-
-  await writeFile(path.join(dir, MANIFEST_NAME), JSON.stringify({ ...head, tool: 'other' }, null, 2));
-  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, 'a head that is not kerio-dcc\'s is refused');
-  await writeFile(path.join(dir, MANIFEST_NAME), '{\n  "schema": 1,\n  "files": [');
-  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, 'a head cut short is refused');
-  await rm(path.join(dir, MANIFEST_NAME));
-  await t.rejects(readManifestHead(dir), /manifest.json is missing/, 'a missing manifest is named');
+  const manifestFile = path.join(dir, 'manifest.json');
+  const text = await readFile(manifestFile, 'utf8');
+  await writeFile(manifestFile, text.replace('"tool": "kerio-dcc"', '"tool": "other"'));
+  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest/, "a head that is not kerio-dcc's is refused");
+  await writeFile(manifestFile, text.replace('"schema": 2', '"schema": 3'));
+  await t.rejects(readManifestHead(dir), /is not a kerio-dcc manifest of a version this tool reads/, 'a layout from a later version is refused');
+  await writeFile(manifestFile, text.slice(0, 40));
+  await t.rejects(readManifestHead(dir), /manifest\.json is not valid JSON/, 'a manifest cut short is refused');
+  await rm(manifestFile);
+  await t.rejects(readManifestHead(dir), /manifest\.json is missing/, 'a missing manifest is named');
 });
 
-t.test('a manifest read back is the same in every layout JSON allows: streamed, files last, compact, CRLF', async (t) => {
-  const manifest = manifestWith(filesOf(1200));
-  const { files, ...rest } = manifest;
-  const layouts: Record<string, string> = {
-    'as kerio-dcc writes it': wholeJson(manifest),
-    'with the file list last (an earlier layout)': JSON.stringify({ ...rest, files }, null, 2),
-    'compact': JSON.stringify(manifest),
-    'with CRLF line ends': wholeJson(manifest).replace(/\n/g, '\r\n'),
-  };
-  for (const [name, text] of Object.entries(layouts)) {
-    const dir = await tempDir(t);
-    await writeFile(path.join(dir, MANIFEST_NAME), text);
-    const read = await readManifest(dir);
-    t.same(plainOf(read), manifest, `${name}: the same manifest`);
-    t.equal(read.files.count, 1200, `${name}: 1,200 files`);
-    const { files: _f, created: _c, firewall: _w, skipped: _s, ...head } = manifest;
-    t.match(await readManifestHead(dir), head, `${name}: the same head`);
-  }
-});
-
-t.test('a file list is checked each time it is walked, so a manifest changed after it was read is refused', async (t) => {
-  const dir = await tempDir(t);
-  const manifest = manifestWith(filesOf(50));
-  await writtenByWriter(dir, manifest);
-  const file = path.join(dir, MANIFEST_NAME);
+t.test('a file list is checked each time it is walked, so one changed after it was read is refused', async (t) => {
+  const base = await tempDir(t);
+  const dir = await written(base, manifestWith(filesOf(50)));
+  const file = path.join(dir, 'files.jsonl');
   const text = await readFile(file, 'utf8');
 
   const read = await readManifest(dir);
-  t.equal([...read.files].length, 50, 'walked once');
-  t.equal([...read.files].length, 50, 'and again, from disk');
+  t.equal(await walk(read), 50, 'walked once');
+  t.equal(await walk(read), 50, 'and again, from disk');
 
-  await writeFile(file, text.replace('"backup": "files/C/Program Files/Kerio/rules/sub 3/Régle_3.cf"', '"backup": "../../Windows/win.ini"'));
-  t.throws(() => [...read.files], /outside the backup folder/, 'an entry edited since to point outside the backup is refused while walking');
+  await writeFile(file, text.replace('"backup":"files/C/Program Files/Kerio/rules/sub 3/Régle_3.cf"', '"backup":"../../Windows/win.ini"'));
+  await t.rejects(walk(read), /outside the backup folder/, 'an entry edited since to point outside the backup is refused while walking');
   await t.rejects(readManifest(dir), /outside the backup folder/, 'and when read again');
 
-  const entries = text.split('\n    {\n');
-  await writeFile(file, [...entries.slice(0, 10), ...entries.slice(11)].join('\n    {\n'));
-  t.throws(() => [...read.files], /changed while it was being read/, 'an entry removed since is noticed');
-  t.equal((await readManifest(dir)).files.count, 49, 'a fresh read counts what is there now');
-
-  await writeFile(file, text.replace('\n    {\n', '\n    {"path": 1,\n'));
-  await t.rejects(readManifest(dir), /cannot be trusted/, 'an entry laid out otherwise is refused');
-  await writeFile(file, text.replace('\n    }\n  ],\n', '\n    }\n  ,\n'));
-  await t.rejects(readManifest(dir), /is not laid out as kerio-dcc writes it/, 'a list that never closes is refused');
+  const lines = text.split('\n');
+  await writeFile(file, [...lines.slice(0, 10), ...lines.slice(11)].join('\n'));
+  await t.rejects(walk(read), /files\.jsonl changed while it was being read/, 'an entry removed since is noticed');
+  await writeFile(file, text.replace('\n', '\n\n'));
+  await t.rejects(readManifest(dir), /files\.jsonl is not valid JSON/, 'an empty line is refused');
+  await writeFile(file, text.replace(/"path":"[^"]*"/, '"path":1'));
+  await t.rejects(readManifest(dir), /an entry has no valid path or hash/, 'an entry without a path is refused');
 });
 
-t.test('a manifest read back and written again with a new status keeps every entry, read from disk as it goes', async (t) => {
-  const dir = await tempDir(t);
-  const manifest = manifestWith(filesOf(1500));
-  await writtenByWriter(dir, manifest);
-  const read = await readManifest(dir);
-  await writeManifest(dir, { ...read, status: 'restored', finishedAt: '2026-11-27T12:01:00.000Z' });
-  t.equal(await readFile(path.join(dir, MANIFEST_NAME), 'utf8'), wholeJson({ ...manifest, status: 'restored', finishedAt: '2026-11-27T12:01:00.000Z' }), 'the same file but for the status');
-  t.same(await readdir(dir), [MANIFEST_NAME], 'no temp file is left');
+t.test('a one-file manifest (kerio-dcc 0.1.0) reads back, in any layout JSON allows, and is rewritten in the new layout', async (t) => {
+  const manifest = manifestWith(filesOf(1200));
+  const { files, created, firewall, skipped, ...head } = manifest;
+  const oneFile = { schema: 1, tool: 'kerio-dcc', ...head, files, created, firewall, skipped };
+  const layouts: Record<string, string> = {
+    'as 0.1.0 wrote it': JSON.stringify(oneFile, null, 2) + '\n',
+    'with the file list last (an earlier layout)': JSON.stringify({ schema: 1, tool: 'kerio-dcc', ...head, created, firewall, skipped, files }, null, 2),
+    compact: JSON.stringify(oneFile),
+    'with CRLF line ends': JSON.stringify(oneFile, null, 2).replace(/\n/g, '\r\n'),
+  };
+  for (const [name, text] of Object.entries(layouts)) {
+    const dir = await tempDir(t);
+    await writeFile(path.join(dir, 'manifest.json'), text);
+    const read = await readManifest(dir);
+    t.same(await plainOf(read), manifest, `${name}: the same manifest`);
+    t.equal(read.files.count, 1200, `${name}: 1,200 files`);
+    t.match(await readManifestHead(dir), head, `${name}: the same head`);
+  }
 
-  const inMemory = asManifest(manifestWith(filesOf(3)));
-  await writeManifest(dir, inMemory);
-  t.same(plainOf(await readManifest(dir)), manifestWith(filesOf(3)), 'a manifest held in memory is written the same way');
+  const dir = await tempDir(t);
+  await cp(LEGACY, dir, { recursive: true });
+  const legacy = await readManifest(dir);
+  t.match(legacy, { id: '20261202T033052Z', command: 'install', status: 'complete' }, 'the backup 0.1.0 made reads');
+  const legacyFiles = (await plainOf(legacy)).files;
+  t.equal(legacyFiles.length, 4, 'with its four files');
+  await writeManifest(dir, { ...legacy, status: 'restored' });
+  t.equal(JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')).schema, 2, 'a new status rewrites it in the new layout');
+  t.same(await plainOf(await readManifest(dir)), { ...(await plainOf(legacy)), status: 'restored' }, 'holding the same');
+});
+
+t.test('a manifest held in memory is written with its list', async (t) => {
+  const dir = await tempDir(t);
+  const plain = manifestWith(filesOf(3));
+  await writeManifest(dir, { ...plain, files: fileListOf(plain.files) });
+  t.same(await plainOf(await readManifest(dir)), plain, 'it reads back');
 });

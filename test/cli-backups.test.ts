@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
+import { readBackupJson, writeBackupJson } from './helpers/backupStore.js';
 import { PROJECT, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
@@ -38,11 +39,11 @@ interface ManifestFile {
 }
 
 async function readManifestJson(img: Image, id: string): Promise<any> {
-  return JSON.parse(await readFile(path.join(backupHost(img, id), 'manifest.json'), 'utf8'));
+  return readBackupJson(backupHost(img, id));
 }
 
 async function writeManifestJson(img: Image, id: string, manifest: unknown): Promise<void> {
-  await writeFile(path.join(backupHost(img, id), 'manifest.json'), JSON.stringify(manifest, null, 2));
+  await writeBackupJson(backupHost(img, id), manifest);
 }
 
 // ---------------------------------------------------------------------------- images

@@ -7,6 +7,7 @@ import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { makePeStub, type Bitness } from '../src/windows/pe.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 import { hashTree, inImage, makeImage, PROJECT, runCli, type CliResult } from './helpers/cli.js';
+import { readBackupJson } from './helpers/backupStore.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 const SYSTEM32_PROFILE = 'C:\\Windows\\System32\\config\\systemprofile\\.spamassassin';
@@ -185,7 +186,7 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
   t.test('a backup folder holds every rule file, and its manifest hashes match the originals', async (t) => {
     t.match(run.json.backup, /^C:\\ProgramData\\kerio-dcc\\backups\\[^\\]+$/);
     const backupHost = inImage(image.root, run.json.backup);
-    const manifest = JSON.parse(await readFile(path.join(backupHost, 'manifest.json'), 'utf8'));
+    const manifest = await readBackupJson(backupHost);
     t.equal(manifest.toolVersion, PACKAGE_VERSION);
     const rulesRel = path.relative(image.root, rulesFolderHost(image));
     const ruleFiles = Object.keys(before).filter((p) => p.startsWith(rulesRel + path.sep) && before[p] !== 'dir');

@@ -7,6 +7,7 @@ import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { Target, basenameWin, joinWin } from '../src/target/target.js';
 import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, rulesHost, simState } from './helpers/cli.js';
+import { readBackupJson } from './helpers/backupStore.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // Each test works on its own image, so two can run at once.
@@ -179,7 +180,7 @@ t.test('with --force a hand-edited local.cf is restored, and the hand-edited ver
   const backupDir = inImage(img.root, joinWin(BACKUPS, backupId(rollback)));
   const copies = await hashTree(path.join(backupDir, 'files'));
   t.ok(Object.values(copies).includes(sha(edited)), 'the new backup holds the hand-edited local.cf byte for byte');
-  const manifest = JSON.parse(await readFile(path.join(backupDir, 'manifest.json'), 'utf8'));
+  const manifest = await readBackupJson(backupDir);
   const entry = manifest.files.find((f: { path: string }) => f.path.toLowerCase().endsWith('\\local.cf'));
   t.equal(entry?.sha256, sha(edited), 'its manifest records the hand-edited version for local.cf');
 });

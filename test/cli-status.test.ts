@@ -296,9 +296,10 @@ t.test('an interrupted run whose backup lost part of its file list stops the nex
   const backups = inImage(image.root, BACKUPS);
   const [id] = await readdir(backups);
   const manifestPath = path.join(backups, id!, 'manifest.json');
-  const text = (await readFile(manifestPath, 'utf8')).replace('"status": "complete"', '"status": "applying"');
+  await writeFile(manifestPath, (await readFile(manifestPath, 'utf8')).replace('"status": "complete"', '"status": "applying"'));
   // The head still reads, the file list is cut off mid-entry (a damaged disk, or tampering).
-  await writeFile(manifestPath, text.slice(0, text.indexOf('"files": [') + 200));
+  const listPath = path.join(backups, id!, 'files.jsonl');
+  await writeFile(listPath, (await readFile(listPath, 'utf8')).slice(0, 200));
   await rm(path.join(backups, id!, 'journal.jsonl'));
   const before = await hashTree(image.root);
 

@@ -156,12 +156,16 @@ async function countPoints(t: Tap, img: Image, args: string[], answers = SHORT_W
   return points;
 }
 
-const MANIFEST_RENAME = /^rename .*[\\/]backups[\\/][^\\/]+[\\/]manifest\.json$/;
+const MANIFEST_RENAME = /^rename .*[\\/]backups[\\/]\d{8}T\d{6}Z(-\d+)?[\\/]manifest\.json$/;
+/** The backup, built in <id>.partial, is renamed to <id>: before, a killed run leaves no backup, only a .partial folder. */
+const BACKUP_IN_PLACE = /^backup in place .*[\\/]backups[\\/]\d{8}T\d{6}Z(-\d+)?$/;
+const BACKUP_ID = /^\d{8}T\d{6}Z(-\d+)?$/;
+const PARTIAL = /^\d{8}T\d{6}Z(-\d+)?\.partial$/;
 
-/** The point that writes the backup's manifest: from the next point on, the run counts as unfinished until it ends. */
+/** The point that puts the complete backup in place: from the next point on, the run counts as unfinished until it ends. */
 function manifestPoint(points: Point[]): number {
-  const p = points.find((x) => MANIFEST_RENAME.test(x.label));
-  if (!p) throw new Error('no manifest write among the fault points');
+  const p = points.find((x) => BACKUP_IN_PLACE.test(x.label));
+  if (!p) throw new Error('no backup put in place among the fault points');
   return p.n;
 }
 
@@ -208,6 +212,7 @@ async function unfinishedBackups(img: Image): Promise<string[]> {
   const base = inImage(img.root, BACKUPS);
   const found: string[] = [];
   for (const id of await readdir(base).catch(() => [] as string[])) {
+    if (!BACKUP_ID.test(id)) continue;
     const manifest = await readFile(path.join(base, id, 'manifest.json'), 'utf8').catch(() => null);
     if (manifest === null || JSON.parse(manifest).status !== 'applying') continue;
     const journal = await readFile(path.join(base, id, 'journal.jsonl'), 'utf8').catch(() => '');
@@ -344,6 +349,10 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   const take = s.points.find((p) => p.label.startsWith('lock take '))!.n;
   const release = s.points.find((p) => p.label.startsWith('lock release '))!.n;
   t.equal(lockLeft, point.n > take && point.n <= release, 'a killed run leaves its lock exactly while it held it', { label: point.label });
+  // Killed after it made its backup folder and before it put the backup in place, it left a .partial folder.
+  const partialLeft = (await readdir(inImage(img.root, BACKUPS)).catch(() => [] as string[])).some((n) => PARTIAL.test(n));
+  const made = s.points.find((p) => /^mkdir .*\.partial$/.test(p.label))?.n ?? Infinity;
+  t.equal(partialLeft, point.n > made && point.n <= s.backedUp, 'a .partial folder is left exactly when killed while backing up', { label: point.label });
   // The administrator runs the same command again: it first restores the killed run (when it had not finished), then does its work.
   const again = await kerio(img, [...words(s.command), '--yes'], {}, s.answers);
   t.equal(again.code, 0, `${s.command} --yes after the kill runs through`, { error: again.json?.error ?? null });
@@ -352,6 +361,12 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   const restoredFirst = (again.json?.warnings ?? []).some((w: string) => /restored from its backup before this run/.test(w));
   t.equal(restoredFirst, unfinished, unfinished ? 'it restored the interrupted run from its backup first' : 'there was no interrupted run to restore');
   t.same(await serverState(img), s.completed, `the server is what ${s.command} makes: rules folder, profiles, firewall rules, service, no stray file`);
+  // A backup cut short by the kill is no backup: the run after clears it, saying so, and every backup left verifies.
+  const cleared = again.stderr.split('\n').filter((line) => /^warning: removed .*\.partial: the unfinished backup of a run that was stopped before it changed anything$/.test(line));
+  t.equal(cleared.length, partialLeft ? 1 : 0, partialLeft ? 'it cleared the backup the killed run left unfinished, saying so' : 'there was no unfinished backup to clear');
+  t.same((await readdir(inImage(img.root, BACKUPS))).filter((n) => PARTIAL.test(n)), [], 'no unfinished backup is left');
+  const verify = await kerio(img, ['backups', '--verify'], {}, s.answers);
+  t.equal(verify.code, 0, 'backups --verify exits 0', { error: verify.json?.error ?? null, backups: verify.json?.data?.backups });
 
   if (s.rollbackTo) {
     const rollback = await kerio(img, ['rollback', '--yes'], {}, s.answers);

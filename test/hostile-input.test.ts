@@ -6,6 +6,7 @@ import type { Image } from '../src/demo/image.js';
 import { LiveRunner } from '../src/system/liveRunner.js';
 import { loadSimState, saveSimState, SIMULATED_STATE_PATH } from '../src/system/simulated.js';
 import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { readBackupJson, writeBackupJson } from './helpers/backupStore.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
@@ -161,7 +162,7 @@ t.test('links in the rules folder are not followed: the backup lists them as ski
   t.equal(install.code, 0, 'install exits 0', { error: errorOf(install) });
   const [id] = await readdir(inImage(img.root, BACKUPS));
   const backupDir = path.join(inImage(img.root, BACKUPS), id ?? '');
-  const manifest = JSON.parse(await readFile(path.join(backupDir, 'manifest.json'), 'utf8'));
+  const manifest = await readBackupJson(backupDir);
   t.same(
     [...manifest.skipped].sort(),
     [`${img.rulesDir}\\99_linked.cf (a link or junction: not followed)`, `${img.rulesDir}\\evil (a link or junction: not followed)`],
@@ -232,11 +233,11 @@ t.test('rollback refuses a manifest whose file path climbs out with .., with exi
   await mkdir(path.dirname(victim), { recursive: true });
   await writeFile(victim, '; for 16-bit app support\r\n');
   const [id] = await readdir(inImage(img.root, BACKUPS));
-  const manifestPath = path.join(inImage(img.root, BACKUPS), id ?? '', 'manifest.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  const backupDir = path.join(inImage(img.root, BACKUPS), id ?? '');
+  const manifest = await readBackupJson(backupDir);
   const entry = manifest.files.find((f: { path: string }) => f.path.endsWith('\\local.cf'));
   entry.path = `${img.rulesDir}\\..\\..\\..\\..\\..\\..\\Windows\\win.ini`;
-  await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+  await writeBackupJson(backupDir, manifest);
   const before = await hashTree(img.root);
 
   const rollback = await kerio(img, ['rollback', '--yes']);

@@ -27,7 +27,8 @@ t.test('install reads each file of the rules folder once to back it up, and neve
   succeeded(t, result, 'install');
   const opens = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => {
     const [flags, file] = line.split('\t') as [string, string];
-    return { flags, file: path.resolve(file) };
+    // A backup is made in <id>.partial and renamed to <id> once complete: its copies are named by their final place.
+    return { flags, file: path.resolve(file).replace(/([\\/]\d{8}T\d{6}Z(-\d+)?)\.partial(?=[\\/])/, '$1') };
   });
   const reads = (file: string) => opens.filter((o) => o.file === file && o.flags === 'r').length;
 

@@ -78,7 +78,7 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
   if (!securing && parsed.name !== 'status' && parsed.name !== 'doctor') {
     await (await import('../trust/stateFolder.js')).requireTrusted(ctx, report.warnings);
   }
-  const lock = (changing || securing) && !ctx.options.dryRun ? await (await import('../backup/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name) : null;
+  const lock = (changing || securing) && !ctx.options.dryRun ? await (await import('../store/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name) : null;
   try {
     if (changing) {
       const recovered = await (await import('../engine/recover.js')).recoverUnfinishedRun(ctx);

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { readManifest } from '../backup/manifest.js';
-import { listBackupDirs } from '../backup/prune.js';
+import { readManifest } from '../store/format.js';
+import { listBackupDirs } from '../store/prune.js';
 import { verifyBackupCopies } from '../plans/rollback.js';
 import type { Report } from '../model/report.js';
 import type { RunContext } from '../model/context.js';

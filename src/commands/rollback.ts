@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { MANIFEST_NAME, checkManifestPaths, readManifest, type Manifest } from '../backup/manifest.js';
-import { kindOf } from '../fs/files.js';
-import { listBackupDirs } from '../backup/prune.js';
+import { readManifest } from '../store/format.js';
+import { checkManifestPaths, type Manifest } from '../store/manifest.js';
+import { listBackupDirs } from '../store/prune.js';
 import { planRestore } from '../plans/rollback.js';
 import type { Report } from '../model/report.js';
 import { locate } from '../detect/locate.js';
@@ -14,20 +14,15 @@ import { planThenApply } from './changeFlow.js';
  * Picks the backup to undo: the one named, else the newest made by install or uninstall
  * (a rollback's own backup is only undone by naming it, so `rollback` twice is harmless).
  */
-async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: string[]): Promise<{ dir: string; manifest: Manifest }> {
+async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<{ dir: string; manifest: Manifest }> {
   const dirs = await listBackupDirs(ctx);
   if (id !== undefined) {
     const dir = dirs.find((d) => path.basename(d) === id);
     if (!dir) throw new PreconditionError(`There is no backup "${id}" in ${ctx.answers.backup.dir}.`, '`kerio-dcc backups` lists the backups there.');
     return { dir, manifest: await readManifest(dir) };
   }
+  // A run stopped while backing up changed nothing: its unfinished backup is not listed.
   for (const dir of dirs) {
-    // The manifest is written before the first change, so a folder without one belongs to a
-    // run stopped while backing up: it changed nothing and there is nothing to undo.
-    if ((await kindOf(path.join(dir, MANIFEST_NAME))) === null) {
-      warnings.push(`skipped ${path.basename(dir)}: an incomplete backup of a run that was stopped before it changed anything`);
-      continue;
-    }
     // A damaged newer backup is never skipped silently: undoing an older run past it could undo the wrong thing.
     const manifest = await readManifest(dir);
     // Only a run that changed Kerio is undone by default; rollbacks and backups --secure are undone by naming them.
@@ -38,8 +33,8 @@ async function chooseBackup(ctx: RunContext, id: string | undefined, warnings: s
 
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
   const location = await locate(ctx, { requireDcc: false });
-  const { dir, manifest } = await chooseBackup(ctx, id, report.warnings);
-  checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
+  const { dir, manifest } = await chooseBackup(ctx, id);
+  await checkManifestPaths(dir, manifest, location.rulesDir, ctx.target.systemRoot);
   report.data['rolledBack'] = { id: manifest.id, command: manifest.command, createdAt: manifest.createdAt };
   const { plan, conflicts } = await planRestore(ctx, dir, manifest, location.rulesDir, { force: ctx.options.force });
   if (conflicts.length && !ctx.options.force) {

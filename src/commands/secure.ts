@@ -4,7 +4,7 @@ import type { RunContext } from '../model/context.js';
 import type { Plan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
 import { contentsOf, planSecure } from '../managed/stateFolderAcl.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 import { forgetVerdict, inspectTrust, unsafeFolders, untrustedError } from '../trust/stateFolder.js';
 import { basenameWin } from '../target/target.js';
 import { planThenApply } from './changeFlow.js';

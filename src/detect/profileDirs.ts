@@ -38,7 +38,7 @@ async function isLegacyWindows(ctx: Planning): Promise<boolean> {
 
 /**
  * Which `.spamassassin` folder(s) the Kerio service's SpamAssassin reads. Kept as one
- * table of rules so that a wrong inference (see domain.md) is corrected in one place.
+ * table of rules so that a wrong inference (see docs/windows-tools.md) is corrected in one place.
  */
 export async function decideProfileDirs(ctx: Planning, location: Location): Promise<ProfileDecision> {
   const windows64 = await isWindows64(ctx);

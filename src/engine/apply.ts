@@ -1,7 +1,8 @@
-import { createBackup, markBackup, writeManifest, type Backup } from '../backup/create.js';
-import { Journal } from '../backup/journal.js';
-import { readManifest, type Manifest } from '../backup/manifest.js';
-import { pruneBackups } from '../backup/prune.js';
+import { createBackup, markBackup, type Backup } from '../store/create.js';
+import { Journal } from '../store/journal.js';
+import { readManifest, writeManifest } from '../store/format.js';
+import type { Manifest } from '../store/manifest.js';
+import { pruneBackups } from '../store/prune.js';
 import { planRestore } from '../plans/rollback.js';
 import type { Location } from '../detect/locate.js';
 import { ExitCode, KerioDccError } from '../errors.js';
@@ -77,8 +78,8 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
     for (const [id, status] of statuses) if (status === 'would-change') statuses.set(id, 'not-run');
   }
   // Every change is made: failing to mark the backup complete must not fail the run (the journal shows it finished).
-  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.ui.warn(`could not mark backup ${backup.head.id} complete (${messageOf(err)}); its journal shows the run finished`));
-  const pruned = await pruneBackups(ctx, backup.head.id);
+  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.ui.warn(`could not mark backup ${backup.manifest.id} complete (${messageOf(err)}); its journal shows the run finished`));
+  const pruned = await pruneBackups(ctx, backup.manifest.id);
   return { statuses, backup, pruned };
 }
 
@@ -127,6 +128,6 @@ async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: s
   throw new KerioDccError(
     ExitCode.restoreIncomplete,
     `${what}\nRestoring from the backup ${backup.winDir} was incomplete:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    `Fix the cause, then run: kerio-dcc rollback ${backup.head.id} --force --yes --restart (it puts back what is left and starts ${ctx.answers.kerio.service}; the backup holds every original file).`,
+    `Fix the cause, then run: kerio-dcc rollback ${backup.manifest.id} --force --yes --restart (it puts back what is left and starts ${ctx.answers.kerio.service}; the backup holds every original file).`,
   );
 }

@@ -1,6 +1,7 @@
-import { checkManifestPaths, readManifest } from '../backup/manifest.js';
+import { readManifest } from '../store/format.js';
 import { fixCommand } from '../model/commandLine.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { checkManifestPaths } from '../store/manifest.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 import { locate } from '../detect/locate.js';
 import { PreconditionError } from '../errors.js';
 import { restoreFromBackup } from './apply.js';
@@ -34,7 +35,7 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
       `Nothing was changed. Check the server with kerio-dcc status and put right what it reports, then move ${run.winDir} out of the backups folder so that runs can go on.`,
     );
   });
-  checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
+  await checkManifestPaths(run.dir, manifest, (await locate(ctx, { requireDcc: false })).rulesDir, ctx.target.systemRoot);
   ctx.ui.warn(`${what} Restoring from ${run.winDir} first ...`);
   const problems = await restoreFromBackup(ctx, run.dir, manifest, { restartService: true });
   if (problems.length) {

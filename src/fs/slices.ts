@@ -11,13 +11,15 @@ const SLICE_MS = 20;
  * iterable as they come, so a long listing is never held whole. The first failure stops
  * the loop and is thrown.
  */
-export async function eachInSlices<T>(items: Iterable<T>, work: (item: T) => void): Promise<void> {
+export async function eachInSlices<T>(items: Iterable<T> | AsyncIterable<T>, work: (item: T) => void): Promise<void> {
   let sliceStart = performance.now();
-  for (const item of items) {
+  const slice = async (item: T) => {
     work(item);
     if (performance.now() - sliceStart >= SLICE_MS) {
       await nextTurn();
       sliceStart = performance.now();
     }
-  }
+  };
+  if (Symbol.asyncIterator in items) for await (const item of items) await slice(item);
+  else for (const item of items) await slice(item);
 }

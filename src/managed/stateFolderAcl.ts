@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import type { RunContext } from '../model/context.js';
 import { step, type Action, type StepPlan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
-import type { ManifestAcl } from '../backup/manifest.js';
+import type { ManifestAcl } from '../store/manifest.js';
 import { normalizeWin } from '../target/target.js';
 import { SAFE_FOLDER_SDDL, describeScriptFailure, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';

@@ -13,7 +13,7 @@ import { basenameWin, dirnameWin, normalizeWin, type WinPath } from '../target/t
 import { missingFolders } from '../managed/profileFolders.js';
 import { isLeftoverTemp } from '../fs/atomicWrite.js';
 import { addRuleRequest, deleteRuleRequest, ruleMatches, showRules, type FirewallRule } from '../windows/firewall.js';
-import { backupCopyPath, type Manifest } from '../backup/manifest.js';
+import { backupCopyPath, type Manifest } from '../store/manifest.js';
 import { planAclRestore } from '../managed/stateFolderAcl.js';
 
 export interface RestoreOptions {
@@ -77,7 +77,7 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
   const actions: Action[] = [];
   const diffs: string[] = [];
   const readHashes: Plan['readHashes'] = new Map();
-  for (const f of manifest.files) {
+  for await (const f of manifest.files) {
     const host = ctx.target.toHost(f.path);
     const current = sha256IfExists(host);
     if (current === f.sha256) continue;
@@ -124,7 +124,7 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
   }
   // A run killed between writing a temp file and renaming it leaves the temp file behind.
   const touched = new Set(manifest.created.filter((c) => c.type === 'file').map((c) => dirnameWin(normalizeWin(c.path))));
-  for (const f of manifest.files) if (f.after !== undefined) touched.add(dirnameWin(normalizeWin(f.path)));
+  for await (const f of manifest.files) if (f.after !== undefined) touched.add(dirnameWin(normalizeWin(f.path)));
   for (const folder of touched) {
     const names = await readdir(ctx.target.toHost(folder)).catch(() => [] as string[]);
     for (const name of names.filter(isLeftoverTemp)) {

@@ -9,7 +9,7 @@ import { v310Pre } from '../managed/v310Pre.js';
 import { MANAGED } from '../plans/install.js';
 import { joinWin } from '../target/target.js';
 import { ServiceState, queryServiceState, stateName } from '../windows/service.js';
-import { findUnfinishedRun } from '../backup/unfinished.js';
+import { findUnfinishedRun } from '../store/unfinished.js';
 
 export type { Check };
 

@@ -1,6 +1,6 @@
 /**
  * An in-process stand-in for `sc.exe`, `netsh.exe` and `net.exe`, for offline images,
- * the demo and tests. It prints what the real tools print (domain.md) and returns their
+ * the demo and tests. It prints what the real tools print (docs/windows-tools.md) and returns their
  * exit codes, so the same parsing code runs against it as against Windows.
  *
  * State lives in a JSON file (inside the image: SIMULATED_STATE_PATH), read before and

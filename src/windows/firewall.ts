@@ -47,7 +47,7 @@ export function dccFirewallRules(prefix: string): FirewallRule[] {
 }
 
 /*
- * Localized values netsh prints, lower-cased. English is confirmed (domain.md); the German
+ * Localized values netsh prints, lower-cased. English is confirmed (docs/windows-tools.md); the German
  * and French words come from published netsh captures and are a best effort. A word
  * missing here is reported as unreadable, never guessed.
  */

@@ -74,7 +74,7 @@ function inheritedAces(state: SimState, key: string): string {
 /**
  * Inside C:\Windows (the SYSTEM profile, where the .spamassassin folder and map go):
  * SYSTEM and Administrators full control, inherited. Not captured: the SYSTEM profile is
- * reported to be administrators-only (domain.md, issue 14), and this is the least it
+ * reported to be administrators-only (docs/windows-tools.md, issue 14), and this is the least it
  * holds. A folder elsewhere (outside ProgramData and Windows) is given ProgramData's.
  */
 const WINDOWS_CHILD_ACES = '(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)';

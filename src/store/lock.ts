@@ -4,6 +4,8 @@ import path from 'node:path';
 import { PreconditionError, errnoCode } from '../errors.js';
 import type { RunContext } from '../model/context.js';
 import { faultPoint } from '../fault.js';
+import { joinWin } from '../target/target.js';
+import { clearInterruptedBackups } from './format.js';
 
 export const LOCK_NAME = 'kerio-dcc.lock';
 
@@ -43,6 +45,20 @@ async function removeEmptyUpTo(dir: string, top: string): Promise<void> {
   }
 }
 
+/**
+ * Removes what runs stopped while backing up left (they changed nothing, so there is nothing
+ * to undo). Only the lock's holder may: no other run can be making a backup then.
+ */
+async function clearInterrupted(ctx: RunContext): Promise<void> {
+  try {
+    for (const name of await clearInterruptedBackups(ctx.target.toHost(ctx.answers.backup.dir))) {
+      ctx.ui.warn(`removed ${joinWin(ctx.answers.backup.dir, name)}: the unfinished backup of a run that was stopped before it changed anything`);
+    }
+  } catch (err) {
+    ctx.ui.warn(`could not remove the unfinished backup of a run stopped while backing up (${errnoCode(err) ?? (err as Error).message}); it is left for the next run`);
+  }
+}
+
 export interface Lock {
   release(): Promise<void>;
 }
@@ -70,6 +86,7 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
       const handle = await open(file, 'wx');
       await handle.writeFile(body);
       await handle.close();
+      await clearInterrupted(ctx);
       return {
         release: async () => {
           try {

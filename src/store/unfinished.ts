@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { RunContext } from '../model/context.js';
 import { joinWin } from '../target/target.js';
 import { Journal } from './journal.js';
-import { readManifestHead, type ManifestHead } from './manifest.js';
+import { readManifestHead } from './format.js';
+import type { ManifestHead } from './manifest.js';
 import { listBackupDirs } from './prune.js';
 
 export interface UnfinishedRun {

@@ -1,22 +1,20 @@
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { assertTrusted, inspectTrust, unsafeFolders } from '../trust/stateFolder.js';
 import path from 'node:path';
 import type { RunContext } from '../model/context.js';
 import { errnoCode } from '../errors.js';
 import { faultPoint } from '../fault.js';
-import { readManifestHead } from './manifest.js';
+import { backupNames, readManifestHead } from './format.js';
 
 /**
- * Backup folders, newest first: only folders with a kerio-dcc manifest count, and only in a
- * backup folder that only administrators can write (exit 3 otherwise). A link or junction
- * is never followed.
+ * Backup folders, newest first, only in a backup folder that only administrators can write
+ * (exit 3 otherwise). A link or junction is never followed; what a run stopped while backing
+ * up left is not a backup.
  */
 export async function listBackupDirs(ctx: RunContext): Promise<string[]> {
   await assertTrusted(ctx);
   const base = ctx.target.toHost(ctx.answers.backup.dir);
-  const entries = await readdir(base, { withFileTypes: true }).catch(() => []);
-  const names = entries.filter((e) => e.isDirectory() && /^\d{8}T\d{6}Z(-\d+)?$/.test(e.name)).map((e) => e.name);
-  return names.sort(compareIds).reverse().map((n) => path.join(base, n));
+  return (await backupNames(base)).sort(compareIds).reverse().map((n) => path.join(base, n));
 }
 
 /** Orders ids by time, then by the -N suffix of runs within the same second. */

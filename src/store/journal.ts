@@ -1,8 +1,6 @@
 import { appendFile, open, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { faultPoint } from '../fault.js';
-
-export const JOURNAL_NAME = 'journal.jsonl';
+import { journalPath } from './format.js';
 
 /**
  * Each step's start and finish, appended and flushed next to the backup, so that after a
@@ -12,12 +10,12 @@ export class Journal {
   private readonly file: string;
 
   constructor(backupDir: string, private readonly now: () => Date) {
-    this.file = path.join(backupDir, JOURNAL_NAME);
+    this.file = journalPath(backupDir);
   }
 
   /** The steps a journal says finished; a missing or torn journal yields what could be read. */
   static async finishedSteps(backupDir: string): Promise<Set<string>> {
-    const text = await readFile(path.join(backupDir, JOURNAL_NAME), 'utf8').catch(() => '');
+    const text = await readFile(journalPath(backupDir), 'utf8').catch(() => '');
     const finished = new Set<string>();
     for (const line of text.split('\n')) {
       try {
