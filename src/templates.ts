@@ -8,6 +8,9 @@ declare const KERIO_DCC_EMBEDDED_TEMPLATES: Readonly<Record<string, string>> | u
 
 const EMBEDDED = typeof KERIO_DCC_EMBEDDED_TEMPLATES === 'undefined' ? null : KERIO_DCC_EMBEDDED_TEMPLATES;
 
+/** True in kerio-dcc.exe (the single-file build), false when Node runs the package. */
+export const IS_EXECUTABLE = EMBEDDED !== null;
+
 /** The one place that knows where the shipped templates live (next to dist/ in the package). */
 function templatesFolder(): URL {
   return new URL('../templates/', import.meta.url);

@@ -11,11 +11,15 @@ import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, typ
 import { Target } from '../src/target/target.js';
 import { hashTree, inImage, makeImage, runCli, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
+import { LOG_FOLDER } from '../src/log/runLog.js';
+import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/trust/watchFiles.js';
 
 // A subtest's `t`, as the last overload of t.test (the callback alone) gives it.
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 type Mode = 'throw' | 'kill';
-type Command = 'install' | 'uninstall' | 'rollback';
+type Command = 'install' | 'uninstall' | 'rollback' | 'watch --run';
+/** A scenario's command line words; the lock names the command's first word. */
+const words = (c: Command): string[] => c.split(' ');
 
 /*
  * What is injected where. Every fault point of a run is numbered (src/fault.ts): each file
@@ -83,10 +87,12 @@ interface ServerState {
 }
 
 const SIMULATION_STATE_NAME = path.win32.basename(SIMULATED_STATE_PATH);
+const KEPT = [LOG_FOLDER, ANSWERS_COPY, TASK_FILE, LAST_RUN].map((p) => path.join(...p.slice(3).split('\\')));
 
 /**
  * Files no run may leave: a temp file anywhere (but inside a backup folder), and anything in
- * ProgramData besides the backups and the simulated system's own state (the lock included).
+ * ProgramData besides the backups, the run log, the watch task's files and the simulated
+ * system's own state (the lock included).
  */
 async function strayFiles(img: Image): Promise<string[]> {
   const strays: string[] = [];
@@ -98,6 +104,8 @@ async function strayFiles(img: Image): Promise<string[]> {
     // A backup's own files, and the simulated system's state and its temp files: not kerio-dcc's to clean.
     if (rel.startsWith(backups + path.sep) && parts.length > backups.split(path.sep).length + 1) continue;
     if (entry.name === SIMULATION_STATE_NAME || (isLeftoverTemp(entry.name) && entry.name.startsWith(`.${SIMULATION_STATE_NAME}.`))) continue;
+    // The run log (a line per change) and the watch task's own files are what runs are meant to leave.
+    if (KEPT.some((kept) => rel === kept || rel.startsWith(kept + path.sep))) continue;
     if (parts[0] === 'ProgramData' || isLeftoverTemp(entry.name)) strays.push(rel);
   }
   return strays.sort();
@@ -286,7 +294,7 @@ async function scenario(t: Tap, name: string, command: Command, template: Image,
   const restored = await serverState(template);
   t.same(restored.strays, [], `${name}: the image starts with no stray file`);
   const counting = await copyImage(t, template);
-  const points = await countPoints(t, counting, [command, '--yes'], answers);
+  const points = await countPoints(t, counting, [...words(command), '--yes'], answers);
   const completed = await serverState(counting);
   t.notSame(completed.rules, restored.rules, `${name}: ${command} changes the rules folder (else the comparisons prove nothing)`);
   return { name, command, template, answers, points, backedUp: manifestPoint(points), finished: finishedPoint(points), restored, completed, rollbackTo: options.rollbackTo ?? null };
@@ -304,7 +312,7 @@ async function injectEach(t: Tap, s: Scenario, cases: Array<{ mode: Mode; point:
   await inParallel(cases, PARALLEL_POINTS, ({ mode, point }) =>
     t.test(`${s.command} on ${s.name}, ${mode} at point ${point.n} (${point.label})`, async (t) => {
       const img = await copyImage(t, s.template);
-      const faulted = await kerio(img, [s.command, '--yes'], { KERIO_DCC_FAULT: `${point.n}:${mode}` }, s.answers);
+      const faulted = await kerio(img, [...words(s.command), '--yes'], { KERIO_DCC_FAULT: `${point.n}:${mode}` }, s.answers);
       if (mode === 'throw') await afterThrow(t, s, img, point, faulted);
       else await afterKill(t, s, img, point, faulted);
       tally.checked++;
@@ -323,7 +331,7 @@ async function afterThrow(t: Tap, s: Scenario, img: Image, point: Point, faulted
   });
   if (isLockRelease(point)) {
     const holder = JSON.parse(await readFile(inImage(img.root, LOCK), 'utf8'));
-    t.equal(holder.command, s.command, 'the lock left names the run');
+    t.equal(holder.command, words(s.command)[0], 'the lock left names the run');
     t.throws(() => process.kill(holder.pid, 0), { code: 'ESRCH' }, 'and a process that no longer runs: the next run takes it over');
   }
 }
@@ -346,10 +354,10 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   const made = s.points.find((p) => /^mkdir .*\.partial$/.test(p.label))?.n ?? Infinity;
   t.equal(partialLeft, point.n > made && point.n <= s.backedUp, 'a .partial folder is left exactly when killed while backing up', { label: point.label });
   // The administrator runs the same command again: it first restores the killed run (when it had not finished), then does its work.
-  const again = await kerio(img, [s.command, '--yes'], {}, s.answers);
+  const again = await kerio(img, [...words(s.command), '--yes'], {}, s.answers);
   t.equal(again.code, 0, `${s.command} --yes after the kill runs through`, { error: again.json?.error ?? null });
   if (!lockLeft) t.notMatch(again.stderr, /taking over a lock/, 'there was no lock to take over');
-  else t.match(again.stderr, new RegExp(`taking over a lock left by kerio-dcc ${s.command} \\(pid \\d+`), "it takes over the killed run's lock");
+  else t.match(again.stderr, new RegExp(`taking over a lock left by kerio-dcc ${words(s.command)[0]} \\(pid \\d+`), "it takes over the killed run's lock");
   const restoredFirst = (again.json?.warnings ?? []).some((w: string) => /restored from its backup before this run/.test(w));
   t.equal(restoredFirst, unfinished, unfinished ? 'it restored the interrupted run from its backup first' : 'there was no interrupted run to restore');
   t.same(await serverState(img), s.completed, `the server is what ${s.command} makes: rules folder, profiles, firewall rules, service, no stray file`);
@@ -472,6 +480,25 @@ t.test('install on other layouts, faulted where the layout matters and at a samp
       await injectEach(t, s, selectCases(s.points, { every: LAYOUT_SAMPLE, offset, touching: layout.touching }));
     });
   }
+});
+
+/** Installed and watched, then a Kerio upgrade replaced the rules folder: what the scheduled repair finds. */
+async function upgradedWhileWatched(t: Tap): Promise<Image> {
+  const img = await installed(t);
+  await mustRun(img, ['watch', '--yes']);
+  const fresh = await demo(t);
+  const rules = inImage(img.root, img.rulesDir);
+  await rm(rules, { recursive: true });
+  await cp(inImage(fresh.root, fresh.rulesDir), rules, { recursive: true });
+  return img;
+}
+
+t.test('the scheduled repair (watch --run) failing or killed at any sampled point ends with the server as the upgrade left it, or repaired', async (t) => {
+  const template = await upgradedWhileWatched(t);
+  const s = await scenario(t, 'the demo image, watched, after a Kerio upgrade', 'watch --run', template);
+  t.ok(s.points.some((p) => /eventcreate/.test(p.label)), 'the repair writes its event through the runner');
+  // Every 4th point, and every point of the service, the event and the run's own record.
+  await injectEach(t, s, selectCases(s.points, { every: 4, offset: 2, touching: /sc\.exe (stop|start)|eventcreate|last-run\.json/ }));
 });
 
 // ---------------------------------------------------------------------------- double faults

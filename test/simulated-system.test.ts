@@ -200,9 +200,9 @@ t.test('without elevation changes fail like on Windows and nothing changes', asy
 
 t.test('anything the simulation does not model fails loudly', async (t) => {
   const { target, runner } = await image();
-  const tasks = await runner().run({ program: 'C:\\Windows\\System32\\schtasks.exe', args: ['/query'], mutates: false });
-  t.equal(tasks.exitCode, 9009);
-  t.match(tasks.stderr, /is not recognized/);
+  const unknown = await runner().run({ program: 'C:\\Windows\\System32\\wevtutil.exe', args: ['qe', 'System'], mutates: false });
+  t.equal(unknown.exitCode, 9009);
+  t.match(unknown.stderr, /is not recognized/);
   const reg = await runner().run({ program: 'C:\\Windows\\System32\\reg.exe', args: ['query', 'HKLM\\SOFTWARE'], mutates: false });
   t.equal(reg.exitCode, 87, 'reg.exe answers only the code page question');
   t.match(reg.stderr, /does not handle: reg\.exe query/);

@@ -31,6 +31,8 @@ async function editSim(img: Image, edit: (s: SimState) => void): Promise<void> {
 /** What the previous version left: its state folder has no record of being secured, so it has ProgramData's inherited ACL. */
 async function asPreviousVersion(img: Image): Promise<void> {
   await editSim(img, (s) => delete s.acls);
+  // The previous version kept no run log.
+  await rm(inImage(img.root, 'C:\\ProgramData\\kerio-dcc\\logs'), { recursive: true, force: true });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { dirnameWin, type WinPath } from '../target/target.js';
+import type { RestartPolicy } from './schema.js';
 
 /** The resolved answers a run works from: defaults from templates/answers.ini, overlaid by the user's file. */
 export interface Answers {
@@ -19,6 +20,10 @@ export interface Answers {
   firewall: { enabled: boolean; namePrefix: string };
   service: { restart: boolean; timeoutSeconds: number };
   backup: { dir: WinPath; keep: number };
+  /** The scheduled repair (kerio-dcc watch): how often, and when it may restart Kerio; window is HH:MM-HH:MM or ''. */
+  watch: { intervalHours: number; restart: RestartPolicy; window: string };
+  /** The run log: daily files kept this many days. */
+  log: { keepDays: number };
 }
 
 /** Where the answers came from, so `--save-answers` and messages can say so. */

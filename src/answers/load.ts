@@ -153,6 +153,8 @@ function toAnswers(m: Record<string, Record<string, RawValue>>): Answers {
     firewall: { enabled: value(m, 'firewall', 'enabled'), namePrefix: value(m, 'firewall', 'name_prefix') },
     service: { restart: value(m, 'service', 'restart'), timeoutSeconds: value(m, 'service', 'timeout_seconds') },
     backup: { dir: value(m, 'backup', 'dir'), keep: value(m, 'backup', 'keep') },
+    watch: { intervalHours: value(m, 'watch', 'interval_hours'), restart: value(m, 'watch', 'restart'), window: value(m, 'watch', 'window') },
+    log: { keepDays: value(m, 'log', 'keep_days') },
   };
 }
 
@@ -165,6 +167,7 @@ function crossChecks(a: Answers): [string, string][] {
   const problems: [string, string][] = [];
   const keyOf = { home: 'dcc.home', dccproc: 'dcc.dccproc', extraLines: 'dcc.extra_lines' } as const;
   for (const u of unsafeSettings({ home: a.dcc.home, dccproc: a.dcc.dccproc, extraLines: a.dcc.extraLines })) problems.push([keyOf[u.setting], u.problem]);
+  if (a.watch.restart === 'window' && a.watch.window === '') problems.push(['watch.restart', 'is "window", but [watch] window is not set; give it as HH:MM-HH:MM (e.g. window = 02:00-04:00)']);
   for (const [id, p] of [['dcc.home', a.dcc.home], ['dcc.dccproc', a.dcc.dccproc]] as const) {
     if (/[^\x20-\x7e]/.test(p)) {
       problems.push([id, `"${p}" has non-ASCII characters; SpamAssassin inside Kerio reads local.cf as bytes in the Windows code page and would not find it. Move DCC to an ASCII-only folder such as C:\\sa`]);

@@ -5,7 +5,7 @@ import { isWindowsAbsolute } from '../target/target.js';
  * `kerio-dcc answers` prints), so the documented default and the real one cannot drift;
  * a test checks that both list the same keys.
  */
-export type ValueType = 'path' | 'path-or-auto' | 'path-list-or-auto' | 'line-list' | 'bool' | 'count' | 'seconds' | 'service-name' | 'rule-name' | 'dcc-client' | 'dcc-server-list';
+export type ValueType = 'path' | 'path-or-auto' | 'path-list-or-auto' | 'line-list' | 'bool' | 'count' | 'seconds' | 'service-name' | 'rule-name' | 'dcc-client' | 'dcc-server-list' | 'hours' | 'days' | 'restart-policy' | 'time-window';
 
 export const SCHEMA: Record<string, Record<string, ValueType>> = {
   kerio: { install_dir: 'path-or-auto', rules_dir: 'path-or-auto', service: 'service-name' },
@@ -13,7 +13,13 @@ export const SCHEMA: Record<string, Record<string, ValueType>> = {
   firewall: { enabled: 'bool', name_prefix: 'rule-name' },
   service: { restart: 'bool', timeout_seconds: 'seconds' },
   backup: { dir: 'path', keep: 'count' },
+  watch: { interval_hours: 'hours', restart: 'restart-policy', window: 'time-window' },
+  log: { keep_days: 'days' },
 };
+
+/** When the scheduled repair may restart Kerio: at once, only inside [watch] window, or never (report only). */
+export const RESTART_POLICIES = ['now', 'window', 'never'] as const;
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
 export type RawValue = string | boolean | string[];
 
@@ -97,6 +103,22 @@ export function checkValue(type: ValueType, raw: RawValue): Checked {
       const items = asList(raw).map((s) => s.replace(/\s+/g, ' '));
       for (const item of items) if (!DCC_SERVER.test(item)) return bad(`"${item}" is not a DCC server entry as cdcc's add takes it: HOST[,PORT] [RTT+N ms] [anon | CLIENT-ID PASSWORD], e.g. dcc1.dcc-servers.net RTT+1000 ms anon`);
       return ok(items);
+    }
+    case 'hours':
+    case 'days': {
+      const max = type === 'hours' ? 168 : 3650;
+      if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) return bad(`"${text}" is not a whole number of ${type} from 1 to ${max}`);
+      return ok(Number(text));
+    }
+    case 'restart-policy':
+      if (!RESTART_POLICIES.includes(text.toLowerCase() as RestartPolicy)) return bad(`"${text}" is not one of ${RESTART_POLICIES.join(', ')}`);
+      return ok(text.toLowerCase());
+    case 'time-window': {
+      if (text === '') return ok('');
+      const m = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(text);
+      if (!m || Number(m[1]) > 23 || Number(m[3]) > 23 || Number(m[2]) > 59 || Number(m[4]) > 59) return bad(`"${text}" is not a time window HH:MM-HH:MM (24-hour clock, e.g. 02:00-04:30)`);
+      if (m[1] === m[3] && m[2] === m[4]) return bad(`"${text}" starts and ends at the same time`);
+      return ok(text);
     }
     case 'rule-name':
       if (text === '' || text.length > 200) return bad('must be 1 to 200 characters');

@@ -9,6 +9,7 @@ const COMMON: Record<string, OptionSpec> = {
   simulate: { type: 'boolean', help: 'answer sc, netsh, net and PowerShell from a simulated system (state in C:\\ProgramData\\kerio-dcc\\simulated-system.json, inside the image with --root); files are real, and so is dccproc except on an image' },
   json: { type: 'boolean', help: 'print one JSON object on stdout (schema 1); logs go to stderr' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
+  log: { type: 'string', arg: 'FILE', help: 'also append this run\'s line of the run log to FILE' },
 };
 const CHANGING: Record<string, OptionSpec> = {
   yes: { type: 'boolean', short: 'y', help: 'do not ask; apply the plan (required without a terminal)' },
@@ -71,10 +72,22 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: { ...COMMON, timeout: { type: 'string', arg: 'SECONDS', help: 'how long dccproc may take for each test (default 20)' } },
     positionals: 0,
   },
+  watch: {
+    summary: 'keep DCC on: a scheduled task (SYSTEM) that checks it at boot, every few hours and after Kerio starts, and repairs it',
+    usage: 'kerio-dcc watch --answers FILE [--yes] [--dry-run] [--json] [--log FILE] [--root DIR --simulate]\n       kerio-dcc watch --remove [--yes] [--dry-run] [--json] [--root DIR --simulate]\n       kerio-dcc watch --run --answers FILE   (what the task runs: status, and install when DCC drifted)',
+    options: {
+      ...COMMON,
+      yes: CHANGING.yes!,
+      'dry-run': CHANGING['dry-run']!,
+      remove: { type: 'boolean', help: 'delete the scheduled task and its files (backed up; undo with rollback)' },
+      run: { type: 'boolean', help: 'the repair the task runs: status; if DCC drifted, install with these answers ([watch] restart decides about restarting Kerio)' },
+    },
+    positionals: 0,
+  },
   demo: {
     summary: 'build a throw-away image of a Windows server with Kerio and run install on it',
-    usage: 'kerio-dcc demo [--json]',
-    options: { json: COMMON.json!, help: COMMON.help! },
+    usage: 'kerio-dcc demo [--json] [--log FILE]',
+    options: { json: COMMON.json!, help: COMMON.help!, log: COMMON.log! },
     positionals: 0,
   },
   answers: {

@@ -10,7 +10,7 @@ import { terminalUi } from '../ui/terminal.js';
 import type { ParsedCommand } from './args.js';
 
 /** The live system is Windows; elsewhere the tool works only on an image (--root). */
-function liveTarget(): Target {
+export function liveTarget(): Target {
   if (process.platform !== 'win32') {
     throw new UsageError(
       'kerio-dcc changes a Windows server, and this machine is not Windows.',

@@ -41,15 +41,33 @@ const HANDLERS: Record<string, Handler> = {
       await doctor.runDoctor(ctx, report, timeout ?? doctor.DOCTOR_TIMEOUT_SECONDS);
     });
   },
+  watch: async (parsed, report) => {
+    const v = parsed.values;
+    if ([v['remove'], v['run']].filter((x) => x === true).length > 1) throw new UsageError('watch takes --remove or --run, not both.', 'Run `kerio-dcc watch --help` for its options.');
+    const watch = await import('../commands/watch.js');
+    if (v['remove'] === true) return withContext(parsed, report, (ctx) => watch.runWatchRemove(ctx, report));
+    if (v['run'] !== true) return withContext(parsed, report, (ctx) => watch.runWatch(ctx, report));
+    try {
+      await withContext(parsed, report, async (ctx) => (await import('../commands/repair.js')).runRepair(ctx, report));
+    } catch (err) {
+      // The answers the task runs with are broken or gone: nothing can be checked, but monitoring must hear of it.
+      if (err instanceof UsageError && !contexts.has(report)) await (await import('./brokenAnswers.js')).reportBrokenAnswers(parsed, report, err);
+      throw err;
+    }
+  },
   demo: async (parsed, report) => {
     const { buildContext } = await import('./context.js');
     await (await import('../commands/demo.js')).runDemo(report, (root) => buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] }));
   },
 };
 
+/** The context of each run, for the run log written after it ended. */
+const contexts = new WeakMap<Report, RunContext>();
+
 async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: RunContext) => Promise<void>): Promise<void> {
   const { buildContext } = await import('./context.js');
   const ctx = await buildContext(parsed);
+  contexts.set(report, ctx);
   report.target = ctx.target.describe();
   report.simulated = ctx.runner?.simulated ?? false;
   report.dryRun = ctx.options.dryRun;
@@ -74,7 +92,7 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
 }
 
 /** Commands that change the server: one at a time (a lock), and never after an unfinished run. */
-const CHANGING_COMMANDS = new Set(['install', 'uninstall', 'rollback']);
+const CHANGING_COMMANDS = new Set(['install', 'uninstall', 'rollback', 'watch']);
 
 function write(stream: NodeJS.WriteStream, text: string): void {
   stream.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -97,8 +115,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const json = rest.includes('--json');
   const report = newReport(name);
+  let parsed: ParsedCommand | null = null;
   try {
-    const parsed = parseCommand(name, rest);
+    parsed = parseCommand(name, rest);
     if (parsed.values['help']) {
       write(process.stdout, commandHelp(name));
       return ExitCode.ok;
@@ -120,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
       report.error = { message: `Unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, hint: 'Please report this. If the server was changed, `kerio-dcc rollback` restores it from the newest backup.' };
     }
   }
+  if (parsed) await (await import('./recordRun.js')).recordRun(parsed, report, contexts.get(report) ?? null);
   if (json) write(process.stdout, toJson(report));
   else {
     if (report.steps.length || report.summary) write(process.stdout, toHuman(report));

@@ -5,6 +5,7 @@ import { atomicWrite, retryWhileLocked } from '../fs/atomicWrite.js';
 import { createFolderWithAcl } from '../windows/acl.js';
 import { runFirewallChange } from '../windows/firewall.js';
 import { restartService, stateName } from '../windows/service.js';
+import { describeFailure } from '../windows/tools.js';
 import type { RunContext } from '../model/context.js';
 import type { Action } from '../model/plan.js';
 
@@ -15,7 +16,7 @@ function requireRunner(ctx: RunContext) {
 
 /** Carries out one planned action. The only code that changes the target. */
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
-  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.service}`);
+  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.kind === 'task' ? action.taskName : action.service}`);
   if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
     await (await import('../managed/stateFolderAcl.js')).executeAclAction(ctx, action);
     return;
@@ -50,6 +51,11 @@ export async function execute(ctx: RunContext, action: Action, interrupted: () =
     case 'firewall':
       await runFirewallChange(requireRunner(ctx), action.request);
       return;
+    case 'task': {
+      const result = await requireRunner(ctx).run(action.request);
+      if (result.exitCode !== 0 || result.timedOut) throw new Error(describeFailure(action.request, result));
+      return;
+    }
     case 'restartService': {
       const started = Date.now();
       const progress = ctx.ui.progress;

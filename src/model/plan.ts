@@ -30,9 +30,11 @@ export type Action =
    */
   | { kind: 'secureFolder'; path: WinPath; before: string; inside: boolean }
   /** Put back a folder's owner and DACL as recorded (undoing secureFolder). */
-  | { kind: 'setAcl'; path: WinPath; sddl: string; before: string };
+  | { kind: 'setAcl'; path: WinPath; sddl: string; before: string }
+  /** A changing schtasks call (register from the task file in the state folder, or delete) for the watch task. */
+  | { kind: 'task'; request: CommandRequest; taskName: string };
 
-export type StepId = 'locate' | 'backup' | 'dcc-client' | 'dcc-map' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions';
+export type StepId = 'locate' | 'backup' | 'dcc-client' | 'dcc-map' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions' | 'watch';
 
 export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';
@@ -74,7 +76,7 @@ export interface StepPlan {
 }
 
 export interface Plan {
-  command: 'install' | 'uninstall' | 'rollback' | 'secure';
+  command: 'install' | 'uninstall' | 'rollback' | 'secure' | 'watch';
   steps: StepPlan[];
   /** Files whose current content the plan was computed from: apply refuses if they changed since. */
   readHashes: Map<WinPath, string | null>;

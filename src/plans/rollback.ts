@@ -194,7 +194,9 @@ export async function planRestore(ctx: RunContext, dir: string, manifest: Manife
   const firewall = await planFirewallRestore(ctx, manifest);
   const permissions = await planAclRestore(ctx, dir, manifest.acls ?? []);
   const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.count} file(s) of backup ${manifest.id} match their sha256` });
-  const changing = [files.step, removals, firewall, permissions];
+  // The watch task follows its task file, put back or removed by the two steps before.
+  const task = await (await import('../managed/watchTask.js')).planTaskRestore(ctx, [files.step, removals]);
+  const changing = [files.step, removals, firewall, permissions, ...(task ? [task] : [])];
   const service = planService(ctx, changing);
   const trees = [rulesDir].filter(() => changing.some((s) => s.status === 'change'));
   return {

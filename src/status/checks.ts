@@ -99,5 +99,6 @@ export async function statusChecks(ctx: RunContext): Promise<{ location: Locatio
   checks.push(service);
   const stateFolder = await checkStateFolder(ctx);
   checks.push(await checkUnfinished(ctx, stateFolder.ok !== false), stateFolder, await checkProfileAcl(ctx));
+  checks.push(await (await import('../managed/watchTask.js')).watchCheck(ctx));
   return { location: facts.location, checks, installFixes };
 }

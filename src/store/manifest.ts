@@ -2,6 +2,7 @@ import path from 'node:path';
 import { PreconditionError } from '../errors.js';
 import { dirnameWin, isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
 import type { FirewallRule } from '../windows/firewall.js';
+import { isWatchPath } from '../trust/watchFiles.js';
 
 export interface ManifestFile {
   path: WinPath;
@@ -94,7 +95,8 @@ export function backupCopyPath(dir: string, relative: string): string {
 
 /**
  * The folders a manifest may name: the rules folder, `.spamassassin` profile folders
- * with what is in them, and the bundled DCC client's folders the answers name. Anything else (`..`, another drive, a system file) is refused.
+ * with what is in them, the bundled DCC client's folders the answers name, and the watch
+ * task's own files in the state folder. Anything else (`..`, another drive, a system file) is refused.
  */
 export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: WinPath, systemRoot: WinPath, dccClientDirs: WinPath[] = []): Promise<void> {
   const systemDrive = systemRoot.slice(0, 2).toLowerCase();
@@ -108,7 +110,7 @@ export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: Win
   const allowed = (p: WinPath): boolean => {
     const n = normalizeWin(p);
     if (n !== p.replace(/\//g, '\\').replace(/\\$/, '')) return false; // '..' or '.' inside the path
-    if (isInsideWin(n, rulesDir)) return true;
+    if (isInsideWin(n, rulesDir) || isWatchPath(n)) return true;
     // The bundled DCC client's programs and map: files directly in the folders the answers name.
     if (dccClientDirs.some((d) => normalizeWin(d).toLowerCase() === dirnameWin(n).toLowerCase())) return true;
     const parts = n.split('\\');

@@ -18,6 +18,8 @@ import { runReg } from './simulated/reg.js';
 import { runSc } from './simulated/sc.js';
 import { checkSimState, loadSimState, saveSimState, simCodePage, type SimHost, type SimState } from './simulated/state.js';
 import { codePageOnce, decodeResult, encodeText, oemCodePageRequest, type OutputEncoding, type RawResult } from './codePage.js';
+import { runSchtasks } from './simulated/schtasks.js';
+import { runEventcreate } from './simulated/eventcreate.js';
 
 export type { SimDccproc } from './simulatedDccproc.js';
 export {
@@ -101,6 +103,8 @@ const TOOLS: Record<string, Tool> = {
   'powershell.exe': { run: runPowershell, output: 'utf8' },
   'icacls.exe': { run: runIcacls, output: 'oem' },
   'cdcc.exe': { run: (_state, args, host) => runSimulatedCdcc(args, host), output: 'oem' },
+  'schtasks.exe': { run: runSchtasks, output: 'oem' },
+  'eventcreate.exe': { run: (state, args) => runEventcreate(state, args), output: 'oem' },
 };
 
 /** DCC's client, as the real dccproc.exe answers the doctor (simulatedDccproc.ts). */

@@ -36,6 +36,8 @@
  *   }                              // with none has ProgramData's inherited ACL (simulated/acl.ts)
  * }
  */
+import type { SimTask } from './schtasks.js';
+import type { SimEvent } from './eventcreate.js';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errnoCode } from '../../errors.js';
@@ -92,6 +94,10 @@ export interface SimState {
    * entry has what Windows gives it (simulated/acl.ts). Set one to simulate a hostile folder.
    */
   acls?: Record<string, SimAcl>;
+  /** Scheduled tasks by lower-cased name (simulated/schtasks.ts). */
+  tasks?: Record<string, SimTask>;
+  /** Events written with eventcreate, oldest first (simulated/eventcreate.ts). */
+  events?: SimEvent[];
 }
 
 export interface SimAcl {
@@ -246,7 +252,7 @@ export function checkSimState(json: unknown, where: string): SimState {
     }
     acls = json.acls as Record<string, SimAcl>;
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(typeof json.codePage === 'number' ? { codePage: json.codePage } : {}), ...(json.netSecurity === false ? { netSecurity: false } : {}), ...(acls ? { acls } : {}) };
+  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(typeof json.codePage === 'number' ? { codePage: json.codePage } : {}), ...(json.netSecurity === false ? { netSecurity: false } : {}), ...(acls ? { acls } : {}), ...(isObject(json.tasks) ? { tasks: json.tasks as Record<string, SimTask> } : {}), ...(Array.isArray(json.events) ? { events: json.events as SimEvent[] } : {}) };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */
