@@ -26,13 +26,16 @@ const LAYERS = [
 ];
 
 // A layer is a folder, or for system/simulated a family of files (system/simulated.ts, system/simulated/, system/simulatedPowershell.ts...).
-const folder = (names) => `^src/(${names.map((n) => (n === 'system' ? 'system/(?!simulated)' : n === 'system/simulated' ? 'system/simulated' : `${n}/`)).join('|')})`;
+const folder = (names) =>
+  `^src/(${names.map((n) => (n === 'system' ? 'system/(?!simulated)' : n === 'system/simulated' ? 'system/simulated' : `${n}/`)).join('|')})`;
 
 module.exports = {
   forbidden: [
     ...LAYERS.slice(1).map((layer, i) => ({
       name: `no-up-from-${layer.join('-')}`,
-      comment: `src/${layer.join(', src/')} may not import from a layer above it (${LAYERS.slice(0, i + 1).flat().join(', ')})`,
+      comment: `src/${layer.join(', src/')} may not import from a layer above it (${LAYERS.slice(0, i + 1)
+        .flat()
+        .join(', ')})`,
       severity: 'error',
       from: { path: folder(layer) },
       to: { path: folder(LAYERS.slice(0, i + 1).flat()) },

@@ -16,9 +16,36 @@ function seededRandom(seed) {
 }
 
 const WORDS = [
-  'invoice', 'pharmacy', 'lottery', 'winner', 'account', 'verify', 'urgent', 'discount', 'casino', 'credit',
-  'refund', 'bitcoin', 'shipment', 'password', 'offer', 'unsubscribe', 'prize', 'loan', 'replica', 'deal',
-  'payment', 'bank', 'transfer', 'beneficiary', 'inheritance', 'mortgage', 'pills', 'watch', 'dating', 'stock',
+  'invoice',
+  'pharmacy',
+  'lottery',
+  'winner',
+  'account',
+  'verify',
+  'urgent',
+  'discount',
+  'casino',
+  'credit',
+  'refund',
+  'bitcoin',
+  'shipment',
+  'password',
+  'offer',
+  'unsubscribe',
+  'prize',
+  'loan',
+  'replica',
+  'deal',
+  'payment',
+  'bank',
+  'transfer',
+  'beneficiary',
+  'inheritance',
+  'mortgage',
+  'pills',
+  'watch',
+  'dating',
+  'stock',
 ];
 
 /** Rule-like lines (header, body, uri, meta, with describe and score) up to about `bytes` long. */
@@ -37,10 +64,13 @@ function ruleText(random, fileNo, bytes) {
     const b = pick();
     const kind = rule % 4;
     const test =
-      kind === 0 ? `header   ${name}  Subject =~ /\\b(?:${a}|${b})\\b/i`
-      : kind === 1 ? `body     ${name}  /\\b${a}\\s+(?:now|today|${b})\\b/i`
-      : kind === 2 ? `uri      ${name}  /${a}[-.]${b}\\.example\\b/i`
-      : `meta     ${name}  (BENCH_${fileNo}_${rule - 1} && !BENCH_${fileNo}_${rule - 2})`;
+      kind === 0
+        ? `header   ${name}  Subject =~ /\\b(?:${a}|${b})\\b/i`
+        : kind === 1
+          ? `body     ${name}  /\\b${a}\\s+(?:now|today|${b})\\b/i`
+          : kind === 2
+            ? `uri      ${name}  /${a}[-.]${b}\\.example\\b/i`
+            : `meta     ${name}  (BENCH_${fileNo}_${rule - 1} && !BENCH_${fileNo}_${rule - 2})`;
     const block = [
       test,
       `describe ${name}  Mentions ${a} together with ${b}`,
@@ -85,7 +115,12 @@ export async function addGeneratedRules(hostRulesDir, count, seed = 1) {
       content = ruleText(random, i, fileSize(random));
     } else if (i % 2 === 0) {
       file = path.join(i % 4 === 0 ? hostRulesDir : subfolder, `bench_${i}.cf.sha256`);
-      content = Buffer.from(`${Math.floor(random() * 2 ** 52).toString(16).padStart(64, '0')}  bench_${i}.cf\n`, 'latin1');
+      content = Buffer.from(
+        `${Math.floor(random() * 2 ** 52)
+          .toString(16)
+          .padStart(64, '0')}  bench_${i}.cf\n`,
+        'latin1',
+      );
     } else {
       file = path.join(subfolder, `bench_${i}.txt`);
       content = Buffer.from(`Notes on rule set ${i}: generated for the kerio-dcc benchmark.\r\n`.repeat(20), 'latin1');

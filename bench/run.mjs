@@ -58,7 +58,14 @@ function readOptions() {
   return {
     runs: count('runs', values.runs, 1),
     warmup: count('warmup', values.warmup, 0),
-    sizes: [...new Set(values.sizes.split(',').filter((s) => s.trim() !== '').map((s) => count('sizes', s.trim().replace(/_/g, ''), 1)))].sort((x, y) => x - y),
+    sizes: [
+      ...new Set(
+        values.sizes
+          .split(',')
+          .filter((s) => s.trim() !== '')
+          .map((s) => count('sizes', s.trim().replace(/_/g, ''), 1)),
+      ),
+    ].sort((x, y) => x - y),
     dir: path.resolve(values.dir),
     keep: values.keep,
     strict: values.strict,
@@ -291,7 +298,12 @@ async function benchmark(opts, work, dist) {
   ];
   for (const s of sized) {
     const n = s.size.toLocaleString('en-US');
-    cases.push({ key: `copy-${s.size}`, label: `${copyLabel} of ${n} files, ${s.megabytes.toFixed(1)} MB (baseline)`, argv: async () => copyArgv(s.rules, runDir), codes: [0] });
+    cases.push({
+      key: `copy-${s.size}`,
+      label: `${copyLabel} of ${n} files, ${s.megabytes.toFixed(1)} MB (baseline)`,
+      argv: async () => copyArgv(s.rules, runDir),
+      codes: [0],
+    });
     cases.push({
       key: `install-${s.size}`,
       label: `\`kerio-dcc install\`, ${n} files`,
@@ -366,7 +378,10 @@ async function benchmark(opts, work, dist) {
     `- Machine: ${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} x ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GB; Node ${process.version}.`,
     process.platform === 'win32'
       ? '- Load average: not available on Windows.'
-      : `- Load average (1/5/15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end.`,
+      : `- Load average (1/5/15 min): ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${os
+          .loadavg()
+          .map((l) => l.toFixed(2))
+          .join(' ')} at the end.`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   return rows.some((r) => r.missed);

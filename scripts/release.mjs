@@ -81,13 +81,7 @@ function run(program, args, what, { cwd = ROOT, input, env } = {}) {
 }
 
 function requireTools(signing) {
-  const tools = [
-    ['wixl', 'wixl'],
-    ['msibuild', 'msitools'],
-    ['msiinfo', 'msitools'],
-    ['zip', 'zip'],
-    ...(signing ? [['osslsigncode', 'osslsigncode']] : []),
-  ];
+  const tools = [['wixl', 'wixl'], ['msibuild', 'msitools'], ['msiinfo', 'msitools'], ['zip', 'zip'], ...(signing ? [['osslsigncode', 'osslsigncode']] : [])];
   const missing = tools.filter(([program]) => spawnSync(program, ['--version'], { stdio: 'ignore' }).error?.code === 'ENOENT');
   if (missing.length > 0) {
     throw new ReleaseError(`Missing ${missing.map(([p]) => p).join(', ')}: apt-get install ${[...new Set(missing.map(([, pkg]) => pkg))].join(' ')}`, 2);
@@ -101,7 +95,10 @@ function signingConfig() {
   const timestampUrl = process.env[SIGN_ENV.timestampUrl] ?? '';
   if (pfx === '') {
     if (password !== undefined || timestampUrl !== '') {
-      throw new ReleaseError(`${password !== undefined ? SIGN_ENV.password : SIGN_ENV.timestampUrl} is set but ${SIGN_ENV.pfx} is not: set both ${SIGN_ENV.pfx} and ${SIGN_ENV.password} to sign, or neither.`, 2);
+      throw new ReleaseError(
+        `${password !== undefined ? SIGN_ENV.password : SIGN_ENV.timestampUrl} is set but ${SIGN_ENV.pfx} is not: set both ${SIGN_ENV.pfx} and ${SIGN_ENV.password} to sign, or neither.`,
+        2,
+      );
     }
     return null;
   }
@@ -188,13 +185,17 @@ async function fixSummaryTimes(msi, builtFrom, builtTo, epoch) {
     const value = bytes.readBigUInt64LE(i + 4);
     if (value >= low && value <= high) hits.push(i + 4);
   }
-  if (hits.length !== 2) throw new ReleaseError(`Expected the MSI's two summary times (created, last saved) from this build, found ${hits.length}: the wixl output changed, see fixSummaryTimes.`);
+  if (hits.length !== 2)
+    throw new ReleaseError(
+      `Expected the MSI's two summary times (created, last saved) from this build, found ${hits.length}: the wixl output changed, see fixSummaryTimes.`,
+    );
   for (const at of hits) bytes.writeBigUInt64LE(toFiletime(epoch), at);
   await writeFile(msi, bytes);
   const expected = new Date(epoch * 1000);
   const info = run('msiinfo', ['suminfo', msi], 'msiinfo suminfo', { env: { ...process.env, TZ: 'UTC' } });
   const times = [...info.matchAll(/^(?:Created|Last saved): (.+)$/gm)].map((m) => new Date(`${m[1]} UTC`).getTime());
-  if (times.length !== 2 || times.some((t) => t !== expected.getTime())) throw new ReleaseError(`The MSI's summary times did not become ${expected.toISOString()}:\n${info}`);
+  if (times.length !== 2 || times.some((t) => t !== expected.getTime()))
+    throw new ReleaseError(`The MSI's summary times did not become ${expected.toISOString()}:\n${info}`);
 }
 
 async function buildMsi(stage, { msiVersion, epoch }) {
@@ -222,7 +223,11 @@ async function buildMsi(stage, { msiVersion, epoch }) {
   await writeFile(path.join(stage, 'Environment.idt'), environment);
   run('msibuild', [msi, '-i', path.join(stage, 'Environment.idt')], 'msibuild -i Environment.idt');
   for (const [action, sequence] of ENVIRONMENT_ACTIONS) {
-    run('msibuild', [msi, '-q', `INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('${action}', ${sequence})`], `msibuild: add ${action}`);
+    run(
+      'msibuild',
+      [msi, '-q', `INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('${action}', ${sequence})`],
+      `msibuild: add ${action}`,
+    );
   }
 
   // The package code names these exact bytes: derived from what went in, so it repeats only when they do.
@@ -255,9 +260,11 @@ async function stageDccClient(stage, options) {
     });
   }
   const note = await readFile(path.join(dir, 'BUILD.txt'), 'utf8');
-  if (!note.includes(`sha256 ${DCC_TARBALL_SHA256}`)) throw new ReleaseError(`--dcc-client ${options.dccClient}: its BUILD.txt does not name DCC ${DCC_VERSION}'s tarball (sha256 ${DCC_TARBALL_SHA256}).`, 2);
+  if (!note.includes(`sha256 ${DCC_TARBALL_SHA256}`))
+    throw new ReleaseError(`--dcc-client ${options.dccClient}: its BUILD.txt does not name DCC ${DCC_VERSION}'s tarball (sha256 ${DCC_TARBALL_SHA256}).`, 2);
   for (const name of ['dccproc.exe', 'cdcc.exe']) {
-    if (!note.includes(`sha256 ${sha256(await readFile(path.join(dir, name)))}  ${name}`)) throw new ReleaseError(`--dcc-client ${options.dccClient}: ${name} is not the program its BUILD.txt describes.`, 2);
+    if (!note.includes(`sha256 ${sha256(await readFile(path.join(dir, name)))}  ${name}`))
+      throw new ReleaseError(`--dcc-client ${options.dccClient}: ${name} is not the program its BUILD.txt describes.`, 2);
   }
 }
 
@@ -289,12 +296,14 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   const signing = signingConfig();
   requireTools(signing);
-  if (signing) await stat(signing.pfx).catch(() => {
-    throw new ReleaseError(`${SIGN_ENV.pfx} names ${signing.pfx}, which cannot be read.`, 2);
-  });
+  if (signing)
+    await stat(signing.pfx).catch(() => {
+      throw new ReleaseError(`${SIGN_ENV.pfx} names ${signing.pfx}, which cannot be read.`, 2);
+    });
   const version = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version;
   const msiVersion = options.msiVersion ?? version;
-  if (!/^\d{1,3}\.\d{1,3}\.\d{1,5}$/.test(msiVersion)) throw new ReleaseError(`The MSI version must be major.minor.patch (at most 255.255.65535), not "${msiVersion}".`, 2);
+  if (!/^\d{1,3}\.\d{1,3}\.\d{1,5}$/.test(msiVersion))
+    throw new ReleaseError(`The MSI version must be major.minor.patch (at most 255.255.65535), not "${msiVersion}".`, 2);
   const epoch = sourceDateEpoch();
 
   const exe = options.exe ?? buildExe();
@@ -321,10 +330,14 @@ async function main() {
     await writeFile(path.join(options.out, 'SHA256SUMS'), sums.join(''));
 
     process.stdout.write(`${sums.join('')}`);
-    process.stdout.write(`kerio-dcc ${msiVersion} in ${path.relative(process.cwd(), options.out) || '.'}: ProductCode {${built.productCode}}, UpgradeCode {${built.upgradeCode}}\n`);
-    process.stdout.write(signing
-      ? `Signed (Authenticode, SHA-256${signing.timestampUrl ? ', timestamped' : ', NOT timestamped'}): kerio-dcc.exe and the MSI.\n`
-      : `UNSIGNED: set ${SIGN_ENV.pfx} and ${SIGN_ENV.password} to sign the exe and the MSI.\n`);
+    process.stdout.write(
+      `kerio-dcc ${msiVersion} in ${path.relative(process.cwd(), options.out) || '.'}: ProductCode {${built.productCode}}, UpgradeCode {${built.upgradeCode}}\n`,
+    );
+    process.stdout.write(
+      signing
+        ? `Signed (Authenticode, SHA-256${signing.timestampUrl ? ', timestamped' : ', NOT timestamped'}): kerio-dcc.exe and the MSI.\n`
+        : `UNSIGNED: set ${SIGN_ENV.pfx} and ${SIGN_ENV.password} to sign the exe and the MSI.\n`,
+    );
   } finally {
     await rm(stage, { recursive: true, force: true });
   }

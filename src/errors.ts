@@ -54,8 +54,7 @@ export class AnswersError extends UsageError {
     readonly problems: string[],
   ) {
     super(
-      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the answers file:\n` +
-        problems.map((p) => `  - ${p}`).join('\n'),
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the answers file:\n` + problems.map((p) => `  - ${p}`).join('\n'),
       'Fix the lines named above; `kerio-dcc answers` prints a template with every key and its default.',
     );
   }

@@ -27,7 +27,13 @@ export function readTemplate(name: string): Buffer {
 export function templateNames(folder: string): string[] {
   const prefix = folder.endsWith('/') ? folder : `${folder}/`;
   if (EMBEDDED === null) {
-    return readdirSync(new URL(prefix, templatesFolder()), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
+    return readdirSync(new URL(prefix, templatesFolder()), { withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
   }
-  return Object.keys(EMBEDDED).filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/')).map((k) => k.slice(prefix.length)).sort();
+  return Object.keys(EMBEDDED)
+    .filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/'))
+    .map((k) => k.slice(prefix.length))
+    .sort();
 }

@@ -29,7 +29,7 @@ function onPath(program: string): string | null {
 }
 
 const ANSIBLE_PLAYBOOK = onPath('ansible-playbook');
-const SKIP = ANSIBLE_PLAYBOOK ? false : "ansible-playbook is not installed (Debian: apt-get install ansible), so the Ansible example is not run";
+const SKIP = ANSIBLE_PLAYBOOK ? false : 'ansible-playbook is not installed (Debian: apt-get install ansible), so the Ansible example is not run';
 
 interface Run {
   code: number;
@@ -144,7 +144,10 @@ t.test('the install playbook turns DCC on, a second run changes nothing, and the
     const report = JSON.parse(install['stdout']);
     t.equal(report.schema, 1, 'the install task read a schema 1 report');
     t.equal(task(play, 'kerio-dcc status')['rc'], 0, 'kerio-dcc status ran after install and passed');
-    const netshNames = report.commands.filter((c: any) => c.mutates).flatMap((c: any) => c.args).filter((a: string) => a.startsWith('name='));
+    const netshNames = report.commands
+      .filter((c: any) => c.mutates)
+      .flatMap((c: any) => c.args)
+      .filter((a: string) => a.startsWith('name='));
     t.ok(netshNames.includes('name=Kerio DCC #1; fleet (UDP 6277 out)'), 'a name_prefix with ; and # reached kerio-dcc whole', { netshNames });
     const localCf = await readFile(path.join(rules, 'local.cf'), 'latin1');
     t.match(localCf, /^dcc_timeout 10\r?$/m, 'extra_lines from the variables are in local.cf');
@@ -167,19 +170,19 @@ t.test('the install playbook turns DCC on, a second run changes nothing, and the
     await t.rejects(stat(inImage(img.root, joinWin(PROFILE, 'map'))), { code: 'ENOENT' }, 'the map copy in the profile folder is gone');
   });
 
-  await t.test('an audit run (--tags status) fails the host with kerio-dcc status\'s message once DCC is off', async (t) => {
+  await t.test("an audit run (--tags status) fails the host with kerio-dcc status's message once DCC is off", async (t) => {
     const play = await playbook(env, 'local-install.yml', vars, '--tags', 'status');
     t.equal(play.code, 2, 'ansible-playbook exits 2: a host failed');
     t.equal(play.recap['failures'], 1, 'the host is failed');
     t.equal(play.recap['changed'], 0, 'an audit changes nothing');
     t.equal(task(play, 'kerio-dcc status')['rc'], 6, 'kerio-dcc status exited 6 (drift)');
     const message = failureMessage(play);
-    t.match(message, /^kerio-dcc status: exit 6 \(DCC is not fully on\)\. DCC is not fully on: /, 'the play says which check failed, in kerio-dcc\'s words');
+    t.match(message, /^kerio-dcc status: exit 6 \(DCC is not fully on\)\. DCC is not fully on: /, "the play says which check failed, in kerio-dcc's words");
     t.match(message, 'To fix it, run: kerio-dcc install --answers', 'and how to fix it');
   });
 });
 
-t.test('a wrong answer fails the play with kerio-dcc\'s message, and the server is not changed', { skip: SKIP }, async (t) => {
+t.test("a wrong answer fails the play with kerio-dcc's message, and the server is not changed", { skip: SKIP }, async (t) => {
   const env = await ansibleEnv(t);
   const img = await makeImage(t);
   const before = await hashTree(img.root);
@@ -194,7 +197,13 @@ t.test('a wrong answer fails the play with kerio-dcc\'s message, and the server 
   const added = Object.keys(after).filter((p) => !(p in before));
   // The state folder is made by kerio-dcc backups --secure, restricted to administrators (the
   // simulation records that in its state file), and the answers file is put in it.
-  t.same(added.sort(), ['ProgramData/', 'ProgramData/kerio-dcc/', 'ProgramData/kerio-dcc/dcc.ini', 'ProgramData/kerio-dcc/simulated-system.json'].map((p) => p.split('/').join(path.sep)), 'only the answers file and the simulation\'s record of the secured folder were written');
+  t.same(
+    added.sort(),
+    ['ProgramData/', 'ProgramData/kerio-dcc/', 'ProgramData/kerio-dcc/dcc.ini', 'ProgramData/kerio-dcc/simulated-system.json'].map((p) =>
+      p.split('/').join(path.sep),
+    ),
+    "only the answers file and the simulation's record of the secured folder were written",
+  );
   t.same(Object.fromEntries(Object.entries(after).filter(([p]) => p in before)), before, 'nothing else in the image changed');
 });
 
@@ -224,7 +233,10 @@ t.test('the Windows playbooks pass ansible-playbook --syntax-check with the ansi
   const env = await ansibleEnv(t);
   const check = await run(ANSIBLE_PLAYBOOK!, ['--syntax-check', '-i', 'inventory.example.yml', 'install.yml', 'rollback.yml'], env);
   if (check.code !== 0 && /couldn't resolve module\/action 'ansible\.windows\./.test(check.stderr)) {
-    t.plan(0, "the ansible.windows collection is not installed (Debian's ansible package ships it; ansible-core alone does not), so win_command cannot be resolved");
+    t.plan(
+      0,
+      "the ansible.windows collection is not installed (Debian's ansible package ships it; ansible-core alone does not), so win_command cannot be resolved",
+    );
     return;
   }
   t.equal(check.code, 0, 'syntax-check passes', { stdout: check.stdout, stderr: check.stderr });
@@ -242,37 +254,63 @@ function flowLines(text: string): string[] {
 
 t.test('the local test flavour runs the same flow as the Windows tasks', async (t) => {
   const tasks = path.join(EXAMPLE, 'roles', 'kerio_dcc', 'tasks');
-  for (const [windows, local] of [['install.yml', 'local_install.yml'], ['rollback.yml', 'local_rollback.yml']] as const) {
+  for (const [windows, local] of [
+    ['install.yml', 'local_install.yml'],
+    ['rollback.yml', 'local_rollback.yml'],
+  ] as const) {
     const windowsLines = flowLines(await readFile(path.join(tasks, windows), 'utf8'));
-    t.ok(windowsLines.some((l) => l.startsWith('changed_when:')), `${windows} judges changed`);
+    t.ok(
+      windowsLines.some((l) => l.startsWith('changed_when:')),
+      `${windows} judges changed`,
+    );
     t.same(flowLines(await readFile(path.join(tasks, local), 'utf8')), windowsLines, `${local} names, judges and registers its tasks as ${windows} does`);
   }
 });
 
-t.test('the MSI tasks take the version to expect from the released MSI\'s name, and where to copy it', { skip: SKIP }, async (t) => {
+t.test("the MSI tasks take the version to expect from the released MSI's name, and where to copy it", { skip: SKIP }, async (t) => {
   const env = await ansibleEnv(t);
   const dir = await tempDir(t, 'kerio-dcc-ansible-msi-');
   const role = path.join(EXAMPLE, 'roles', 'kerio_dcc');
   const play = path.join(dir, 'msi-vars.yml');
   // The role's own defaults and vars, evaluated as the Windows tasks (tasks/package.yml) evaluate them.
-  await writeFile(play, JSON.stringify([{
-    hosts: 'localhost',
-    connection: 'local',
-    gather_facts: false,
-    vars: { ansible_python_interpreter: '{{ ansible_playbook_python }}' },
-    vars_files: [path.join(role, 'defaults', 'main.yml'), path.join(role, 'vars', 'main.yml')],
-    tasks: [{ name: 'msi vars', 'ansible.builtin.debug': { msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli, "product": kerio_dcc_msi_product_id} }}' } }],
-  }]));
+  await writeFile(
+    play,
+    JSON.stringify([
+      {
+        hosts: 'localhost',
+        connection: 'local',
+        gather_facts: false,
+        vars: { ansible_python_interpreter: '{{ ansible_playbook_python }}' },
+        vars_files: [path.join(role, 'defaults', 'main.yml'), path.join(role, 'vars', 'main.yml')],
+        tasks: [
+          {
+            name: 'msi vars',
+            'ansible.builtin.debug': {
+              msg: '{{ {"version": kerio_dcc_msi_version, "remote": kerio_dcc_msi_remote, "cli": kerio_dcc_cli, "product": kerio_dcc_msi_product_id} }}',
+            },
+          },
+        ],
+      },
+    ]),
+  );
   const result = await run(ANSIBLE_PLAYBOOK!, ['-i', 'localhost,', play, '-e', 'kerio_dcc_msi=/srv/release/kerio-dcc-0.12.3-x64.msi'], env);
   t.equal(result.code, 0, 'the playbook runs', { stderr: result.stderr });
   const msg = JSON.parse(result.stdout).plays[0].tasks[0].hosts.localhost.msg;
   // The ProductCode scripts/release.mjs gives version 0.12.3: a name-based UUID in the wxs's UpgradeCode (Python's uuid5 as the reference).
   const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(await readFile(path.join(PROJECT, 'packaging', 'kerio-dcc.wxs'), 'utf8'))![1]!;
-  const python = await run('python3', ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, 'kerio-dcc product 0.12.3'], env);
-  t.same(msg, {
-    version: '0.12.3',
-    remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi',
-    cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'],
-    product: `{${python.stdout.trim()}}`,
-  }, 'the version from the name, the copy in C:\\Windows\\Temp, the exe to run, and the ProductCode of that version\'s MSI');
+  const python = await run(
+    'python3',
+    ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, 'kerio-dcc product 0.12.3'],
+    env,
+  );
+  t.same(
+    msg,
+    {
+      version: '0.12.3',
+      remote: 'C:\\Windows\\Temp\\kerio-dcc-0.12.3-x64.msi',
+      cli: ['C:\\Program Files\\kerio-dcc\\kerio-dcc.exe'],
+      product: `{${python.stdout.trim()}}`,
+    },
+    "the version from the name, the copy in C:\\Windows\\Temp, the exe to run, and the ProductCode of that version's MSI",
+  );
 });

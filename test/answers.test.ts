@@ -192,7 +192,10 @@ t.test('a partial answers file takes the defaults for every key it leaves out', 
   t.ok(block.includes('dcc_home C:\\sa\\etc\\dcc'), 'dcc.home default');
   t.ok(block.includes('dcc_path C:\\sa\\dccproc.exe'), 'dcc.dccproc default');
   t.match(run.json.backup, /^C:\\ProgramData\\kerio-dcc\\backups\\/, 'backup.dir default');
-  t.ok(run.json.commands.some((c: { args: string[] }) => c.args.join(' ') === 'stop KerioMailServer'), 'kerio.service default, service.restart default');
+  t.ok(
+    run.json.commands.some((c: { args: string[] }) => c.args.join(' ') === 'stop KerioMailServer'),
+    'kerio.service default, service.restart default',
+  );
 });
 
 t.test('an answers file saved by Notepad with a UTF-8 BOM works', async (t) => {

@@ -34,7 +34,11 @@ t.test('a backup in the one-file layout of 0.1.0 is listed, verified and rolled 
 
   const verify = await kerioOnImage(img, ['backups', '--verify']);
   succeeded(t, verify, 'backups --verify');
-  t.match(verify.json.data.backups, [{ id: ID, command: 'install', status: 'complete', files: 4, problems: [] }], 'it is listed with its four files, every copy intact');
+  t.match(
+    verify.json.data.backups,
+    [{ id: ID, command: 'install', status: 'complete', files: 4, problems: [] }],
+    'it is listed with its four files, every copy intact',
+  );
 
   const rollback = await kerioOnImage(img, ['rollback', '--yes']);
   succeeded(t, rollback, 'rollback');
@@ -61,7 +65,7 @@ t.test('an unfinished run recorded in the one-file layout is restored by the nex
   const install = await kerioOnImage(img, ['install', '--yes']);
   succeeded(t, install, 'install --yes');
   t.match(install.json.warnings.join('\n'), /restored from its backup before this run/, 'it restored the interrupted run first');
-  t.match((await readFile(manifest, 'utf8')), /"status": "restored"/, 'the old backup is marked restored');
+  t.match(await readFile(manifest, 'utf8'), /"status": "restored"/, 'the old backup is marked restored');
   t.same((await readdir(dir)).sort(), ['files', 'files.jsonl', 'journal.jsonl', 'manifest.json'], 'and now has the new layout');
   const after = await kerioOnImage(img, ['backups', '--verify']);
   succeeded(t, after, 'backups --verify');

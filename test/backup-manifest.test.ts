@@ -32,7 +32,12 @@ function manifestWith(files: ManifestFile[]): Plain {
     createdAt: '2026-11-27T12:00:00.000Z',
     finishedAt: null,
     status: 'applying',
-    target: { root: null, rulesDir: 'C:\\Program Files\\Kerio\\MailServer\\plugins\\spamassassin\\rules', installDir: 'C:\\Program Files\\Kerio\\MailServer', service: 'KerioMailServer' },
+    target: {
+      root: null,
+      rulesDir: 'C:\\Program Files\\Kerio\\MailServer\\plugins\\spamassassin\\rules',
+      installDir: 'C:\\Program Files\\Kerio\\MailServer',
+      service: 'KerioMailServer',
+    },
     answersFile: 'D:\\ops\\dcc "prod".ini',
     changes: ['local-cf', 'v310-pre'],
     files,
@@ -74,12 +79,25 @@ t.test('a backup is a small manifest.json and a files.jsonl of one line per file
     t.same(await readdir(base), [ID], `${count} file(s): the backup is in place under its id, nothing else is left`);
     t.same((await readdir(dir)).sort(), ['files.jsonl', 'manifest.json'], `${count} file(s): no temp file is left`);
     const list = await readFile(path.join(dir, 'files.jsonl'), 'utf8');
-    t.same(list === '' ? [] : list.trimEnd().split('\n').map((l) => JSON.parse(l)), manifest.files, `${count} file(s): one JSON line per file, in order`);
+    t.same(
+      list === ''
+        ? []
+        : list
+            .trimEnd()
+            .split('\n')
+            .map((l) => JSON.parse(l)),
+      manifest.files,
+      `${count} file(s): one JSON line per file, in order`,
+    );
     const onDisk = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
     t.same([onDisk.schema, onDisk.fileCount, onDisk.files], [2, count, undefined], `${count} file(s): the manifest counts the files and does not hold them`);
     const read = await readManifest(dir);
     t.same(await plainOf(read), manifest, `${count} file(s): readManifest gives back the manifest`);
-    t.same([read.files.count, read.files.bytes], [count, manifest.files.reduce((sum, f) => sum + f.size, 0)], `${count} file(s): with their number and total size`);
+    t.same(
+      [read.files.count, read.files.bytes],
+      [count, manifest.files.reduce((sum, f) => sum + f.size, 0)],
+      `${count} file(s): with their number and total size`,
+    );
   }
 });
 
@@ -114,7 +132,11 @@ t.test('the status is written again without touching the file list', async (t) =
   const list = await readFile(path.join(dir, 'files.jsonl'));
   const done = await writeManifest(dir, { ...(await readManifest(dir)), status: 'complete', finishedAt: '2026-11-27T12:00:05.000Z' });
   t.same(await readFile(path.join(dir, 'files.jsonl')), list, 'files.jsonl is as it was');
-  t.same(await plainOf(await readManifest(dir)), { ...manifest, status: 'complete', finishedAt: '2026-11-27T12:00:05.000Z' }, 'the manifest reads back with the new status');
+  t.same(
+    await plainOf(await readManifest(dir)),
+    { ...manifest, status: 'complete', finishedAt: '2026-11-27T12:00:05.000Z' },
+    'the manifest reads back with the new status',
+  );
   await writeManifest(dir, { ...done, status: 'restore-failed', finishedAt: null });
   t.match(await readManifestHead(dir), { status: 'restore-failed', finishedAt: null }, 'a second update reads back');
   t.same((await readdir(dir)).sort(), ['files.jsonl', 'manifest.json'], 'no temp file is left');

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
 import { readBackupJson, writeBackupJson } from './helpers/backupStore.js';
-import { PROJECT, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
+import { PROJECT, hashTree, inImage, makeImage, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk } from './helpers/cli.js';
 
 // Each test works on its own image, so two can run at once.
 t.jobs = 2;
@@ -96,11 +96,27 @@ t.test('backups lists every backup newest first, with what each run was and what
   succeeded(t, list, 'backups');
   t.equal(list.json.schema, 1);
   const rows = list.json.data.backups;
-  t.same(rows.map((r: { id: string }) => r.id), [uninstallId, installId], 'newest first');
-  t.same(rows.map((r: { command: string }) => r.command), ['uninstall', 'install']);
-  t.same(rows.map((r: { status: string }) => r.status), ['complete', 'complete']);
-  t.ok(rows[1].changes.includes('local-cf') && rows[1].changes.includes('v310-pre') && rows[1].changes.includes('firewall'), `install's changes are listed: ${rows[1].changes}`);
-  t.ok(rows.every((r: { files: number; bytes: number }) => r.files > 0 && r.bytes > 0), 'each names how much it holds');
+  t.same(
+    rows.map((r: { id: string }) => r.id),
+    [uninstallId, installId],
+    'newest first',
+  );
+  t.same(
+    rows.map((r: { command: string }) => r.command),
+    ['uninstall', 'install'],
+  );
+  t.same(
+    rows.map((r: { status: string }) => r.status),
+    ['complete', 'complete'],
+  );
+  t.ok(
+    rows[1].changes.includes('local-cf') && rows[1].changes.includes('v310-pre') && rows[1].changes.includes('firewall'),
+    `install's changes are listed: ${rows[1].changes}`,
+  );
+  t.ok(
+    rows.every((r: { files: number; bytes: number }) => r.files > 0 && r.bytes > 0),
+    'each names how much it holds',
+  );
   t.equal(rows[0].problems, null, 'nothing is re-hashed without --verify');
 });
 
@@ -108,7 +124,10 @@ t.test('backups --verify passes intact backups and names the file whose copy was
   const { img, installId, uninstallId } = await uninstalledCopy(t);
   const intact = await kerio(img, 'backups', '--verify');
   succeeded(t, intact, 'backups --verify on intact backups');
-  t.same(intact.json.data.backups.map((r: { problems: string[] }) => r.problems), [[], []]);
+  t.same(
+    intact.json.data.backups.map((r: { problems: string[] }) => r.problems),
+    [[], []],
+  );
 
   const altered = (await readManifestJson(img, installId)).files.find((f: ManifestFile) => f.path.endsWith('\\local.cf'));
   await writeFile(path.join(backupHost(img, installId), ...altered.backup.split('/')), 'score DCC_CHECK 0\r\n');
@@ -153,7 +172,11 @@ t.test('a backup copy that does not read back as written (a failing disk) stops 
   const before = await hashTree(img.root);
   const result = await kerioOnImage(img, ['install', '--yes'], { NODE_OPTIONS: `--import ${FAILING_DISK}`, FAILING_DISK_BELOW: inImage(img.root, BACKUPS) });
   t.equal(result.code, 3, 'refused with exit 3', { error: result.json?.error ?? null, stderr: result.stderr });
-  t.match(`${result.json?.error?.message}`, /The backup copy of C:\\.*\\rules\\\S+ does not match the original after copying/, 'the message names the file whose copy is bad');
+  t.match(
+    `${result.json?.error?.message}`,
+    /The backup copy of C:\\.*\\rules\\\S+ does not match the original after copying/,
+    'the message names the file whose copy is bad',
+  );
   t.match(`${result.json?.error?.hint}`, /disk may be failing or full\. Nothing was changed/);
   t.same(await hashTree(img.root), before, 'no byte of the image changed, and no half-made backup is left');
 });
@@ -217,12 +240,20 @@ t.test('an "unfinished" run whose manifest was edited to name the hosts file doe
   });
   await rm(path.join(backupHost(img, installId), 'journal.jsonl'));
   const status = await kerio(img, 'status');
-  t.match(status.json?.data?.checks?.find((c: { id: string }) => c.id === 'unfinished')?.detail, `install ${installId} did not finish`, 'status takes it for an interrupted run (else this proves nothing)');
+  t.match(
+    status.json?.data?.checks?.find((c: { id: string }) => c.id === 'unfinished')?.detail,
+    `install ${installId} did not finish`,
+    'status takes it for an interrupted run (else this proves nothing)',
+  );
   const before = await hashTree(img.root);
 
   const install = await kerio(img, 'install', '--yes');
   t.equal(install.code, 3, 'refused with exit 3', { error: install.json?.error ?? null, stderr: install.stderr });
-  t.match(`${install.json?.error?.message}`, /cannot be trusted: it names C:\\Windows\\System32\\drivers\\etc\\hosts, outside the rules folder/, 'the message names the path and why');
+  t.match(
+    `${install.json?.error?.message}`,
+    /cannot be trusted: it names C:\\Windows\\System32\\drivers\\etc\\hosts, outside the rules folder/,
+    'the message names the path and why',
+  );
   t.equal(await readFile(inImage(img.root, HOSTS), 'latin1'), hostsBytes, 'the hosts file is untouched');
   t.same(await hashTree(img.root), before, 'nothing in the image changed');
 });

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import type { Image } from '../src/demo/image.js';
-import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimService, type SimState } from '../src/system/simulated.js';
-import { basenameWin, joinWin, Target } from '../src/target/target.js';
-import { BIN, hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
+import { saveSimState, SIMULATED_STATE_PATH, type SimService } from '../src/system/simulated.js';
+import { basenameWin, joinWin } from '../src/target/target.js';
+import { BIN, hashTree, inImage, makeImage, tempDir, type CliResult, kerioOnImage, rulesHost, simState } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
 // Each test works on its own image, so two can run at once.
@@ -22,7 +22,6 @@ const RUNNING = 4;
 const STOPPED = 1;
 
 const kerio = kerioOnImage;
-
 
 /** The simulated system; it has no state file until a command changes something. */
 
@@ -67,7 +66,9 @@ async function chattrWorks(): Promise<boolean> {
     return false;
   }
 }
-const CHATTR_MISSING = (await chattrWorks()) ? false : 'needs chattr +i on the temp folder (root on ext2/3/4, xfs or btrfs) to make the rules folder unwritable even for root';
+const CHATTR_MISSING = (await chattrWorks())
+  ? false
+  : 'needs chattr +i on the temp folder (root on ext2/3/4, xfs or btrfs) to make the rules folder unwritable even for root';
 
 t.test('when a rule file cannot be written, install puts back what it had done and exits 4', { skip: CHATTR_MISSING }, async (t) => {
   const img = await makeImage(t);
@@ -88,7 +89,10 @@ t.test('when a rule file cannot be written, install puts back what it had done a
   t.equal(stepStatus(install, 'local-cf'), 'failed');
   await assertAsBefore(t, img, original);
   t.equal((await manifestOf(img, install)).status, 'restored', "the backup's manifest says restored");
-  t.notOk(install.json.commands.some((c: { args: string[] }) => c.args[0] === 'stop'), 'Kerio was never stopped');
+  t.notOk(
+    install.json.commands.some((c: { args: string[] }) => c.args[0] === 'stop'),
+    'Kerio was never stopped',
+  );
 
   const again = await kerio(img, ['install', '--yes']);
   t.equal(again.code, 0, 'once the cause is gone, install runs through', { error: again.json?.error ?? null });

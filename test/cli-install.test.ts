@@ -49,7 +49,10 @@ async function existsWin(image: Image, winPath: string): Promise<boolean> {
 
 /** Lines with their terminators: a comparison sees line endings too. */
 function linesWithEol(bytes: Buffer): string[] {
-  return bytes.toString('latin1').split(/(?<=\n)/).filter((l) => l !== '');
+  return bytes
+    .toString('latin1')
+    .split(/(?<=\n)/)
+    .filter((l) => l !== '');
 }
 
 function textLines(bytes: Buffer): string[] {
@@ -157,13 +160,21 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
     t.ok(at('use_dcc 1') > 0);
     t.ok(at('endif') > at('use_dcc 1'));
     t.ok(at('add_header all DCC _DCCB_: _DCCR_') > 0);
-    t.same(lines.filter((l) => ACTIVE_ZERO_SCORE.test(l)), [], 'no active score DCC_CHECK 0 is left');
+    t.same(
+      lines.filter((l) => ACTIVE_ZERO_SCORE.test(l)),
+      [],
+      'no active score DCC_CHECK 0 is left',
+    );
     const disabled = lines.filter((l) => l.startsWith('#') && l.endsWith('score DCC_CHECK 0'));
     t.equal(disabled.length, 1, 'the zero score line is commented out, not deleted, so uninstall can restore it');
     const begin = lines.indexOf('# BEGIN kerio-dcc');
     const outsideBlock = [...lines.slice(0, begin), ...lines.slice(begin + block.length)];
     const kept = outsideBlock.filter((l) => !disabled.includes(l));
-    t.same(kept, textLines(localBefore).filter((l) => !ACTIVE_ZERO_SCORE.test(l)), 'every other line is as it was, in order');
+    t.same(
+      kept,
+      textLines(localBefore).filter((l) => !ACTIVE_ZERO_SCORE.test(l)),
+      'every other line is as it was, in order',
+    );
     t.ok(everyLineEndsCrlf(local), 'every line of local.cf ends with CRLF');
   });
 
@@ -212,7 +223,10 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
     t.equal(json.command, 'install');
     t.equal(json.ok, true);
     t.equal(json.changed, true);
-    t.same(json.steps.map((s: { id: string }) => s.id), STEP_IDS);
+    t.same(
+      json.steps.map((s: { id: string }) => s.id),
+      STEP_IDS,
+    );
     for (const s of json.steps) {
       t.type(s.detail, 'string');
       t.ok(s.detail.length > 0, `${s.id} has a detail`);
@@ -226,7 +240,20 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
       adds.map((c) => ({ program: c.program, args: [...c.args].sort() })),
       [RULE_OUT, RULE_IN].map((name) => ({
         program: NETSH,
-        args: ['advfirewall', 'firewall', 'add', 'rule', `name=${name}`, `dir=${name.endsWith('out)') ? 'out' : 'in'}`, 'action=allow', 'protocol=UDP', 'localport=1024-65535', 'remoteport=6277', 'profile=any', 'enable=yes'].sort(),
+        args: [
+          'advfirewall',
+          'firewall',
+          'add',
+          'rule',
+          `name=${name}`,
+          `dir=${name.endsWith('out)') ? 'out' : 'in'}`,
+          'action=allow',
+          'protocol=UDP',
+          'localport=1024-65535',
+          'remoteport=6277',
+          'profile=any',
+          'enable=yes',
+        ].sort(),
       })),
       'two netsh add rule commands, by absolute path, as argument arrays',
     );
@@ -236,7 +263,10 @@ t.test('install on a 64-bit Windows image with 32-bit Kerio turns DCC on, keeps 
     t.ok(stop >= 0 && start > stop, 'sc stop, then sc start');
     const securing = mutating(run).filter((c) => c.program.endsWith('\\powershell.exe'));
     t.equal(securing.length, 1, 'one PowerShell call: creating the state folder with its ACL at once');
-    t.match(Buffer.from(securing[0]!.args.at(-1)!, 'base64').toString('utf16le'), /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n\$sddl = 'O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)'/);
+    t.match(
+      Buffer.from(securing[0]!.args.at(-1)!, 'base64').toString('utf16le'),
+      /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n\$sddl = 'O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)'/,
+    );
     t.equal(mutating(run).length, 5, 'nothing else changing ran: securing the new state folder, two adds, a stop and a start');
   });
 
@@ -262,8 +292,14 @@ t.test('a second install changes nothing, writes no backup and runs no changing 
   exitsWith(t, second, 0);
   t.equal(second.json.changed, false);
   t.equal(second.json.backup, null);
-  t.same(second.json.steps.map((s: { id: string }) => s.id), STEP_IDS);
-  t.ok(second.json.steps.every((s: { status: string }) => s.status === 'unchanged'), 'every step is unchanged');
+  t.same(
+    second.json.steps.map((s: { id: string }) => s.id),
+    STEP_IDS,
+  );
+  t.ok(
+    second.json.steps.every((s: { status: string }) => s.status === 'unchanged'),
+    'every step is unchanged',
+  );
   t.same(mutating(second), [], 'no changing command was run');
   t.same(await hashTree(image.root), between, 'every file (backups and the simulated system included) is as the first run left it');
 });
@@ -281,7 +317,10 @@ t.test('--dry-run shows the diffs and changes nothing at all', async (t) => {
   exitsWith(t, json, 0);
   t.equal(json.json.changed, false);
   t.equal(json.json.backup, null);
-  t.ok(json.json.steps.some((s: { status: string }) => s.status === 'would-change'), 'steps say what would change');
+  t.ok(
+    json.json.steps.some((s: { status: string }) => s.status === 'would-change'),
+    'steps say what would change',
+  );
   t.ok(json.json.steps.find((s: { id: string }) => s.id === 'local-cf').diffs[0].includes('+use_dcc 1'));
   t.ok(json.json.commands.length > 0, 'read-only commands (sc qc, netsh show) still ran');
   t.same(mutating(json), [], 'no changing command was run');
@@ -398,7 +437,11 @@ t.test('each real SpamAssassin rule set, CRLF and LF, installs once and then sta
           t.ok(eol === 'crlf' ? everyLineEndsCrlf(bytes) : noCarriageReturn(bytes), `${name} keeps ${eol.toUpperCase()} line endings`);
         }
         const local = textLines(await readWin(image, `${image.rulesDir}\\local.cf`));
-        t.same(local.filter((l) => ACTIVE_ZERO_SCORE.test(l)), [], 'the Kerio zero score is off');
+        t.same(
+          local.filter((l) => ACTIVE_ZERO_SCORE.test(l)),
+          [],
+          'the Kerio zero score is off',
+        );
         t.ok(managedBlock(local).includes('use_dcc 1'));
         t.equal(textLines(await readWin(image, `${image.rulesDir}\\v310.pre`)).filter((l) => ACTIVE_DCC_LOADPLUGIN.test(l)).length, 1);
         t.same(
@@ -440,7 +483,7 @@ const refusals: Refusal[] = [
     setup: (image) => rm(inImage(image.root, `${image.rulesDir}\\v310.pre`)),
   },
   {
-    name: "a missing DCC map is refused with exit 3",
+    name: 'a missing DCC map is refused with exit 3',
     code: 3,
     message: /map file C:\\sa\\etc\\dcc\\map does not exist/,
     setup: (image) => rm(inImage(image.root, image.map)),
@@ -536,12 +579,18 @@ t.test('a firewall rule with the wrong ports is replaced by exactly one correct 
   t.equal(out.length, 1);
   t.same([out[0].localPort, out[0].remotePort, out[0].direction], ['1024-65535', '6277', 'Out']);
   t.equal(state.firewall.length, 2, 'the correct in rule stays as the only other rule');
-  t.notOk(mutating(run).some((c) => c.args.some((a) => a === `name=${RULE_IN}`)), 'the correct rule is not touched');
+  t.notOk(
+    mutating(run).some((c) => c.args.some((a) => a === `name=${RULE_IN}`)),
+    'the correct rule is not touched',
+  );
 });
 
 t.test('duplicated firewall rules are replaced by exactly one rule each', async (t) => {
   const image = await makeImage(t);
-  await writeSimState(image, simulatedServer(image, [dccRule(RULE_IN, 'In'), dccRule(RULE_IN, 'In'), dccRule(RULE_OUT, 'Out'), dccRule(RULE_OUT, 'Out'), dccRule(RULE_OUT, 'Out')]));
+  await writeSimState(
+    image,
+    simulatedServer(image, [dccRule(RULE_IN, 'In'), dccRule(RULE_IN, 'In'), dccRule(RULE_OUT, 'Out'), dccRule(RULE_OUT, 'Out'), dccRule(RULE_OUT, 'Out')]),
+  );
   const run = await install(image, '--simulate', '--yes', '--json');
   exitsWith(t, run, 0);
   const state = await readSimState(image);
@@ -551,11 +600,7 @@ t.test('duplicated firewall rules are replaced by exactly one rule each', async 
 });
 
 t.test('--help works on every command and --version prints the package version', async (t) => {
-  const runs = await Promise.all([
-    runCli(['--help']),
-    runCli(['--version']),
-    ...Object.keys(COMMANDS).map((name) => runCli([name, '--help'])),
-  ]);
+  const runs = await Promise.all([runCli(['--help']), runCli(['--version']), ...Object.keys(COMMANDS).map((name) => runCli([name, '--help']))]);
   const [general, version, ...commands] = runs;
   exitsWith(t, general!, 0);
   for (const name of Object.keys(COMMANDS)) t.match(general!.stdout, name, `general help lists ${name}`);

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
 import { Target, basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, rulesHost, simState } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, tempDir, type CliResult, kerioOnImage, succeeded, rulesHost, simState } from './helpers/cli.js';
 import { readBackupJson } from './helpers/backupStore.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 
@@ -21,8 +21,6 @@ const RULE_OUT = 'Kerio DCC (UDP 6277 out)';
 const RULE_IN = 'Kerio DCC (UDP 6277 in)';
 
 const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
-
-
 
 async function writeSimState(img: Image, edit: (state: SimState) => void): Promise<void> {
   const state = (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
@@ -41,7 +39,9 @@ function backupId(result: CliResult): string {
 }
 
 function mutating(result: CliResult): string[] {
-  return (result.json?.commands ?? []).filter((c: { mutates: boolean }) => c.mutates).map((c: { program: string; args: string[] }) => `${basenameWin(c.program)} ${c.args.join(' ')}`);
+  return (result.json?.commands ?? [])
+    .filter((c: { mutates: boolean }) => c.mutates)
+    .map((c: { program: string; args: string[] }) => `${basenameWin(c.program)} ${c.args.join(' ')}`);
 }
 
 async function installed(t: Test, img?: Image): Promise<{ img: Image; install: CliResult }> {
@@ -103,7 +103,18 @@ t.test('install then rollback gives back every file of the rules folder byte for
 t.test('rollback puts back DCC firewall rules that existed before install exactly as they were, and leaves other rules alone', async (t) => {
   const img = await makeImage(t);
   const rule = (name: string, direction: string, localPort: string, remotePort: string, profiles = 'Domain,Private,Public'): SimFirewallRule => ({
-    name, enabled: 'Yes', direction, profiles, grouping: '', localIp: 'Any', remoteIp: 'Any', protocol: 'UDP', localPort, remotePort, edgeTraversal: 'No', action: 'Allow',
+    name,
+    enabled: 'Yes',
+    direction,
+    profiles,
+    grouping: '',
+    localIp: 'Any',
+    remoteIp: 'Any',
+    protocol: 'UDP',
+    localPort,
+    remotePort,
+    edgeTraversal: 'No',
+    action: 'Allow',
   });
   // An earlier hand-made attempt: wrong remote port outbound, one profile and swapped ports inbound.
   const before = [rule(RULE_OUT, 'Out', '1024-65535', '6278'), rule(RULE_IN, 'In', '6277', '1024-65535', 'Domain'), rule('Backup agent', 'In', '9000', 'Any')];
@@ -114,7 +125,10 @@ t.test('rollback puts back DCC firewall rules that existed before install exactl
   await installed(t, img);
   const fixed = dccRules(await simState(img));
   t.equal(fixed.length, 2, 'install left one rule per name');
-  t.ok(fixed.every((r) => r.remotePort === '6277' && r.localPort === '1024-65535'), 'install corrected the ports (else this test proves nothing)');
+  t.ok(
+    fixed.every((r) => r.remotePort === '6277' && r.localPort === '1024-65535'),
+    'install corrected the ports (else this test proves nothing)',
+  );
 
   const rollback = await kerio(img, 'rollback', '--yes');
   succeeded(t, rollback, 'rollback');
@@ -127,7 +141,10 @@ t.test('a second rollback changes nothing, whether the id is given or not', asyn
   succeeded(t, first, 'the first rollback');
   const image = await hashTree(img.root);
 
-  for (const args of [['rollback', '--yes'], ['rollback', backupId(install), '--yes']]) {
+  for (const args of [
+    ['rollback', '--yes'],
+    ['rollback', backupId(install), '--yes'],
+  ]) {
     const again = await kerio(img, ...args);
     succeeded(t, again, args.join(' '));
     t.equal(again.json.changed, false, `${args.join(' ')} reports no change`);

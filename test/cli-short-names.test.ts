@@ -44,10 +44,14 @@ t.test('C:\\Program Files\\DCC is written as C:\\PROGRA~1\\DCC; a second run cha
   const step = first.json.steps.find((s: { id: string }) => s.id === 'local-cf');
   t.match(step.notes.join('\n'), /dcc_home is written as C:\\PROGRA~1\\DCC, the 8\.3 short name of C:\\Program Files\\DCC/, 'the plan says which form and why');
   const asked = first.json.commands.map((c: { args: string[] }) => decodePowershell(c.args)).filter((a: { kind: string } | null) => a?.kind === 'short-path');
-  t.same(asked.map((a: { kind: string; params: object }) => [a.kind, a.params]), [
-    ['short-path', { path: HOME, type: 'folder' }],
-    ['short-path', { path: `${HOME}\\dccproc.exe`, type: 'file' }],
-  ], 'the server was asked, read-only, for both short names');
+  t.same(
+    asked.map((a: { kind: string; params: object }) => [a.kind, a.params]),
+    [
+      ['short-path', { path: HOME, type: 'folder' }],
+      ['short-path', { path: `${HOME}\\dccproc.exe`, type: 'file' }],
+    ],
+    'the server was asked, read-only, for both short names',
+  );
 
   const between = await hashTree(img.root);
   const second = await kerioOnImage(img, ['install', '--answers', answers, '--yes']);
@@ -58,7 +62,11 @@ t.test('C:\\Program Files\\DCC is written as C:\\PROGRA~1\\DCC; a second run cha
 
   const status = await kerioOnImage(img, ['status', '--answers', answers]);
   exitsWith(t, status, 0);
-  t.same(status.json.data.checks.filter((c: { ok: boolean }) => c.ok === false), [], 'status calls the short form current, not drift');
+  t.same(
+    status.json.data.checks.filter((c: { ok: boolean }) => c.ok === false),
+    [],
+    'status calls the short form current, not drift',
+  );
 
   succeeded(t, await kerioOnImage(img, ['rollback', '--yes']), 'rollback');
   t.same(await hashTree(rulesHost(img)), before, 'the rules folder is byte-identical to before install');
@@ -75,7 +83,11 @@ t.test('a volume without 8.3 names: the refusal, exit 3, and nothing changed', a
   t.match(run.json.error.message, /answered "C:\\Program Files\\DCC".*8\.3 names are turned off/);
   t.match(run.json.error.hint, /folder without spaces, such as the how-to's C:\\sa/);
   t.match(run.json.error.hint, /Nothing was changed/);
-  t.same(run.json.commands.filter((c: { mutates: boolean }) => c.mutates), [], 'no changing command ran');
+  t.same(
+    run.json.commands.filter((c: { mutates: boolean }) => c.mutates),
+    [],
+    'no changing command ran',
+  );
   t.same(await hashTree(img.root), before, 'every file of the image is byte-identical, and no backup was made');
 });
 

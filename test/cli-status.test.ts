@@ -39,7 +39,9 @@ function checkById(run: CliResult, id: string): Check {
 
 /** Ids of the checks that did not hold. */
 function drifted(run: CliResult): string[] {
-  return checks(run).filter((c) => c.ok === false).map((c) => c.id);
+  return checks(run)
+    .filter((c) => c.ok === false)
+    .map((c) => c.id);
 }
 
 function status(image: Image, ...extra: string[]): Promise<CliResult> {
@@ -59,7 +61,6 @@ async function editSimState(image: Image, edit: (state: any) => void): Promise<v
   edit(state);
   await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(state, null, 2));
 }
-
 
 /** Splits a command line as a shell would for plain words and "double-quoted" ones. */
 /** Splits a printed command line as a POSIX shell would (single quotes with '\\'' escapes, double quotes, bare words). */
@@ -100,7 +101,11 @@ t.test('status before install reports every missing piece as drift, exits 6 and 
   const image = await makeImage(tt);
   const run = await status(image);
   exitsWith(tt, run, 6);
-  tt.same(checks(run).map((c) => c.id), STATUS_IDS, 'one check per piece, in order');
+  tt.same(
+    checks(run).map((c) => c.id),
+    STATUS_IDS,
+    'one check per piece, in order',
+  );
   tt.same(drifted(run), ['block', 'scores', 'plugin', 'map', 'firewall']);
   tt.equal(checkById(run, 'service').ok, true, 'the simulated service runs from the start');
   tt.equal(checkById(run, 'unfinished').ok, true);
@@ -161,8 +166,14 @@ t.test('status after install exits 0 with every check holding', async (tt) => {
   const image = await installedImage(tt);
   const run = await status(image);
   exitsWith(tt, run, 0);
-  tt.same(checks(run).map((c) => c.id), STATUS_IDS);
-  tt.same(checks(run).map((c) => c.ok), STATUS_IDS.map((id) => (id === 'watch' ? null : true)));
+  tt.same(
+    checks(run).map((c) => c.id),
+    STATUS_IDS,
+  );
+  tt.same(
+    checks(run).map((c) => c.ok),
+    STATUS_IDS.map((id) => (id === 'watch' ? null : true)),
+  );
   tt.equal(run.json.ok, true);
   tt.equal(run.json.error, null);
   tt.equal(run.json.changed, false);
@@ -310,7 +321,11 @@ t.test('an interrupted run whose backup lost part of its file list stops the nex
 
   const run = await runCli(['install', '--root', image.root, '--simulate', '--yes', '--json']);
   exitsWith(tt, run, 3);
-  tt.match(run.json?.error?.message, /did not finish: it was interrupted or killed\. Its backup cannot be used to restore it: .*cannot be trusted/, 'the message says why the run cannot be restored');
+  tt.match(
+    run.json?.error?.message,
+    /did not finish: it was interrupted or killed\. Its backup cannot be used to restore it: .*cannot be trusted/,
+    'the message says why the run cannot be restored',
+  );
   tt.match(run.json?.error?.hint, `move C:\\ProgramData\\kerio-dcc\\backups\\${id} out of the backups folder`, 'and how to go on');
   tt.same(await hashTree(image.root), before, 'nothing changed');
 });
@@ -344,9 +359,19 @@ t.test('status changes nothing on a drifted server and runs no changing command'
   tt.same(drifted(run), ['map', 'firewall', 'service']);
   tt.same(await hashTree(image.root), before, 'the image is byte for byte as before');
   const commands: Array<{ program: string; args: string[]; mutates: boolean }> = run.json.commands;
-  tt.ok(commands.some((c) => /powershell\.exe$/i.test(c.program) && decodePowershell(c.args)?.kind === 'firewall-rules'), 'the firewall was asked');
-  tt.ok(commands.some((c) => /sc\.exe$/i.test(c.program)), 'the service was asked');
-  tt.same(commands.filter((c) => c.mutates), [], 'every command only reads');
+  tt.ok(
+    commands.some((c) => /powershell\.exe$/i.test(c.program) && decodePowershell(c.args)?.kind === 'firewall-rules'),
+    'the firewall was asked',
+  );
+  tt.ok(
+    commands.some((c) => /sc\.exe$/i.test(c.program)),
+    'the service was asked',
+  );
+  tt.same(
+    commands.filter((c) => c.mutates),
+    [],
+    'every command only reads',
+  );
 });
 
 t.test('status on a server never provisioned leaves no trace, not even a simulated-system file', async (tt) => {
@@ -355,7 +380,10 @@ t.test('status on a server never provisioned leaves no trace, not even a simulat
   const run = await status(image);
   exitsWith(tt, run, 6);
   tt.same(await hashTree(image.root), before);
-  tt.same(run.json.commands.filter((c: { mutates: boolean }) => c.mutates), []);
+  tt.same(
+    run.json.commands.filter((c: { mutates: boolean }) => c.mutates),
+    [],
+  );
 });
 
 // ------------------------------------------------------------------ without --simulate, and no Kerio
@@ -408,7 +436,7 @@ async function tracer(tt: Test): Promise<{ trace: string; env: NodeJS.ProcessEnv
       'export function initialize(data) { trace = data.trace; }',
       'export async function resolve(specifier, context, next) {',
       '  const result = await next(specifier, context);',
-      "  appendFileSync(trace, `module ${result.url}\\n`);",
+      '  appendFileSync(trace, `module ${result.url}\\n`);',
       '  return result;',
       '}',
     ].join('\n'),
@@ -465,15 +493,25 @@ t.test('status does not load the prompt library and does not hash the rules fold
   const control = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: PROJECT, env: { ...process.env, ...env }, encoding: 'utf8' });
   tt.equal(control.status, 0, control.stderr);
   const controlSeen = await read();
-  tt.ok(controlSeen.modules.some((m) => INQUIRER.test(m)), 'the tracer records an import of inquirer');
+  tt.ok(
+    controlSeen.modules.some((m) => INQUIRER.test(m)),
+    'the tracer records an import of inquirer',
+  );
   tt.equal(controlSeen.hashedBytes, 1000, 'the tracer counts hashed bytes');
   await writeFile(trace, '');
 
   const run = await runCli(['status', '--root', image.root, '--simulate', '--json'], { env });
   exitsWith(tt, run, 0);
   const seen = await read();
-  tt.ok(seen.modules.some((m) => m.endsWith('/dist/status/checks.js')), 'the tracer saw status load its checks');
-  tt.same(seen.modules.filter((m) => INQUIRER.test(m)), [], 'inquirer is never loaded');
+  tt.ok(
+    seen.modules.some((m) => m.endsWith('/dist/status/checks.js')),
+    'the tracer saw status load its checks',
+  );
+  tt.same(
+    seen.modules.filter((m) => INQUIRER.test(m)),
+    [],
+    'inquirer is never loaded',
+  );
   tt.ok(seen.hashedBytes < filler.length, `hashed ${seen.hashedBytes} bytes, less than one ${filler.length}-byte rule file`);
 });
 
@@ -482,13 +520,24 @@ t.test('--help and an unattended install do not load the prompt library either',
   const { env, read, trace } = await tracer(tt);
   const help = await runCli(['--help'], { env });
   exitsWith(tt, help, 0);
-  tt.same((await read()).modules.filter((m) => INQUIRER.test(m)), [], 'not for --help');
+  tt.same(
+    (await read()).modules.filter((m) => INQUIRER.test(m)),
+    [],
+    'not for --help',
+  );
   await writeFile(trace, '');
   const install = await runCli(['install', '--root', image.root, '--simulate', '--yes', '--json'], { env });
   exitsWith(tt, install, 0);
   const seen = await read();
-  tt.ok(seen.modules.some((m) => m.endsWith('/dist/engine/apply.js')), 'the tracer saw install apply its plan');
-  tt.same(seen.modules.filter((m) => INQUIRER.test(m)), [], 'not for install --yes');
+  tt.ok(
+    seen.modules.some((m) => m.endsWith('/dist/engine/apply.js')),
+    'the tracer saw install apply its plan',
+  );
+  tt.same(
+    seen.modules.filter((m) => INQUIRER.test(m)),
+    [],
+    'not for install --yes',
+  );
 });
 
 // ------------------------------------------------------------------ doctor
@@ -504,12 +553,21 @@ t.test('doctor on a provisioned server whose DCC server answers exits 0 and repo
   tt.equal(run.json.data.dccproc.version, '1.3.158', 'the simulated dccproc.exe prints the real version, on stderr');
   tt.equal(run.json.data.dccproc.serverId, 1000);
   tt.match(checkById(run, 'dcc-query').detail, /^server KerioTestBrand \(server-ID 1000\) answered: Body=0 Fuz1=0 Fuz2=0/);
-  tt.same(checks(run).map((c) => c.id), [...STATUS_IDS, ...HAZARD_IDS, ...SELFTEST_IDS]);
+  tt.same(
+    checks(run).map((c) => c.id),
+    [...STATUS_IDS, ...HAZARD_IDS, ...SELFTEST_IDS],
+  );
   tt.same(drifted(run), []);
   const queries = run.json.commands.filter((c: { args: string[] }) => c.args.includes('-Q'));
   tt.equal(queries.length, 1, 'one query-only check');
-  tt.notOk(run.json.commands.some((c: { args: string[] }) => c.args.some((a) => a.startsWith('-t'))), 'never -t');
-  tt.same(run.json.commands.filter((c: { mutates: boolean }) => c.mutates), []);
+  tt.notOk(
+    run.json.commands.some((c: { args: string[] }) => c.args.some((a) => a.startsWith('-t'))),
+    'never -t',
+  );
+  tt.same(
+    run.json.commands.filter((c: { mutates: boolean }) => c.mutates),
+    [],
+  );
 });
 
 t.test('doctor exits 6 with the UDP 6277 firewall advice when no DCC server can be reached', async (tt) => {

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { demoMapBytes, type Image } from '../src/demo/image.js';
-import { loadSimState, SIMULATED_STATE_PATH, type SimFirewallRule, type SimState } from '../src/system/simulated.js';
+import type { SimFirewallRule, SimState } from '../src/system/simulated.js';
 import { basenameWin, joinWin } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk, rulesHost, simState } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, tempDir, type CliResult, kerioOnImage, succeeded, kerioOk, rulesHost, simState } from './helpers/cli.js';
 import { fixtureRulesDir, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 // Each test works on its own image, so two can run at once.
@@ -17,8 +17,6 @@ const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const kerio = (img: Image, ...args: string[]): Promise<CliResult> => kerioOnImage(img, args);
 
 const run = kerioOk;
-
-
 
 const wholeFile = t;
 let pristine: Promise<{ img: Image; original: Record<string, string> }> | null = null;
@@ -45,7 +43,9 @@ function dccRules(state: SimState): SimFirewallRule[] {
 }
 
 function mutating(result: CliResult): string[] {
-  return (result.json?.commands ?? []).filter((c: { mutates: boolean }) => c.mutates).map((c: { program: string; args: string[] }) => `${basenameWin(c.program)} ${c.args.join(' ')}`);
+  return (result.json?.commands ?? [])
+    .filter((c: { mutates: boolean }) => c.mutates)
+    .map((c: { program: string; args: string[] }) => `${basenameWin(c.program)} ${c.args.join(' ')}`);
 }
 
 t.test("uninstall after install gives back Kerio's local.cf and v310.pre byte for byte, and removes the map copy and both firewall rules", async (t) => {
@@ -66,7 +66,10 @@ t.test("uninstall after install gives back Kerio's local.cf and v310.pre byte fo
   t.notOk(existsSync(inImage(img.root, MAP_COPY)), 'the map copy is gone');
   t.same(dccRules(await simState(img)), [], 'both firewall rules are gone');
   const changes = mutating(uninstall);
-  t.ok(changes.includes('sc.exe stop KerioMailServer') && changes.indexOf('sc.exe start KerioMailServer') > changes.indexOf('sc.exe stop KerioMailServer'), `Kerio was restarted: ${changes.join('; ')}`);
+  t.ok(
+    changes.includes('sc.exe stop KerioMailServer') && changes.indexOf('sc.exe start KerioMailServer') > changes.indexOf('sc.exe stop KerioMailServer'),
+    `Kerio was restarted: ${changes.join('; ')}`,
+  );
 });
 
 t.test('install, uninstall, install leaves the same files and firewall rules as a single install', async (t) => {
@@ -102,7 +105,11 @@ t.test('uninstall on a server where DCC was never installed changes nothing and 
   // The one changing command: the state folder, made for the run's lock, is created
   // restricted to administrators (and taken away again at the end).
   const [secure, ...others] = mutating(uninstall);
-  t.match(Buffer.from(secure?.split(' ').at(-1) ?? '', 'base64').toString('utf16le'), /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n/, 'the new state folder, created with its ACL at once');
+  t.match(
+    Buffer.from(secure?.split(' ').at(-1) ?? '', 'base64').toString('utf16le'),
+    /^# kerio-dcc: new-folder\n\$path = 'C:\\ProgramData\\kerio-dcc'\n/,
+    'the new state folder, created with its ACL at once',
+  );
   t.same(others, [], 'and nothing else changing ran');
   // The run lock may leave an empty backups folder; what matters is that no file appeared or changed.
   const files = (tree: Record<string, string>) => Object.fromEntries(Object.entries(tree).filter(([, hash]) => hash !== 'dir'));
@@ -110,9 +117,9 @@ t.test('uninstall on a server where DCC was never installed changes nothing and 
   t.same(await readdir(inImage(img.root, BACKUPS)).catch(() => []), [], 'no backup was made');
 });
 
-t.test('uninstall leaves a map file in the profile folder that is not a copy of DCC\'s map', async (t) => {
+t.test("uninstall leaves a map file in the profile folder that is not a copy of DCC's map", async (t) => {
   const { img } = await installedCopy(t);
-  const own = Buffer.from('an administrator\'s own map\0', 'latin1');
+  const own = Buffer.from("an administrator's own map\0", 'latin1');
   await writeFile(inImage(img.root, MAP_COPY), own);
   const uninstall = await run(t, img, 'uninstall');
   t.same(await readFile(inImage(img.root, MAP_COPY)), own, 'the file is kept');
@@ -127,7 +134,10 @@ t.test('a dry-run uninstall changes nothing and runs no changing command', async
   succeeded(t, dry, 'uninstall --dry-run');
   t.equal(dry.json.schema, 1);
   t.equal(dry.json.dryRun, true);
-  t.ok(dry.json.steps.some((s: { status: string }) => s.status === 'would-change'), 'the plan shows what would change');
+  t.ok(
+    dry.json.steps.some((s: { status: string }) => s.status === 'would-change'),
+    'the plan shows what would change',
+  );
   t.same(mutating(dry), []);
   t.same(await hashTree(img.root), image);
 });
@@ -135,14 +145,18 @@ t.test('a dry-run uninstall changes nothing and runs no changing command', async
 // The oldest and newest releases bound what the patchers meet; the middle one adds little for undoing.
 for (const version of [SA_VERSIONS[0], SA_VERSIONS[SA_VERSIONS.length - 1]] as const) {
   const rulesFrom = fixtureRulesDir(version);
-  t.test(`uninstall gives back SpamAssassin ${version}'s rule files with Kerio's zero score byte for byte`, { skip: rulesFrom ? false : missingFixtureMessage(version) }, async (t) => {
-    const img = await makeImage(t, { rulesFrom: rulesFrom!, addKerioZeroScore: true, eol: 'lf' });
-    const original = await hashTree(rulesHost(img));
-    await run(t, img, 'install');
-    t.notSame(await hashTree(rulesHost(img)), original, 'install changed the rules folder (else this test proves nothing)');
-    await run(t, img, 'uninstall');
-    t.same(await hashTree(rulesHost(img)), original);
-  });
+  t.test(
+    `uninstall gives back SpamAssassin ${version}'s rule files with Kerio's zero score byte for byte`,
+    { skip: rulesFrom ? false : missingFixtureMessage(version) },
+    async (t) => {
+      const img = await makeImage(t, { rulesFrom: rulesFrom!, addKerioZeroScore: true, eol: 'lf' });
+      const original = await hashTree(rulesHost(img));
+      await run(t, img, 'install');
+      t.notSame(await hashTree(rulesHost(img)), original, 'install changed the rules folder (else this test proves nothing)');
+      await run(t, img, 'uninstall');
+      t.same(await hashTree(rulesHost(img)), original);
+    },
+  );
 }
 
 t.test('uninstall finds the profile folder install used even when it holds other files, and leaves them', async (t) => {

@@ -69,22 +69,47 @@ t.test('the simulation prints in its code page and decodes as the live runner do
 });
 
 const RULE = (name: string, direction: string, words: Partial<SimFirewallRule> = {}): SimFirewallRule => ({
-  name, enabled: 'Yes', direction, profiles: 'Domain,Private,Public', grouping: '', localIp: 'Any', remoteIp: 'Any',
-  protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', edgeTraversal: 'No', action: 'Allow', ...words,
+  name,
+  enabled: 'Yes',
+  direction,
+  profiles: 'Domain,Private,Public',
+  grouping: '',
+  localIp: 'Any',
+  remoteIp: 'Any',
+  protocol: 'UDP',
+  localPort: '1024-65535',
+  remotePort: '6277',
+  edgeTraversal: 'No',
+  action: 'Allow',
+  ...words,
 });
 
 t.test('French netsh words arrive whole in code page 850, when netsh is the reader', async (t) => {
   // netSecurity false: PowerShell's firewall cmdlets fail, so netsh's localized words are read.
-  const french = state({ codePage: 850, netSecurity: false, firewall: [RULE('Kerio DCC (UDP 6277 out)', 'Sortie'), RULE('Kerio DCC (UDP 6277 in)', 'Entrée', { profiles: 'Domaine,Privé,Public' })] });
+  const french = state({
+    codePage: 850,
+    netSecurity: false,
+    firewall: [RULE('Kerio DCC (UDP 6277 out)', 'Sortie'), RULE('Kerio DCC (UDP 6277 in)', 'Entrée', { profiles: 'Domaine,Privé,Public' })],
+  });
   const plans = await planFirewallRules(runnerOn(french), target, 'Kerio DCC');
-  t.same(plans.map((p) => p.verdict), ['unchanged', 'unchanged']);
-  t.same(plans.flatMap((p) => p.notes), [], '"Entrée" and "Privé" were read, not reported as unreadable');
+  t.same(
+    plans.map((p) => p.verdict),
+    ['unchanged', 'unchanged'],
+  );
+  t.same(
+    plans.flatMap((p) => p.notes),
+    [],
+    '"Entrée" and "Privé" were read, not reported as unreadable',
+  );
 });
 
 t.test('a Russian server (code page 866) reads its rules through PowerShell, in no language at all', async (t) => {
   const russian = state({ codePage: 866, firewall: [RULE('Kerio DCC (UDP 6277 out)', 'Out'), RULE('Kerio DCC (UDP 6277 in)', 'In', { action: 'Block' })] });
   const plans = await planFirewallRules(runnerOn(russian), target, 'Kerio DCC');
-  t.same(plans.map((p) => p.verdict), ['unchanged', 'replace']);
+  t.same(
+    plans.map((p) => p.verdict),
+    ['unchanged', 'replace'],
+  );
   t.match(plans[1]!.reason, /action block \(wanted allow\)/);
 });
 

@@ -122,7 +122,10 @@ t.test('a DCC server that answers: version (from stderr), brand, server-ID and c
   tt.equal(args[args.indexOf('-h') + 1], rigged.home, 'dccproc is pointed at the DCC home');
   tt.equal(args[args.indexOf('-x') + 1], '0');
   for (const record of rigged.runner.records) {
-    tt.notOk(record.args.some((a) => a.startsWith('-t')), `no -t in ${record.args.join(' ')}`);
+    tt.notOk(
+      record.args.some((a) => a.startsWith('-t')),
+      `no -t in ${record.args.join(' ')}`,
+    );
     tt.equal(record.mutates, false);
   }
   const message = args[args.indexOf('-i') + 1]!;
@@ -276,14 +279,21 @@ t.test('dccproc missing, not runnable, or not DCC: each its own message, and no 
     tt.match(version.detail, dccproc, `${what}: names the file`);
     tt.match(version.detail, message, what);
     tt.equal(result.version, null);
-    tt.same(rigged.runner.records.map((r) => r.args), [['-V']], `${what}: only -V was tried`);
+    tt.same(
+      rigged.runner.records.map((r) => r.args),
+      [['-V']],
+      `${what}: only -V was tried`,
+    );
   }
 });
 
 t.test('without a way to run commands (an image without --simulate) the self-test is skipped, not failed', { skip }, async (tt) => {
   const rigged = rig(await tempDir(tt), { live: false });
   const result = await dccSelfTest(rigged.ctx, rigged.location, 10);
-  tt.same(result.checks.map((c) => c.ok), [null]);
+  tt.same(
+    result.checks.map((c) => c.ok),
+    [null],
+  );
   tt.match(result.checks[0]!.detail, /--simulate/);
   tt.equal(rigged.runner.records.length, 0, 'nothing ran');
 });

@@ -54,11 +54,17 @@ t.test('backups --secure that fails or is killed at any point leaves the folder 
   const count = await kerio(counting, ['backups', '--secure', '--yes'], { KERIO_DCC_FAULT: 'count', KERIO_DCC_FAULT_LOG: log });
   t.equal(count.code, 0, 'the counting run secures the folder', { error: count.json?.error });
   t.equal(await folderSddl(counting), SAFE, 'after: the safe ACL');
-  const points = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => {
-    const [n, label] = line.split('\t');
-    return { n: Number(n), label: label!.split(counting.root).join('<root>') };
-  });
-  t.ok(points.some((p) => /set-acl|EncodedCommand/.test(p.label)) && points.some((p) => p.label.includes('icacls.exe')), 'the points include the Set-Acl and icacls commands');
+  const points = (await readFile(log, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [n, label] = line.split('\t');
+      return { n: Number(n), label: label!.split(counting.root).join('<root>') };
+    });
+  t.ok(
+    points.some((p) => /set-acl|EncodedCommand/.test(p.label)) && points.some((p) => p.label.includes('icacls.exe')),
+    'the points include the Set-Acl and icacls commands',
+  );
   t.comment(`backups --secure: ${points.length} fault points`);
 
   t.jobs = 3;
@@ -86,7 +92,9 @@ t.test('backups --secure that fails or is killed at any point leaves the folder 
         t.equal(again.code, 0, 'backups --secure --yes again exits 0', { error: again.json?.error });
         t.equal(await folderSddl(img), SAFE, 'and the folder is safe');
         const status = await kerio(img, ['status']);
-        t.equal(status.code, 0, 'status then finds everything in order, no interrupted run', { checks: status.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok === false) });
+        t.equal(status.code, 0, 'status then finds everything in order, no interrupted run', {
+          checks: status.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok === false),
+        });
         const install = await kerio(img, ['install', '--yes']);
         t.equal(install.code, 0, 'and install runs', { error: install.json?.error });
       });

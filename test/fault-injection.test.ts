@@ -9,7 +9,7 @@ import type { Image } from '../src/demo/image.js';
 import { LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule } from '../src/system/simulated.js';
 import { Target } from '../src/target/target.js';
-import { hashTree, inImage, makeImage, runCli, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { hashTree, inImage, makeImage, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 import { LOG_FOLDER } from '../src/log/runLog.js';
 import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/trust/watchFiles.js';
@@ -53,7 +53,6 @@ const LAYOUT_SAMPLE = 8;
 t.setTimeout(30 * 60_000);
 // Most of a CLI run is process start-up and fsync: three at a time keeps a 2-core machine busy without thrashing.
 const PARALLEL_POINTS = 3;
-const MODES: Mode[] = ['throw', 'kill'];
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 const LOCK = `${BACKUPS}\\kerio-dcc.lock`;
 // Both profile parents: which one a run writes depends on the layout, and the other must stay as it was.
@@ -112,8 +111,7 @@ async function strayFiles(img: Image): Promise<string[]> {
 }
 
 async function serverState(img: Image): Promise<ServerState> {
-  const sim =
-    (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
+  const sim = (await loadSimState(inImage(img.root, SIMULATED_STATE_PATH))) ?? (await plainServerState(new Target({ root: img.root }), 'KerioMailServer'));
   const profiles: Record<string, string> = {};
   for (const parent of PROFILE_PARENTS) {
     for (const [rel, hash] of Object.entries(await hashTree(inImage(img.root, parent)))) profiles[`${parent}\\${rel}`] = hash;
@@ -216,7 +214,14 @@ async function unfinishedBackups(img: Image): Promise<string[]> {
     const manifest = await readFile(path.join(base, id, 'manifest.json'), 'utf8').catch(() => null);
     if (manifest === null || JSON.parse(manifest).status !== 'applying') continue;
     const journal = await readFile(path.join(base, id, 'journal.jsonl'), 'utf8').catch(() => '');
-    const finished = new Set(journal.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'finish').map((e) => e.step));
+    const finished = new Set(
+      journal
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+        .filter((e) => e.event === 'finish')
+        .map((e) => e.step),
+    );
     if (!(JSON.parse(manifest).changes as string[]).every((step) => finished.has(step))) found.push(id);
   }
   return found;
@@ -262,10 +267,15 @@ async function assertEndedConsistently(
   const state = expect.lockMayStay ? withoutLock(found) : found;
   const which = isDeepStrictEqual(state, expect.restored) ? 'restored' : isDeepStrictEqual(state, expect.completed) ? 'completed' : 'neither';
   const context = { exit: faulted.code, error: faulted.json?.error ?? null };
-  if (which === 'neither') t.same(state, expect.restored, 'the server is as it was before this run (it is neither that nor what the run meant to make)', context);
+  if (which === 'neither')
+    t.same(state, expect.restored, 'the server is as it was before this run (it is neither that nor what the run meant to make)', context);
   else t.pass(`the server is ${which === 'restored' ? 'as it was before this run' : 'what the run meant to make'}`);
   const codes = which === 'completed' ? [0] : expect.restoredCodes;
-  t.ok(codes.includes(faulted.code), `the exit code says so: ${codes.join(' or ')} for a server ${which === 'completed' ? 'the run finished' : 'left as before'}, got ${faulted.code}`, context);
+  t.ok(
+    codes.includes(faulted.code),
+    `the exit code says so: ${codes.join(' or ')} for a server ${which === 'completed' ? 'the run finished' : 'left as before'}, got ${faulted.code}`,
+    context,
+  );
   if (faulted.code !== 0) t.match(faulted.json?.error?.message, expect.cause, 'the message gives the cause');
   if (expect.lockMayStay) t.ok(existsSync(inImage(img.root, LOCK)), 'the lock it failed to remove is left, for the next run to take over (see below)');
   else t.notOk(existsSync(inImage(img.root, LOCK)), 'the lock was released');
@@ -289,7 +299,13 @@ interface Scenario {
   rollbackTo: ServerState | null;
 }
 
-async function scenario(t: Tap, name: string, command: Command, template: Image, options: { answers?: string; rollbackTo?: ServerState | null } = {}): Promise<Scenario> {
+async function scenario(
+  t: Tap,
+  name: string,
+  command: Command,
+  template: Image,
+  options: { answers?: string; rollbackTo?: ServerState | null } = {},
+): Promise<Scenario> {
   const answers = options.answers ?? SHORT_WAIT;
   const restored = await serverState(template);
   t.same(restored.strays, [], `${name}: the image starts with no stray file`);
@@ -297,7 +313,18 @@ async function scenario(t: Tap, name: string, command: Command, template: Image,
   const points = await countPoints(t, counting, [...words(command), '--yes'], answers);
   const completed = await serverState(counting);
   t.notSame(completed.rules, restored.rules, `${name}: ${command} changes the rules folder (else the comparisons prove nothing)`);
-  return { name, command, template, answers, points, backedUp: manifestPoint(points), finished: finishedPoint(points), restored, completed, rollbackTo: options.rollbackTo ?? null };
+  return {
+    name,
+    command,
+    template,
+    answers,
+    points,
+    backedUp: manifestPoint(points),
+    finished: finishedPoint(points),
+    restored,
+    completed,
+    rollbackTo: options.rollbackTo ?? null,
+  };
 }
 
 const covered: Record<string, { planned: number; checked: number }> = {};
@@ -342,7 +369,12 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   t.ok([0, 6].includes(status.code), `status reports (exit ${status.code})`, { error: status.json?.error ?? null });
   // Between the manifest and the last step's journal entry the run is unfinished; killed after that, it had finished.
   const unfinished = point.n > s.backedUp && point.n < s.finished;
-  t.equal(unfinishedCheck(status)?.ok, !unfinished, unfinished ? 'status reports the run as unfinished' : 'nothing to restore: status reports no unfinished run', { detail: unfinishedCheck(status)?.detail });
+  t.equal(
+    unfinishedCheck(status)?.ok,
+    !unfinished,
+    unfinished ? 'status reports the run as unfinished' : 'nothing to restore: status reports no unfinished run',
+    { detail: unfinishedCheck(status)?.detail },
+  );
 
   // Killed before it wrote its lock (at the lock itself, or while checking the state folder), the run left none to take over.
   const lockLeft = existsSync(inImage(img.root, LOCK));
@@ -362,9 +394,19 @@ async function afterKill(t: Tap, s: Scenario, img: Image, point: Point, faulted:
   t.equal(restoredFirst, unfinished, unfinished ? 'it restored the interrupted run from its backup first' : 'there was no interrupted run to restore');
   t.same(await serverState(img), s.completed, `the server is what ${s.command} makes: rules folder, profiles, firewall rules, service, no stray file`);
   // A backup cut short by the kill is no backup: the run after clears it, saying so, and every backup left verifies.
-  const cleared = again.stderr.split('\n').filter((line) => /^warning: removed .*\.partial: the unfinished backup of a run that was stopped before it changed anything$/.test(line));
-  t.equal(cleared.length, partialLeft ? 1 : 0, partialLeft ? 'it cleared the backup the killed run left unfinished, saying so' : 'there was no unfinished backup to clear');
-  t.same((await readdir(inImage(img.root, BACKUPS))).filter((n) => PARTIAL.test(n)), [], 'no unfinished backup is left');
+  const cleared = again.stderr
+    .split('\n')
+    .filter((line) => /^warning: removed .*\.partial: the unfinished backup of a run that was stopped before it changed anything$/.test(line));
+  t.equal(
+    cleared.length,
+    partialLeft ? 1 : 0,
+    partialLeft ? 'it cleared the backup the killed run left unfinished, saying so' : 'there was no unfinished backup to clear',
+  );
+  t.same(
+    (await readdir(inImage(img.root, BACKUPS))).filter((n) => PARTIAL.test(n)),
+    [],
+    'no unfinished backup is left',
+  );
   const verify = await kerio(img, ['backups', '--verify'], {}, s.answers);
   t.equal(verify.code, 0, 'backups --verify exits 0', { error: verify.json?.error ?? null, backups: verify.json?.data?.backups });
 
@@ -403,7 +445,20 @@ async function bothProfilesLayout(t: Tap): Promise<Image> {
 }
 
 function rule(name: string, direction: 'In' | 'Out', ports: { local: string; remote: string }, protocol = 'UDP'): SimFirewallRule {
-  return { name, enabled: 'Yes', direction, profiles: 'Domain,Private,Public', grouping: '', localIp: 'Any', remoteIp: 'Any', protocol, localPort: ports.local, remotePort: ports.remote, edgeTraversal: 'No', action: 'Allow' };
+  return {
+    name,
+    enabled: 'Yes',
+    direction,
+    profiles: 'Domain,Private,Public',
+    grouping: '',
+    localIp: 'Any',
+    remoteIp: 'Any',
+    protocol,
+    localPort: ports.local,
+    remotePort: ports.remote,
+    edgeTraversal: 'No',
+    action: 'Allow',
+  };
 }
 
 /**
@@ -417,7 +472,10 @@ async function firewallAndOldBackupsLayout(t: Tap): Promise<Image> {
   await mustRun(img, ['uninstall', '--yes']);
   const file = inImage(img.root, SIMULATED_STATE_PATH);
   const state = (await loadSimState(file))!;
-  state.firewall = [rule('Kerio Connect SMTP', 'In', { local: '25', remote: 'Any' }, 'TCP'), rule('Kerio DCC (UDP 6277 out)', 'Out', { local: 'Any', remote: '53' })];
+  state.firewall = [
+    rule('Kerio Connect SMTP', 'In', { local: '25', remote: 'Any' }, 'TCP'),
+    rule('Kerio DCC (UDP 6277 out)', 'Out', { local: 'Any', remote: '53' }),
+  ];
   await saveSimState(file, state);
   return img;
 }
@@ -427,7 +485,11 @@ t.test('an install that fails or is killed at any fault point ends with the serv
   const s = await scenario(t, 'the demo image', 'install', template);
   s.rollbackTo = s.restored;
   t.same(s.restored.firewall, [], 'before: no firewall rule');
-  t.same(s.completed.firewall.map((r) => r.name), DCC_RULES, 'after: exactly the two DCC rules');
+  t.same(
+    s.completed.firewall.map((r) => r.name),
+    DCC_RULES,
+    'after: exactly the two DCC rules',
+  );
   await injectEach(t, s, selectCases(s.points, { every: 1 }));
 });
 
@@ -442,7 +504,11 @@ t.test('an uninstall that fails or is killed at any fault point ends with DCC st
   const template = await installed(t);
   const s = await scenario(t, 'the demo image, installed', 'uninstall', template);
   t.same(s.completed.firewall, [], 'a finished uninstall leaves no firewall rule');
-  t.same(Object.keys(s.completed.profiles).filter((p) => p.endsWith('map')), [], 'nor a map');
+  t.same(
+    Object.keys(s.completed.profiles).filter((p) => p.endsWith('map')),
+    [],
+    'nor a map',
+  );
   await injectEach(t, s, selectCases(s.points, { every: 4, offset: 1, throwAll: true }));
 });
 
@@ -452,7 +518,11 @@ t.test('install on other layouts, faulted where the layout matters and at a samp
       name: '64-bit Kerio (System32 profile)',
       build: system32Layout,
       touching: /System32[\\/]config/,
-      check: (t, s) => t.ok(Object.keys(s.completed.profiles).some((p) => /System32\\.*\.spamassassin.*map$/.test(p)), 'the map goes to the System32 profile'),
+      check: (t, s) =>
+        t.ok(
+          Object.keys(s.completed.profiles).some((p) => /System32\\.*\.spamassassin.*map$/.test(p)),
+          'the map goes to the System32 profile',
+        ),
     },
     {
       name: 'unreadable Kerio binaries (both profiles)',
@@ -467,7 +537,11 @@ t.test('install on other layouts, faulted where the layout matters and at a samp
       answers: KEEP_ONE,
       check: (t, s) => {
         t.ok(s.points.filter((p) => /^prune /.test(p.label)).length >= 1, 'the run prunes old backups');
-        t.same(s.completed.firewall.map((r) => r.name), ['Kerio Connect SMTP', ...DCC_RULES].sort(), "Kerio's own rule stays, the wrong DCC rule is replaced");
+        t.same(
+          s.completed.firewall.map((r) => r.name),
+          ['Kerio Connect SMTP', ...DCC_RULES].sort(),
+          "Kerio's own rule stays, the wrong DCC rule is replaced",
+        );
         t.same(s.completed.firewall.find((r) => r.name === 'Kerio DCC (UDP 6277 out)')?.remotePort, '6277');
       },
     },
@@ -496,7 +570,10 @@ async function upgradedWhileWatched(t: Tap): Promise<Image> {
 t.test('the scheduled repair (watch --run) failing or killed at any sampled point ends with the server as the upgrade left it, or repaired', async (t) => {
   const template = await upgradedWhileWatched(t);
   const s = await scenario(t, 'the demo image, watched, after a Kerio upgrade', 'watch --run', template);
-  t.ok(s.points.some((p) => /eventcreate/.test(p.label)), 'the repair writes its event through the runner');
+  t.ok(
+    s.points.some((p) => /eventcreate/.test(p.label)),
+    'the repair writes its event through the runner',
+  );
   // Every 4th point, and every point of the service, the event and the run's own record.
   await injectEach(t, s, selectCases(s.points, { every: 4, offset: 2, touching: /sc\.exe (stop|start)|eventcreate|last-run\.json/ }));
 });
@@ -519,7 +596,10 @@ t.test('a second fault while a failed install is restored ends with exit 4, or e
       t.equal(result.code, 4, 'with one fault, the install restores everything (exit 4)', { error: result.json?.error ?? null });
       const restore = reached.filter((p) => p.n > first.n && !SIMULATION_TEMP.test(p.label));
       const restorePoints = FULL || first === firsts[0] ? restore : restore.filter((p, i) => i % 2 === 0 || /sc\.exe (start|stop)/.test(p.label));
-      t.ok(restore.some((p) => /^(writeFile|deleteFile|firewall)/.test(p.label)), 'the restore has points of its own');
+      t.ok(
+        restore.some((p) => /^(writeFile|deleteFile|firewall)/.test(p.label)),
+        'the restore has points of its own',
+      );
       const tally = (covered['install, second fault during its restore'] ??= { planned: 0, checked: 0 });
       tally.planned += restorePoints.length;
       t.jobs = PARALLEL_POINTS;
@@ -554,11 +634,13 @@ t.test('a run killed while it recovers a killed install is recovered by the next
   const template = await demo(t);
   const before = await serverState(template);
   const points = await countPoints(t, await copyImage(t, template), ['install', '--yes']);
-  const provisioned = await serverState(await (async () => {
-    const img = await copyImage(t, template);
-    await mustRun(img, ['install', '--yes']);
-    return img;
-  })());
+  const provisioned = await serverState(
+    await (async () => {
+      const img = await copyImage(t, template);
+      await mustRun(img, ['install', '--yes']);
+      return img;
+    })(),
+  );
   // Killed after local.cf, v310.pre and the first firewall rule were changed.
   const kill = points.find((p) => /add rule name=Kerio DCC \(UDP 6277 in\)/.test(p.label))!;
   const killed = await copyImage(t, template);
@@ -567,7 +649,14 @@ t.test('a run killed while it recovers a killed install is recovered by the next
   const recovering = await countPoints(t, await copyImage(t, killed), ['install', '--yes']);
   const end = recovering.findIndex((p) => p.label === 'journal restore restored');
   t.ok(end > 0, 'the next install restores the killed one first');
-  const recovery = recovering.slice(0, end + 1).filter((p, i) => !SIMULATION_TEMP.test(p.label) && !SAME_AS_NEIGHBOUR_KILL.test(p.label) && (FULL || i % 3 === 0 || /^(writeFile|deleteFile|firewall|rename .*manifest)/.test(p.label)));
+  const recovery = recovering
+    .slice(0, end + 1)
+    .filter(
+      (p, i) =>
+        !SIMULATION_TEMP.test(p.label) &&
+        !SAME_AS_NEIGHBOUR_KILL.test(p.label) &&
+        (FULL || i % 3 === 0 || /^(writeFile|deleteFile|firewall|rename .*manifest)/.test(p.label)),
+    );
   const tally = (covered['install, killed while recovering a killed install'] ??= { planned: 0, checked: 0 });
   tally.planned += recovery.length;
   t.comment(`recovery of a killed install: ${end + 1} fault points, ${recovery.length} kills`);
@@ -596,7 +685,9 @@ t.test('injection points covered', async (t) => {
     t.equal(checked, planned, `${name}: every planned injection ran to its checks`);
   }
   const total = rows.reduce((sum, [, r]) => sum + r.checked, 0);
-  t.comment(`fault injection: ${rows.map(([name, r]) => `${name} ${r.checked}`).join(', ')}; ${total} injected runs checked in ${Math.round((Date.now() - started) / 1000)} s${FULL ? ' (KERIO_DCC_FAULT_FULL)' : ''}`);
+  t.comment(
+    `fault injection: ${rows.map(([name, r]) => `${name} ${r.checked}`).join(', ')}; ${total} injected runs checked in ${Math.round((Date.now() - started) / 1000)} s${FULL ? ' (KERIO_DCC_FAULT_FULL)' : ''}`,
+  );
 });
 
 // ---------------------------------------------------------------------------- locked files
@@ -647,7 +738,10 @@ t.test('a file that stays locked fails after the time budget with LockedFileErro
   const waited = clock.sleeps.reduce((a, b) => a + b, 0);
   t.ok(waited >= 5000 && waited < 5000 + 1000, `it waited the budget, not more than one extra wait (${waited} ms)`);
   t.ok(calls < 20, `it gave up after ${calls} tries`);
-  t.ok(clock.sleeps.every((ms) => ms <= 1000), 'no single wait exceeds 1 s');
+  t.ok(
+    clock.sleeps.every((ms) => ms <= 1000),
+    'no single wait exceeds 1 s',
+  );
 });
 
 t.test('an error that is not a lock (ENOENT) is not retried', async (t) => {
@@ -747,7 +841,11 @@ t.test('while another live run holds the lock, install exits 3 naming its pid an
   const lockBytes = await readFile(lock);
   const install = await kerio(img, ['install', '--yes']);
   t.equal(install.code, 3, 'exit 3', { error: install.json?.error ?? null });
-  t.match(install.json?.error?.message, new RegExp(`Another kerio-dcc run holds the lock: uninstall \\(pid ${process.pid} on .+, started 2026-01-02T03:04:05\\.000Z\\)`), 'the message names who holds it');
+  t.match(
+    install.json?.error?.message,
+    new RegExp(`Another kerio-dcc run holds the lock: uninstall \\(pid ${process.pid} on .+, started 2026-01-02T03:04:05\\.000Z\\)`),
+    'the message names who holds it',
+  );
   t.same(withoutLock(await serverState(img)), before, 'nothing was changed but the lock the other run holds');
   t.same(await readFile(lock), lockBytes, "the other run's lock is left alone");
 });
@@ -758,7 +856,10 @@ t.test('a lock left by a process that no longer runs is taken over with a warnin
   const lock = await writeLock(img, { pid, host: os.hostname(), command: 'install' });
   const install = await kerio(img, ['install', '--yes']);
   t.equal(install.code, 0, 'install runs through', { error: install.json?.error ?? null });
-  t.match(install.stderr, new RegExp(`warning: taking over a lock left by kerio-dcc install \\(pid ${pid}, started 2026-01-02T03:04:05\\.000Z\\), which is no longer running`));
+  t.match(
+    install.stderr,
+    new RegExp(`warning: taking over a lock left by kerio-dcc install \\(pid ${pid}, started 2026-01-02T03:04:05\\.000Z\\), which is no longer running`),
+  );
   t.notOk(existsSync(lock), 'the lock is released at the end');
   t.equal((await serverState(img)).service, RUNNING);
 });

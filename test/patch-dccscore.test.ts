@@ -3,21 +3,14 @@ import path from 'node:path';
 import t from 'tap';
 import { activeZeroDccScoreLines, disableZeroDccScores, OFF_MARKER, restoreZeroDccScores } from '../src/patch/dccScore.js';
 import { BOM_REMOVED_NOTE } from '../src/patch/result.js';
-import {
-  bomVariant,
-  crlfVariant,
-  differingIndexes,
-  fileBytes,
-  fixtureRulesDir,
-  linesOf,
-  missingFixtureMessage,
-  SA_VERSIONS,
-} from './helpers/fixtures.js';
+import { bomVariant, crlfVariant, differingIndexes, fileBytes, fixtureRulesDir, linesOf, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 const KERIO_ZERO_SCORE = 'score DCC_CHECK 0';
 
 function cfFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f.endsWith('.cf')).sort();
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cf'))
+    .sort();
 }
 
 /** Inserts a line after the given index, keeping the file's LF or CRLF style. */
@@ -53,7 +46,7 @@ for (const version of SA_VERSIONS) {
       }
     });
 
-    t.test("the real 50_scores.cf DCC_CHECK line with some non-zero values stays as it is", async (t) => {
+    t.test('the real 50_scores.cf DCC_CHECK line with some non-zero values stays as it is', async (t) => {
       const original = readFileSync(path.join(rules, '50_scores.cf'));
       const lines = linesOf(original);
       const index = lines.findIndex((l) => /^score\s+DCC_CHECK\s/.test(l));
@@ -81,7 +74,11 @@ for (const version of SA_VERSIONS) {
         t.equal(after[zeroIndex], OFF_MARKER + KERIO_ZERO_SCORE + eol, `${variant}: the line is marked, its ending kept`);
         t.same(disabled.notes, [`turned off line ${zeroIndex + 1}: ${KERIO_ZERO_SCORE}`]);
         t.same(activeZeroDccScoreLines(disabled.bytes), [], `${variant}: status sees no active zero score`);
-        if (variant === 'CRLF') t.ok(after.every((l) => l.endsWith('\r\n')), 'every line is still CRLF');
+        if (variant === 'CRLF')
+          t.ok(
+            after.every((l) => l.endsWith('\r\n')),
+            'every line is still CRLF',
+          );
 
         t.ok(disableZeroDccScores(disabled.bytes).bytes.equals(disabled.bytes), `${variant}: disable is idempotent`);
         const restored = restoreZeroDccScores(disabled.bytes);

@@ -13,23 +13,16 @@ import {
   type DccSettings,
 } from '../src/patch/localCf.js';
 import { BOM_REMOVED_NOTE, PatchConflictError } from '../src/patch/result.js';
-import {
-  bomVariant,
-  crlfVariant,
-  differingIndexes,
-  fileBytes,
-  fixtureRulesDir,
-  linesOf,
-  missingFixtureMessage,
-  SA_VERSIONS,
-} from './helpers/fixtures.js';
+import { bomVariant, crlfVariant, differingIndexes, fileBytes, fixtureRulesDir, linesOf, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 const settings: DccSettings = { home: 'c:\\sa\\etc\\dcc', dccproc: 'c:\\sa\\dccproc.exe', extraLines: [] };
 const moved: DccSettings = { home: 'D:\\DCC\\home', dccproc: 'D:\\DCC\\dccproc.exe', extraLines: ['dcc_timeout 10'] };
 
 /** The block exactly as it must appear for `s`, with the given line ending. */
 function blockText(s: DccSettings, eol: string): string {
-  return managedBlockLines(s).map((l) => l + eol).join('');
+  return managedBlockLines(s)
+    .map((l) => l + eol)
+    .join('');
 }
 
 t.test('the managed block holds the settings from the how-to, plugin settings inside ifplugin', async (t) => {
@@ -163,7 +156,11 @@ const broken: [string, string, RegExp][] = [
   ['BEGIN without END', `a 1\n${BLOCK_BEGIN}\ndcc_home x\n`, /"# BEGIN kerio-dcc" on line 2 has no "# END kerio-dcc" after it/],
   ['END without BEGIN', `a 1\ndcc_home x\n${BLOCK_END}\n`, /"# END kerio-dcc" on line 3 has no "# BEGIN kerio-dcc" before it/],
   ['END before BEGIN', `${BLOCK_END}\nx\n${BLOCK_BEGIN}\n`, /"# END kerio-dcc" on line 1 comes before "# BEGIN kerio-dcc" on line 3/],
-  ['two blocks', `${BLOCK_BEGIN}\n${BLOCK_END}\n${BLOCK_BEGIN}\n${BLOCK_END}\n`, /more than one kerio-dcc block: "# BEGIN kerio-dcc" on lines 1, 3, "# END kerio-dcc" on lines 2, 4/],
+  [
+    'two blocks',
+    `${BLOCK_BEGIN}\n${BLOCK_END}\n${BLOCK_BEGIN}\n${BLOCK_END}\n`,
+    /more than one kerio-dcc block: "# BEGIN kerio-dcc" on lines 1, 3, "# END kerio-dcc" on lines 2, 4/,
+  ],
   ['BEGIN inside a block', `${BLOCK_BEGIN}\n${BLOCK_BEGIN}\n${BLOCK_END}\n`, /more than one kerio-dcc block/],
 ];
 
@@ -232,12 +229,15 @@ t.test('dcc_home/dcc_path lines SpamAssassin on Windows would split: found as it
     ...managedBlockLines(settings).slice(3),
   ].join('\r\n');
   const found = splitPronePathLines(fileBytes(`${text}\r\n`));
-  t.same(found.map((f) => [f.line, f.directive, f.value, f.hazard, f.inBlock]), [
-    [1, 'dcc_home', 'C:\\Program Files\\DCC', 'a space', false],
-    [2, 'dcc_path', 'C:\\Program Files\\DCC\\dccproc.exe', 'a space', false],
-    [5, 'dcc_home', 'C:\\50%\\dcc', 'a "%"', false],
-    [10, 'dcc_home', 'C:\\in block\\dcc', 'a space', true],
-  ]);
+  t.same(
+    found.map((f) => [f.line, f.directive, f.value, f.hazard, f.inBlock]),
+    [
+      [1, 'dcc_home', 'C:\\Program Files\\DCC', 'a space', false],
+      [2, 'dcc_path', 'C:\\Program Files\\DCC\\dccproc.exe', 'a space', false],
+      [5, 'dcc_home', 'C:\\50%\\dcc', 'a "%"', false],
+      [10, 'dcc_home', 'C:\\in block\\dcc', 'a space', true],
+    ],
+  );
 });
 
 t.test('install turns off split-prone lines outside the block only, and uninstall gives them back byte for byte', async (t) => {

@@ -3,16 +3,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { BOM_REMOVED_NOTE } from '../src/patch/result.js';
 import { activeDccLoadplugins, ADDED_COMMENT, DCC_LOADPLUGIN, disableDccPlugin, enableDccPlugin } from '../src/patch/v310Pre.js';
-import {
-  bomVariant,
-  crlfVariant,
-  differingIndexes,
-  fileBytes,
-  fixtureRulesDir,
-  linesOf,
-  missingFixtureMessage,
-  SA_VERSIONS,
-} from './helpers/fixtures.js';
+import { bomVariant, crlfVariant, differingIndexes, fileBytes, fixtureRulesDir, linesOf, missingFixtureMessage, SA_VERSIONS } from './helpers/fixtures.js';
 
 const UPSTREAM_COMMENTED = '#loadplugin Mail::SpamAssassin::Plugin::DCC';
 
@@ -57,7 +48,10 @@ for (const version of SA_VERSIONS) {
     t.test('as CRLF: only the loadplugin line changes and every line stays CRLF', async (t) => {
       const crlf = crlfVariant(shipped);
       assertUncommentsOnly(t, crlf, dccIndex, 'CRLF');
-      t.ok(linesOf(enableDccPlugin(crlf).bytes).every((l) => l.endsWith('\r\n')), 'no LF-only line appears');
+      t.ok(
+        linesOf(enableDccPlugin(crlf).bytes).every((l) => l.endsWith('\r\n')),
+        'no LF-only line appears',
+      );
     });
 
     t.test('with a byte-order mark: the mark is removed and reported, the plugin enabled', async (t) => {
@@ -114,11 +108,7 @@ t.test('commented DCC lines in any spacing are uncommented, keeping the rest of 
       const [describe, pyzor] = ['# DCC - perform DCC message checks.', 'loadplugin Mail::SpamAssassin::Plugin::Pyzor'];
       const original = fileBytes(`${describe}${eol}${line}${eol}${pyzor}${eol}`);
       const result = enableDccPlugin(original);
-      t.same(
-        linesOf(result.bytes),
-        [describe + eol, expected + eol, pyzor + eol],
-        JSON.stringify(line),
-      );
+      t.same(linesOf(result.bytes), [describe + eol, expected + eol, pyzor + eol], JSON.stringify(line));
       t.same(activeDccLoadplugins(result.bytes), [2], `status sees ${JSON.stringify(expected)} as loading DCC`);
       t.ok(enableDccPlugin(result.bytes).bytes.equals(result.bytes), `idempotent for ${JSON.stringify(line)}`);
       const disabled = disableDccPlugin(result.bytes).bytes;

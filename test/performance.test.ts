@@ -25,11 +25,14 @@ t.test('install reads each file of the rules folder once to back it up, and neve
   const log = path.join(await tempDir(t), 'opens.log');
   const result = await runCli(['install', '--root', img.root, '--simulate', '--yes'], { env: { NODE_OPTIONS: `--import=${COUNT_OPENS}`, OPEN_LOG: log } });
   succeeded(t, result, 'install');
-  const opens = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((line) => {
-    const [flags, file] = line.split('\t') as [string, string];
-    // A backup is made in <id>.partial and renamed to <id> once complete: its copies are named by their final place.
-    return { flags, file: path.resolve(file).replace(/([\\/]\d{8}T\d{6}Z(-\d+)?)\.partial(?=[\\/])/, '$1') };
-  });
+  const opens = (await readFile(log, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [flags, file] = line.split('\t') as [string, string];
+      // A backup is made in <id>.partial and renamed to <id> once complete: its copies are named by their final place.
+      return { flags, file: path.resolve(file).replace(/([\\/]\d{8}T\d{6}Z(-\d+)?)\.partial(?=[\\/])/, '$1') };
+    });
   const reads = (file: string) => opens.filter((o) => o.file === file && o.flags === 'r').length;
 
   // SpamAssassin reads the top-level .cf files, so planning scans each of them once for DCC_CHECK.
@@ -40,6 +43,14 @@ t.test('install reads each file of the rules folder once to back it up, and neve
   const backups = inImage(img.root, 'C:\\ProgramData\\kerio-dcc\\backups');
   const copies = (await filesBelow(backups)).filter((f) => f.includes(`${path.sep}files${path.sep}`));
   t.equal(copies.length, sources.length, 'every file has a copy');
-  t.same(copies.filter((c) => opens.filter((o) => o.file === c).length !== 1), [], 'each copy is opened once, to write it and read it back');
-  t.same(opens.filter((o) => copies.includes(o.file) && o.flags === 'r'), [], 'no copy is opened again to re-hash it');
+  t.same(
+    copies.filter((c) => opens.filter((o) => o.file === c).length !== 1),
+    [],
+    'each copy is opened once, to write it and read it back',
+  );
+  t.same(
+    opens.filter((o) => copies.includes(o.file) && o.flags === 'r'),
+    [],
+    'no copy is opened again to re-hash it',
+  );
 });

@@ -22,7 +22,12 @@ async function planning(t: Parameters<typeof tempDir>[0], ini?: string): Promise
   const image = await buildImage(dir, DEMO_IMAGE);
   if (ini !== undefined) await writeFile(`${dir}/answers.ini`, ini);
   const loaded = await loadAnswers(ini === undefined ? null : `${dir}/answers.ini`);
-  const ctx: Planning = { target: new Target({ root: image.root }), runner: null, answers: loaded.answers, options: { dryRun: false, yes: true, restart: false, simulate: false, force: false } };
+  const ctx: Planning = {
+    target: new Target({ root: image.root }),
+    runner: null,
+    answers: loaded.answers,
+    options: { dryRun: false, yes: true, restart: false, simulate: false, force: false },
+  };
   return { ctx, image };
 }
 
@@ -39,32 +44,39 @@ async function applyFiles(ctx: Planning, plan: Plan): Promise<void> {
   }
 }
 
-t.test('a server never provisioned, on an image without a system: install creates the 32-bit profile, copies the map, edits local.cf and v310.pre', async (t) => {
-  const { ctx, image } = await planning(t);
-  const facts = await detectFacts(ctx, { requireDcc: true });
-  const plan = await planInstall(ctx, facts);
-  t.same(statuses(plan), [
-    ['locate', 'unchanged'],
-    ['backup', 'change'],
-    ['profile', 'change'],
-    ['map', 'change'],
-    ['local-cf', 'change'],
-    ['v310-pre', 'change'],
-    ['firewall', 'skipped'],
-    ['service', 'skipped'],
-  ]);
-  const step = (id: string) => plan.steps.find((s) => s.id === id)!;
-  t.same(paths(step('profile').actions), [`mkdir ${SYSWOW64_PROFILE}`], '32-bit Kerio on 64-bit Windows: only the SysWOW64 profile');
-  t.same(paths(step('map').actions), [`writeFile ${SYSWOW64_PROFILE}\\map`]);
-  const map = step('map').actions[0]!;
-  t.ok(map.kind === 'writeFile' && map.content.equals(demoMapBytes()), "the map copy is DCC's map, byte for byte");
-  t.same(paths(step('local-cf').actions), [`writeFile ${joinWin(image.rulesDir, 'local.cf')}`]);
-  const mentioningDcc = ['25_dcc.cf', '50_scores.cf'].map((n) => joinWin(image.rulesDir, n));
-  t.same([...plan.readHashes.keys()].sort(), [...mentioningDcc, joinWin(image.rulesDir, 'local.cf'), joinWin(image.rulesDir, 'v310.pre')].sort(), 'apply will refuse if local.cf, v310.pre or a file that scores DCC changes before it runs');
-  t.same(plan.backupTrees, [image.rulesDir]);
-  t.match(step('local-cf').diffs.join('\n'), /\+# BEGIN kerio-dcc/);
-  t.equal(step('service').actions.length, 0, 'no restart without a system');
-});
+t.test(
+  'a server never provisioned, on an image without a system: install creates the 32-bit profile, copies the map, edits local.cf and v310.pre',
+  async (t) => {
+    const { ctx, image } = await planning(t);
+    const facts = await detectFacts(ctx, { requireDcc: true });
+    const plan = await planInstall(ctx, facts);
+    t.same(statuses(plan), [
+      ['locate', 'unchanged'],
+      ['backup', 'change'],
+      ['profile', 'change'],
+      ['map', 'change'],
+      ['local-cf', 'change'],
+      ['v310-pre', 'change'],
+      ['firewall', 'skipped'],
+      ['service', 'skipped'],
+    ]);
+    const step = (id: string) => plan.steps.find((s) => s.id === id)!;
+    t.same(paths(step('profile').actions), [`mkdir ${SYSWOW64_PROFILE}`], '32-bit Kerio on 64-bit Windows: only the SysWOW64 profile');
+    t.same(paths(step('map').actions), [`writeFile ${SYSWOW64_PROFILE}\\map`]);
+    const map = step('map').actions[0]!;
+    t.ok(map.kind === 'writeFile' && map.content.equals(demoMapBytes()), "the map copy is DCC's map, byte for byte");
+    t.same(paths(step('local-cf').actions), [`writeFile ${joinWin(image.rulesDir, 'local.cf')}`]);
+    const mentioningDcc = ['25_dcc.cf', '50_scores.cf'].map((n) => joinWin(image.rulesDir, n));
+    t.same(
+      [...plan.readHashes.keys()].sort(),
+      [...mentioningDcc, joinWin(image.rulesDir, 'local.cf'), joinWin(image.rulesDir, 'v310.pre')].sort(),
+      'apply will refuse if local.cf, v310.pre or a file that scores DCC changes before it runs',
+    );
+    t.same(plan.backupTrees, [image.rulesDir]);
+    t.match(step('local-cf').diffs.join('\n'), /\+# BEGIN kerio-dcc/);
+    t.equal(step('service').actions.length, 0, 'no restart without a system');
+  },
+);
 
 t.test('after that plan is carried out, the install plan changes nothing and the uninstall plan takes out exactly what it put in', async (t) => {
   const { ctx, image } = await planning(t);
@@ -73,19 +85,31 @@ t.test('after that plan is carried out, the install plan changes nothing and the
   await applyFiles(ctx, await planInstall(ctx, await detectFacts(ctx, { requireDcc: true })));
 
   const again = await planInstall(ctx, await detectFacts(ctx, { requireDcc: true }));
-  t.same(statuses(again).filter(([, s]) => s === 'change'), [], 'idempotent: nothing to change, not even the backup');
-  t.same(again.steps.flatMap((s) => s.checks).filter((c) => c.ok === false), [], 'and every check it makes for status holds');
+  t.same(
+    statuses(again).filter(([, s]) => s === 'change'),
+    [],
+    'idempotent: nothing to change, not even the backup',
+  );
+  t.same(
+    again.steps.flatMap((s) => s.checks).filter((c) => c.ok === false),
+    [],
+    'and every check it makes for status holds',
+  );
 
   const uninstall = await planUninstall(ctx, await detectFacts(ctx, { requireDcc: false }));
-  t.same(statuses(uninstall), [
-    ['locate', 'unchanged'],
-    ['backup', 'change'],
-    ['map', 'change'],
-    ['local-cf', 'change'],
-    ['v310-pre', 'change'],
-    ['firewall', 'skipped'],
-    ['service', 'skipped'],
-  ], 'the profile folder is left (it may hold other users of SpamAssassin)');
+  t.same(
+    statuses(uninstall),
+    [
+      ['locate', 'unchanged'],
+      ['backup', 'change'],
+      ['map', 'change'],
+      ['local-cf', 'change'],
+      ['v310-pre', 'change'],
+      ['firewall', 'skipped'],
+      ['service', 'skipped'],
+    ],
+    'the profile folder is left (it may hold other users of SpamAssassin)',
+  );
   t.same(paths(uninstall.steps.find((s) => s.id === 'map')!.actions), [`deleteFile ${SYSWOW64_PROFILE}\\map`]);
   await applyFiles(ctx, uninstall);
   t.same(await readFile(localCf), before, 'local.cf is byte for byte as before install');
@@ -97,10 +121,13 @@ t.test('facts given in the answers decide the plan: two profile folders named th
   const facts = await detectFacts(ctx, { requireDcc: true });
   t.equal((await facts.profile()).rule, 'dcc.profile_dirs in the answers file');
   const plan = await planInstall(ctx, facts);
-  t.same(paths(plan.steps.find((s) => s.id === 'map')!.actions), dirs.map((d) => `writeFile ${d}\\map`));
+  t.same(
+    paths(plan.steps.find((s) => s.id === 'map')!.actions),
+    dirs.map((d) => `writeFile ${d}\\map`),
+  );
 });
 
-t.test('a map copy that differs from DCC\'s map is not drift (dccproc rewrites its copy), but an empty one is', async (t) => {
+t.test("a map copy that differs from DCC's map is not drift (dccproc rewrites its copy), but an empty one is", async (t) => {
   const { ctx } = await planning(t);
   await applyFiles(ctx, await planInstall(ctx, await detectFacts(ctx, { requireDcc: true })));
   const copy = ctx.target.toHost(`${SYSWOW64_PROFILE}\\map`);
@@ -124,5 +151,8 @@ t.test('a linked rule file that scores DCC zero: the install plan is refused, na
   const { localCf } = await import('../src/managed/localCf.js');
   const step = await localCf.install(ctx, facts, []);
   t.match(step.refusal?.message, /60_linked\.cf is a link/);
-  t.match(step.checks.find((c) => c.id === 'scores'), { ok: false, detail: /60_linked\.cf line 1/ });
+  t.match(
+    step.checks.find((c) => c.id === 'scores'),
+    { ok: false, detail: /60_linked\.cf line 1/ },
+  );
 });

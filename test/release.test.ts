@@ -13,12 +13,30 @@ import { windowsDcc } from './helpers/realDcc.js';
 
 const NAMES = releaseNames(VERSION);
 const EPOCH = 1_700_000_000;
-const ZIP_CONTENTS = ['CHANGELOG.md', 'LICENSE.txt', 'README.md', 'answers.ini', 'dcc/BUILD.txt', 'dcc/LICENSE', 'dcc/cdcc.exe', 'dcc/dccproc.exe', 'kerio-dcc.exe'];
+const ZIP_CONTENTS = [
+  'CHANGELOG.md',
+  'LICENSE.txt',
+  'README.md',
+  'answers.ini',
+  'dcc/BUILD.txt',
+  'dcc/LICENSE',
+  'dcc/cdcc.exe',
+  'dcc/dccproc.exe',
+  'kerio-dcc.exe',
+];
 
 /** A program with an argument array; its exit code and output. */
-function exec(program: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; encoding?: 'buffer' } = {}): Promise<CliResult & { bytes: Buffer }> {
+function exec(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; encoding?: 'buffer' } = {},
+): Promise<CliResult & { bytes: Buffer }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: options.cwd ?? PROJECT, env: { ...process.env, NODE_OPTIONS: '', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, args, {
+      cwd: options.cwd ?? PROJECT,
+      env: { ...process.env, NODE_OPTIONS: '', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -33,7 +51,12 @@ function exec(program: string, args: string[], options: { cwd?: string; env?: No
 
 const unzipMissing = findOnPath('unzip') === null ? "unzip not found on PATH: install Debian's unzip to read the zip" : null;
 const releaseSkip = releaseToolsMissing() ?? unzipMissing ?? buildExeIfNeeded();
-const signSkip = releaseSkip ?? releaseToolsMissing([['osslsigncode', 'osslsigncode'], ['openssl', 'openssl']]);
+const signSkip =
+  releaseSkip ??
+  releaseToolsMissing([
+    ['osslsigncode', 'osslsigncode'],
+    ['openssl', 'openssl'],
+  ]);
 
 /** One unsigned release at EPOCH, made once and shared by the tests that only read it. */
 let shared: Promise<{ out: string; run: CliResult }> | null = null;
@@ -65,54 +88,114 @@ t.test('the release is reproducible: packaging the same exe twice gives the same
   // derive it too (to_uuid); Python's uuid5 is the reference.
   const upgradeCode = /UpgradeCode="([0-9A-F-]{36})"/.exec(await readFile(path.join(PROJECT, 'packaging', 'kerio-dcc.wxs'), 'utf8'))![1]!;
   if (findOnPath('python3') !== null) {
-    const python = await exec('python3', ['-c', 'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())', upgradeCode, `kerio-dcc product ${VERSION}`]);
-    t.match(firstRun.stdout, `ProductCode {${python.stdout.trim()}}, UpgradeCode {${upgradeCode}}`, 'the ProductCode is uuid5(UpgradeCode, "kerio-dcc product <version>")');
+    const python = await exec('python3', [
+      '-c',
+      'import sys, uuid; print(str(uuid.uuid5(uuid.UUID(sys.argv[1]), sys.argv[2])).upper())',
+      upgradeCode,
+      `kerio-dcc product ${VERSION}`,
+    ]);
+    t.match(
+      firstRun.stdout,
+      `ProductCode {${python.stdout.trim()}}, UpgradeCode {${upgradeCode}}`,
+      'the ProductCode is uuid5(UpgradeCode, "kerio-dcc product <version>")',
+    );
   }
   const info = await exec('msiinfo', ['suminfo', path.join(first, NAMES.msi)], { env: { TZ: 'UTC' } });
   t.match(info.stdout, /^Created: Tue Nov 14 22:13:20 2023$/m, 'the MSI claims SOURCE_DATE_EPOCH, not the build time');
   const other = await tempDir(t, 'kerio-dcc-release-');
   const later = await runRelease(['--exe', EXE, '--out', other], { SOURCE_DATE_EPOCH: String(EPOCH + 86_400) });
   t.equal(later.code, 0, 'release exits 0', { stderr: later.stderr });
-  t.not(await readFile(path.join(other, 'SHA256SUMS'), 'utf8'), await readFile(path.join(first, 'SHA256SUMS'), 'utf8'), 'another SOURCE_DATE_EPOCH gives other hashes: the comparison can fail');
+  t.not(
+    await readFile(path.join(other, 'SHA256SUMS'), 'utf8'),
+    await readFile(path.join(first, 'SHA256SUMS'), 'utf8'),
+    'another SOURCE_DATE_EPOCH gives other hashes: the comparison can fail',
+  );
 });
 
-t.test('the zip holds the exe, README, CHANGELOG, LICENSE, the answers template and the DCC client package, for Windows', { skip: releaseSkip ?? false }, async (t) => {
-  const { out, run } = await unsignedRelease();
-  t.equal(run.code, 0, 'release exits 0', { stderr: run.stderr });
-  const zip = path.join(out, NAMES.zip);
-  const listing = await exec('unzip', ['-Z', '-T', zip]);
-  const entries = listing.stdout.split('\n').filter((l) => /^[-d]/.test(l)).map((l) => l.trim().split(/\s+/));
-  t.same(entries.map((e) => e.at(-1)), ZIP_CONTENTS, 'exactly these files, sorted, no folders');
-  t.ok(entries.every((e) => e.at(-2) === '20231114.221320'), 'every file dated SOURCE_DATE_EPOCH', { entries });
-  const member = async (name: string) => (await exec('unzip', ['-p', zip, name])).bytes;
-  t.ok((await member('kerio-dcc.exe')).equals(await readFile(EXE)), 'kerio-dcc.exe is the built exe, byte for byte (unsigned)');
-  for (const [name, source] of [['README.md', 'README.md'], ['CHANGELOG.md', 'CHANGELOG.md'], ['LICENSE.txt', 'LICENSE'], ['answers.ini', 'templates/answers.ini']] as const) {
-    const text = (await member(name)).toString('utf8');
-    t.equal(text, (await readFile(path.join(PROJECT, source), 'utf8')).replace(/\r?\n/g, '\r\n'), `${name} is ${source} with CRLF line ends, for Notepad`);
-  }
-  const client = await windowsDcc();
-  for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
-    t.ok((await member(`dcc/${name}`)).equals(await readFile(path.join(client.dir, name))), `dcc/${name} is the DCC client package's, byte for byte`);
-  }
-  t.match((await member('dcc/BUILD.txt')).toString('utf8'), /sha256 596bb4a02800a87501818215e61ac877e4d5a31ec0c8c227f23438f6b6b831c6  dcc-1\.3\.158\.tar\.Z/, "BUILD.txt names the upstream tarball by its sha256");
-  // The MSI installs the same package into C:\Program Files\kerio-dcc\dcc\ (its File and Directory tables).
-  const msi = path.join(out, NAMES.msi);
-  const fileTable = (await exec('msiinfo', ['export', msi, 'File'])).stdout;
-  const dirTable = (await exec('msiinfo', ['export', msi, 'Directory'])).stdout;
-  t.match(dirTable, /^DCCDIR\tINSTALLDIR\tdcc\r?$/m, 'the MSI has a dcc folder inside the install folder');
-  for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
-    const size = (await stat(path.join(client.dir, name))).size;
-    t.match(fileTable, new RegExp(`^\\w+\\tDccClient\\t([^\\t|]+\\|)?${name.replace('.', '\\.')}\\t${size}\\t`, 'm'), `the MSI installs dcc\\${name} (${size} bytes)`);
-  }
-  t.match((await member('LICENSE.txt')).toString('utf8'), /^MIT License\r\n\r\nCopyright \(c\) \d{4} kerio-dcc contributors\r\n/, 'the licence is MIT, kerio-dcc contributors');
-});
+t.test(
+  'the zip holds the exe, README, CHANGELOG, LICENSE, the answers template and the DCC client package, for Windows',
+  { skip: releaseSkip ?? false },
+  async (t) => {
+    const { out, run } = await unsignedRelease();
+    t.equal(run.code, 0, 'release exits 0', { stderr: run.stderr });
+    const zip = path.join(out, NAMES.zip);
+    const listing = await exec('unzip', ['-Z', '-T', zip]);
+    const entries = listing.stdout
+      .split('\n')
+      .filter((l) => /^[-d]/.test(l))
+      .map((l) => l.trim().split(/\s+/));
+    t.same(
+      entries.map((e) => e.at(-1)),
+      ZIP_CONTENTS,
+      'exactly these files, sorted, no folders',
+    );
+    t.ok(
+      entries.every((e) => e.at(-2) === '20231114.221320'),
+      'every file dated SOURCE_DATE_EPOCH',
+      { entries },
+    );
+    const member = async (name: string) => (await exec('unzip', ['-p', zip, name])).bytes;
+    t.ok((await member('kerio-dcc.exe')).equals(await readFile(EXE)), 'kerio-dcc.exe is the built exe, byte for byte (unsigned)');
+    for (const [name, source] of [
+      ['README.md', 'README.md'],
+      ['CHANGELOG.md', 'CHANGELOG.md'],
+      ['LICENSE.txt', 'LICENSE'],
+      ['answers.ini', 'templates/answers.ini'],
+    ] as const) {
+      const text = (await member(name)).toString('utf8');
+      t.equal(text, (await readFile(path.join(PROJECT, source), 'utf8')).replace(/\r?\n/g, '\r\n'), `${name} is ${source} with CRLF line ends, for Notepad`);
+    }
+    const client = await windowsDcc();
+    for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+      t.ok((await member(`dcc/${name}`)).equals(await readFile(path.join(client.dir, name))), `dcc/${name} is the DCC client package's, byte for byte`);
+    }
+    t.match(
+      (await member('dcc/BUILD.txt')).toString('utf8'),
+      /sha256 596bb4a02800a87501818215e61ac877e4d5a31ec0c8c227f23438f6b6b831c6 {2}dcc-1\.3\.158\.tar\.Z/,
+      'BUILD.txt names the upstream tarball by its sha256',
+    );
+    // The MSI installs the same package into C:\Program Files\kerio-dcc\dcc\ (its File and Directory tables).
+    const msi = path.join(out, NAMES.msi);
+    const fileTable = (await exec('msiinfo', ['export', msi, 'File'])).stdout;
+    const dirTable = (await exec('msiinfo', ['export', msi, 'Directory'])).stdout;
+    t.match(dirTable, /^DCCDIR\tINSTALLDIR\tdcc\r?$/m, 'the MSI has a dcc folder inside the install folder');
+    for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
+      const size = (await stat(path.join(client.dir, name))).size;
+      t.match(
+        fileTable,
+        new RegExp(`^\\w+\\tDccClient\\t([^\\t|]+\\|)?${name.replace('.', '\\.')}\\t${size}\\t`, 'm'),
+        `the MSI installs dcc\\${name} (${size} bytes)`,
+      );
+    }
+    t.match(
+      (await member('LICENSE.txt')).toString('utf8'),
+      /^MIT License\r\n\r\nCopyright \(c\) \d{4} kerio-dcc contributors\r\n/,
+      'the licence is MIT, kerio-dcc contributors',
+    );
+  },
+);
 
 t.test('usage and configuration errors exit 2 and write nothing', { skip: releaseSkip ?? false }, async (t) => {
   const out = await tempDir(t, 'kerio-dcc-release-');
   const cases: [string, string[], NodeJS.ProcessEnv, RegExp][] = [
-    ['a PFX without its password', ['--exe', EXE, '--out', out], { KERIO_DCC_SIGN_PFX: path.join(out, 'signer.pfx') }, /KERIO_DCC_SIGN_PFX is set but KERIO_DCC_SIGN_PASSWORD is not/],
-    ['a password without a PFX', ['--exe', EXE, '--out', out], { KERIO_DCC_SIGN_PASSWORD: 'x' }, /KERIO_DCC_SIGN_PASSWORD is set but KERIO_DCC_SIGN_PFX is not/],
-    ['a PFX that is not there', ['--exe', EXE, '--out', out], { KERIO_DCC_SIGN_PFX: path.join(out, 'missing.pfx'), KERIO_DCC_SIGN_PASSWORD: 'x' }, /missing\.pfx, which cannot be read/],
+    [
+      'a PFX without its password',
+      ['--exe', EXE, '--out', out],
+      { KERIO_DCC_SIGN_PFX: path.join(out, 'signer.pfx') },
+      /KERIO_DCC_SIGN_PFX is set but KERIO_DCC_SIGN_PASSWORD is not/,
+    ],
+    [
+      'a password without a PFX',
+      ['--exe', EXE, '--out', out],
+      { KERIO_DCC_SIGN_PASSWORD: 'x' },
+      /KERIO_DCC_SIGN_PASSWORD is set but KERIO_DCC_SIGN_PFX is not/,
+    ],
+    [
+      'a PFX that is not there',
+      ['--exe', EXE, '--out', out],
+      { KERIO_DCC_SIGN_PFX: path.join(out, 'missing.pfx'), KERIO_DCC_SIGN_PASSWORD: 'x' },
+      /missing\.pfx, which cannot be read/,
+    ],
     ['an unknown option', ['--sign-with', 'x.pfx'], {}, /Unknown option --sign-with/],
     ['an MSI version Windows Installer cannot hold', ['--exe', EXE, '--out', out, '--msi-version', '1.2.3-beta'], {}, /major\.minor\.patch/],
   ];
@@ -130,13 +213,50 @@ async function makeSigner(dir: string, password: string): Promise<{ ca: string; 
     const run = await exec('openssl', args, { cwd: dir });
     if (run.code !== 0) throw new Error(`openssl ${args[0]} failed: ${run.stderr}`);
   };
-  await ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=kerio-dcc test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=kerio-dcc test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   await ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'signer.key', '-out', 'signer.csr', '-subj', '/CN=kerio-dcc test signer']);
   await writeFile(path.join(dir, 'signer.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n');
-  await ssl(['x509', '-req', '-in', 'signer.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'signer.pem', '-days', '2', '-extfile', 'signer.ext']);
+  await ssl([
+    'x509',
+    '-req',
+    '-in',
+    'signer.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'signer.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'signer.ext',
+  ]);
   // The password reaches openssl through its environment, as the release script's does.
-  const run = await exec('openssl', ['pkcs12', '-export', '-out', 'signer.pfx', '-inkey', 'signer.key', '-in', 'signer.pem', '-certfile', 'ca.pem', '-passout', 'env:PFX_PASSWORD'], { cwd: dir, env: { PFX_PASSWORD: password } });
+  const run = await exec(
+    'openssl',
+    ['pkcs12', '-export', '-out', 'signer.pfx', '-inkey', 'signer.key', '-in', 'signer.pem', '-certfile', 'ca.pem', '-passout', 'env:PFX_PASSWORD'],
+    { cwd: dir, env: { PFX_PASSWORD: password } },
+  );
   if (run.code !== 0) throw new Error(`openssl pkcs12 failed: ${run.stderr}`);
   return { ca: path.join(dir, 'ca.pem'), pfx: path.join(dir, 'signer.pfx') };
 }
@@ -165,7 +285,10 @@ t.test('with a PFX, the exe (in the zip and in the MSI) and the MSI are Authenti
   t.ok((await readFile(fromMsi)).equals(await readFile(fromZip)), 'the MSI installs the same signed exe the zip holds');
 
   const verify = (file: string) => exec('osslsigncode', ['verify', '-CAfile', signer.ca, '-in', file]);
-  for (const [what, file] of [['the exe', fromZip], ['the MSI', path.join(out, NAMES.msi)]] as const) {
+  for (const [what, file] of [
+    ['the exe', fromZip],
+    ['the MSI', path.join(out, NAMES.msi)],
+  ] as const) {
     const ok = await verify(file);
     t.equal(ok.code, 0, `${what}'s signature verifies against the test CA`, { stdout: ok.stdout, stderr: ok.stderr });
     t.match(ok.stdout, /Message digest algorithm\s*:\s*SHA256/i, `${what} is signed with SHA-256`);
@@ -209,8 +332,16 @@ t.test('npm pack makes a lean package that installs into an empty prefix and run
   t.equal(pack.code, 0, 'npm pack exits 0', { stderr: pack.stderr });
   const [report] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; size: number; files: { path: string }[] }[];
   const files = report!.files.map((f) => f.path).sort();
-  t.same([...new Set(files.map((f) => f.split('/')[0]))].sort(), ['CHANGELOG.md', 'LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'templates'], 'only what runs, and the documents');
-  t.notOk(files.some((f) => /^dist\/(kerio-dcc\.exe|exe-build\/)/.test(f)), 'no exe, no exe build folder', { files: files.filter((f) => f.startsWith('dist/kerio-dcc') || f.startsWith('dist/exe-build')) });
+  t.same(
+    [...new Set(files.map((f) => f.split('/')[0]))].sort(),
+    ['CHANGELOG.md', 'LICENSE', 'README.md', 'bin', 'dist', 'package.json', 'templates'],
+    'only what runs, and the documents',
+  );
+  t.notOk(
+    files.some((f) => /^dist\/(kerio-dcc\.exe|exe-build\/)/.test(f)),
+    'no exe, no exe build folder',
+    { files: files.filter((f) => f.startsWith('dist/kerio-dcc') || f.startsWith('dist/exe-build')) },
+  );
   for (const needed of ['bin/kerio-dcc.js', 'dist/cli/main.js', 'templates/answers.ini']) t.ok(files.includes(needed), `${needed} is in the package`);
   t.ok(report!.size < 300 * 1024, `the package is under 300 KB (${(report!.size / 1024).toFixed(0)} KB)`);
 

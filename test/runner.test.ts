@@ -22,8 +22,16 @@ t.test('in a dry run a changing command is refused before it reaches Windows, an
   const { inner, runner } = runners(true);
   const shown = await runner.run({ program: NETSH, args: SHOW, mutates: false });
   t.equal(shown.exitCode, 1, 'the read-only command ran and its result came back');
-  await t.rejects(runner.run({ program: NETSH, args: ADD, mutates: true }), /internal: dry run tried to run a changing command: .*netsh\.exe advfirewall firewall add rule/, 'the changing command is refused, naming it');
-  t.same(inner.calls.map((c) => c.args[2]), ['show'], 'only the read-only command reached the system');
+  await t.rejects(
+    runner.run({ program: NETSH, args: ADD, mutates: true }),
+    /internal: dry run tried to run a changing command: .*netsh\.exe advfirewall firewall add rule/,
+    'the changing command is refused, naming it',
+  );
+  t.same(
+    inner.calls.map((c) => c.args[2]),
+    ['show'],
+    'only the read-only command reached the system',
+  );
   t.same(
     runner.records.map((r) => ({ args2: r.args[2], mutates: r.mutates, exitCode: r.exitCode })),
     [
@@ -38,8 +46,15 @@ t.test('in a real run a changing command runs and its exit code is recorded', as
   const { inner, runner } = runners(false);
   const added = await runner.run({ program: NETSH, args: ADD, mutates: true });
   t.equal(added.stdout, 'Ok.\r\n');
-  t.same(inner.calls.map((c) => c.args[2]), ['add'], 'the command reached the system');
-  t.same(runner.records.map((r) => r.exitCode), [0]);
+  t.same(
+    inner.calls.map((c) => c.args[2]),
+    ['add'],
+    'the command reached the system',
+  );
+  t.same(
+    runner.records.map((r) => r.exitCode),
+    [0],
+  );
 });
 
 t.test('the runner says whether its system is simulated, and records it with each command', async (t) => {
@@ -60,7 +75,10 @@ t.test("each command is a fault point labelled with its program and arguments (t
   try {
     await runners(false).runner.run({ program: NETSH, args: SHOW, mutates: false });
   } finally {
-    for (const [key, value] of [['KERIO_DCC_FAULT', saved.fault], ['KERIO_DCC_FAULT_LOG', saved.log]] as const) {
+    for (const [key, value] of [
+      ['KERIO_DCC_FAULT', saved.fault],
+      ['KERIO_DCC_FAULT_LOG', saved.log],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }

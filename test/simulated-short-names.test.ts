@@ -8,7 +8,8 @@ const target = new Target({ root: '/tmp/kerio-dcc-short-image' });
 const plain = (extra: Partial<SimState> = {}): SimState => ({ schema: 1, elevated: true, services: {}, firewall: [], language: 'en', ...extra });
 
 t.test('what reaches dccproc intact, and what does not', async (t) => {
-  for (const ok of ['C:\\sa\\etc\\dcc', 'C:\\PROGRA~1\\DCC', 'C:\\PROGRA~2\\DCC\\dccproc.exe', 'C:\\x@y\\(dcc)\\a-b_c.d', 'C:/sa/etc/dcc']) t.equal(commandLineHazard(ok), null, ok);
+  for (const ok of ['C:\\sa\\etc\\dcc', 'C:\\PROGRA~1\\DCC', 'C:\\PROGRA~2\\DCC\\dccproc.exe', 'C:\\x@y\\(dcc)\\a-b_c.d', 'C:/sa/etc/dcc'])
+    t.equal(commandLineHazard(ok), null, ok);
   const bad: [string, string][] = [
     ['C:\\Program Files\\DCC', 'a space'],
     ['C:\\a\tb', 'a tab'],
@@ -37,7 +38,10 @@ t.test('simulated short names are the ones Windows generates (kept simple)', asy
 t.test('the lookup goes through PowerShell and reads what it prints: the path and CRLF', async (t) => {
   const request = shortPathRequest(target, 'C:\\Program Files\\DCC', 'folder');
   t.equal(request.mutates, false);
-  for (const [state, expected] of [[plain(), 'C:\\PROGRA~1\\DCC'], [plain({ shortNames: false }), 'C:\\Program Files\\DCC']] as const) {
+  for (const [state, expected] of [
+    [plain(), 'C:\\PROGRA~1\\DCC'],
+    [plain({ shortNames: false }), 'C:\\Program Files\\DCC'],
+  ] as const) {
     const runner = new SimulatedRunner('/nonexistent/state.json', () => state);
     const raw = await runner.run(request);
     t.same(raw, { exitCode: 0, stdout: `${expected}\r\n`, stderr: '', timedOut: false }, 'the simulated PowerShell prints the path and CRLF');

@@ -2,14 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import {
-  loadSimState,
-  plainServerState,
-  saveSimState,
-  SIMULATED_STATE_PATH,
-  SimulatedRunner,
-  type SimState,
-} from '../src/system/simulated.js';
+import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, SimulatedRunner, type SimState } from '../src/system/simulated.js';
 import { Target } from '../src/target/target.js';
 import { isElevated } from '../src/windows/elevation.js';
 import { addRuleRequest, dccFirewallRules, FirewallError, planFirewallRules, runFirewallChange } from '../src/windows/firewall.js';
@@ -114,11 +107,21 @@ t.test('a simulated start failure is seen as the service stopping again with 106
 t.test('firewall rules round-trip through separate runs on one state file', async (t) => {
   const { target, runner, statePath } = await image();
   const first = await planFirewallRules(runner(), target, PREFIX);
-  t.same(first.map((p) => p.verdict), ['add', 'add']);
+  t.same(
+    first.map((p) => p.verdict),
+    ['add', 'add'],
+  );
   for (const request of first.flatMap((p) => p.requests)) await runFirewallChange(runner(), request);
   const second = await planFirewallRules(runner(), target, PREFIX);
-  t.same(second.map((p) => p.verdict), ['unchanged', 'unchanged'], 'a second run finds both rules as wanted');
-  t.same(second.map((p) => p.found.length), [1, 1]);
+  t.same(
+    second.map((p) => p.verdict),
+    ['unchanged', 'unchanged'],
+    'a second run finds both rules as wanted',
+  );
+  t.same(
+    second.map((p) => p.found.length),
+    [1, 1],
+  );
   const stored = (await loadSimState(statePath))!.firewall;
   t.match(stored, [
     { name: 'Kerio DCC (UDP 6277 out)', direction: 'Out', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277', profiles: 'Domain,Private,Public' },
@@ -135,11 +138,17 @@ t.test('a duplicated rule is planned as a replace and ends as one rule', async (
   await runFirewallChange(runner(), add);
   t.equal((await loadSimState(statePath))!.firewall.length, 2, 'Windows allows two rules with one name');
   const plans = await planFirewallRules(runner(), target, PREFIX);
-  t.same(plans.map((p) => p.verdict), ['replace', 'add']);
+  t.same(
+    plans.map((p) => p.verdict),
+    ['replace', 'add'],
+  );
   const deleted = await runner().run(plans[0]!.requests[0]!);
   t.equal(deleted.stdout, '\r\nDeleted 2 rule(s).\r\nOk.\r\n\r\n');
   for (const request of [...plans[0]!.requests.slice(1), ...plans[1]!.requests]) await runFirewallChange(runner(), request);
-  t.same((await planFirewallRules(runner(), target, PREFIX)).map((p) => p.verdict), ['unchanged', 'unchanged']);
+  t.same(
+    (await planFirewallRules(runner(), target, PREFIX)).map((p) => p.verdict),
+    ['unchanged', 'unchanged'],
+  );
   t.equal((await loadSimState(statePath))!.firewall.length, 2);
 });
 
@@ -156,13 +165,22 @@ t.test('a German system is handled by exit codes and positions only', async (t) 
   t.equal(none.exitCode, 1);
   t.match(none.stdout, /Keine Regeln entsprechen den angegebenen Kriterien\./);
   const plans = await planFirewallRules(runner(), target, PREFIX);
-  t.same(plans.map((p) => p.verdict), ['add', 'add']);
+  t.same(
+    plans.map((p) => p.verdict),
+    ['add', 'add'],
+  );
   for (const request of plans.flatMap((p) => p.requests)) await runFirewallChange(runner(), request);
   const shown = await runner().run(netsh(target, 'show', 'rule', 'name=Kerio DCC (UDP 6277 in)'));
   t.match(shown.stdout, /Regelname: +Kerio DCC \(UDP 6277 in\)\r\n-{70}\r\nAktiviert: +Ja\r\nRichtung: +Eingehend/);
   const again = await planFirewallRules(runner(), target, PREFIX);
-  t.same(again.map((p) => p.verdict), ['unchanged', 'unchanged']);
-  t.same(again.flatMap((p) => p.notes), []);
+  t.same(
+    again.map((p) => p.verdict),
+    ['unchanged', 'unchanged'],
+  );
+  t.same(
+    again.flatMap((p) => p.notes),
+    [],
+  );
 });
 
 t.test('a localized word the parser does not know leaves the rule alone and is noted', async (t) => {
@@ -174,7 +192,10 @@ t.test('a localized word the parser does not know leaves the rule alone and is n
   state.firewall[1]!.direction = 'Actif';
   await saveSimState(statePath, state);
   const plans = await planFirewallRules(runner(), target, PREFIX);
-  t.same(plans.map((p) => p.verdict), ['unchanged', 'unchanged']);
+  t.same(
+    plans.map((p) => p.verdict),
+    ['unchanged', 'unchanged'],
+  );
   t.match(plans[1]!.notes, [/could not read direction "Actif"/]);
 });
 
@@ -217,7 +238,19 @@ t.test('tool names are matched case-insensitively and netsh keys too', async (t)
   const { target, runner } = await image();
   const add = await runner().run({
     program: 'C:\\WINDOWS\\Sysnative\\NETSH.EXE',
-    args: ['AdvFirewall', 'Firewall', 'Add', 'Rule', 'Name=odd (name) with spaces', 'DIR=In', 'Action=Block', 'Protocol=TCP', 'LocalPort=25', 'Profile=Public', 'enable=no'],
+    args: [
+      'AdvFirewall',
+      'Firewall',
+      'Add',
+      'Rule',
+      'Name=odd (name) with spaces',
+      'DIR=In',
+      'Action=Block',
+      'Protocol=TCP',
+      'LocalPort=25',
+      'Profile=Public',
+      'enable=no',
+    ],
     mutates: true,
   });
   t.equal(add.exitCode, 0);

@@ -65,7 +65,8 @@ t.test('after kerio-dcc install the real SpamAssassin 4.0.1 asks the real DCC se
 
   // Only the image's rules folder is config; DNS is off (DCC does not use it).
   const configArgs = ['-C', rules, `--siteconfigpath=${site}`, '-p', userPrefs, '--cf=dns_available no'];
-  const run = (args: string[], input = '') => execa(spamassassin!.bin, [...configArgs, ...args], { input, env: { HOME: home }, reject: false, timeout: 60_000 });
+  const run = (args: string[], input = '') =>
+    execa(spamassassin!.bin, [...configArgs, ...args], { input, env: { HOME: home }, reject: false, timeout: 60_000 });
   const stderrOf = (r: { stderr: string }) => (r.stderr.trim() ? `; stderr: ${r.stderr.trim()}` : '');
   const headerBlock = (out: string) => out.slice(0, out.indexOf('\n\n')).replace(/\n[ \t]+/g, ' ');
   const scan = async (what: string) => {
@@ -92,12 +93,20 @@ t.test('after kerio-dcc install the real SpamAssassin 4.0.1 asks the real DCC se
     // local.cf names the Windows server's C:\ paths, which Linux SpamAssassin checks and cannot find.
     const lint = await timed('lint after', () => run(['--lint']));
     const issues = lint.stderr.split('\n').filter((l) => /\bwarn: /.test(l) && !/lint: \d+ issues detected/.test(l));
-    t.same(issues.filter((l) => !/invalid 'dcc_(home|path)' value in .*local\.cf .*: dcc_(home|path) C:/.test(l)), [], `lint finds nothing but the Windows paths${stderrOf(lint)}`);
+    t.same(
+      issues.filter((l) => !/invalid 'dcc_(home|path)' value in .*local\.cf .*: dcc_(home|path) C:/.test(l)),
+      [],
+      `lint finds nothing but the Windows paths${stderrOf(lint)}`,
+    );
     t.equal(issues.length, 2, 'dcc_home and dcc_path');
     const before = await server.reports();
     const headers = await scan('scan after');
     const dccHeader = /^X-Spam-DCC: (.*)$/m.exec(headers)?.[1];
-    t.match(dccHeader, new RegExp(`^KerioDccTest: \\S+ ${SERVER_ID}; Body=many Fuz1=many Fuz2=many$`), "X-Spam-DCC carries the real server's brand, ID and counts");
+    t.match(
+      dccHeader,
+      new RegExp(`^KerioDccTest: \\S+ ${SERVER_ID}; Body=many Fuz1=many Fuz2=many$`),
+      "X-Spam-DCC carries the real server's brand, ID and counts",
+    );
     t.match(headers, /^X-Spam-Status: .*\btests=[^\n]*\bDCC_CHECK\b/m, 'DCC_CHECK is among the hits');
     // SpamAssassin runs dccproc without -Q: a mail filter reports each message it scans.
     // (A busy machine can make dccproc send its report again, and dccd counts both.)

@@ -13,7 +13,12 @@ import { dccprocArgvOnWindows, installedSpamAssassinVersion, type DccSettingsCas
 import { windowsArgv } from './helpers/windowsArgv.js';
 
 const version = installedSpamAssassinVersion();
-const skip = version === null ? "install Debian's spamassassin (4.0.1): apt-get install -y spamassassin" : version !== '4.0.1' ? `these tests reproduce SpamAssassin 4.0.1's code; the installed one is ${version}` : false;
+const skip =
+  version === null
+    ? "install Debian's spamassassin (4.0.1): apt-get install -y spamassassin"
+    : version !== '4.0.1'
+      ? `these tests reproduce SpamAssassin 4.0.1's code; the installed one is ${version}`
+      : false;
 
 t.test('the argv parser follows the examples of "Parsing C command-line arguments"', async (t) => {
   // Input and argv[1..] pairs from Microsoft's documentation.
@@ -26,7 +31,11 @@ t.test('the argv parser follows the examples of "Parsing C command-line argument
     ['a"b"" c d', ['ab" c d']],
   ];
   for (const [line, args] of examples) t.same(windowsArgv(`prog ${line}`).slice(1), args, line);
-  t.same(windowsArgv('"C:\\Program Files\\DCC\\dccproc.exe" -h x'), ['C:\\Program Files\\DCC\\dccproc.exe', '-h', 'x'], 'argv[0] keeps its quoted spaces; backslashes stay');
+  t.same(
+    windowsArgv('"C:\\Program Files\\DCC\\dccproc.exe" -h x'),
+    ['C:\\Program Files\\DCC\\dccproc.exe', '-h', 'x'],
+    'argv[0] keeps its quoted spaces; backslashes stay',
+  );
 });
 
 /** The value that follows -h in dccproc's argv, and the argv after it, for each dcc_home. */
@@ -42,7 +51,11 @@ const TAIL = ['-a', '192.0.2.1', '-w', 'whiteclnt'];
 t.test(`SpamAssassin ${version ?? '4.0.1'} on Windows: what reaches dccproc after -h`, { skip }, async (t) => {
   t.test('the raw C:\\Program Files\\DCC arrives broken in two', async (t) => {
     const [argv] = dccprocArgvOnWindows([{ dcc_home: 'C:\\Program Files\\DCC', dcc_path: 'C:\\Program Files\\DCC\\dccproc.exe' }]);
-    t.same(argv, ['C:\\Program Files\\DCC\\dccproc.exe', '-C', '-x', '0', '-h', 'C:\\Program', 'Files\\DCC', ...TAIL], 'dccproc gets -h C:\\Program and a stray Files\\DCC');
+    t.same(
+      argv,
+      ['C:\\Program Files\\DCC\\dccproc.exe', '-C', '-x', '0', '-h', 'C:\\Program', 'Files\\DCC', ...TAIL],
+      'dccproc gets -h C:\\Program and a stray Files\\DCC',
+    );
   });
 
   t.test('the 8.3 short forms arrive intact', async (t) => {
@@ -60,16 +73,29 @@ t.test(`SpamAssassin ${version ?? '4.0.1'} on Windows: what reaches dccproc afte
     const alphabet = 'abcXYZ019-_.%=+,/:()@~ ';
     let seed = 22;
     const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
-    const accepted: string[] = ['C:\\sa\\etc\\dcc', 'C:\\Program Files\\DCC', 'C:\\Program Files (x86)\\DCC', 'C:\\DCC 1.3\\home', 'C:\\dcc+home', 'C:\\a=b,c', 'C:\\50%\\dcc', 'C:\\x@y\\(dcc)'];
+    const accepted: string[] = [
+      'C:\\sa\\etc\\dcc',
+      'C:\\Program Files\\DCC',
+      'C:\\Program Files (x86)\\DCC',
+      'C:\\DCC 1.3\\home',
+      'C:\\dcc+home',
+      'C:\\a=b,c',
+      'C:\\50%\\dcc',
+      'C:\\x@y\\(dcc)',
+    ];
     for (let i = 0; i < 300; i++) {
-      const parts = Array.from({ length: 1 + random(3) }, () => Array.from({ length: 1 + random(12) }, () => alphabet[random(alphabet.length)]).join('').trim() || 'd');
+      const parts = Array.from(
+        { length: 1 + random(3) },
+        () =>
+          Array.from({ length: 1 + random(12) }, () => alphabet[random(alphabet.length)])
+            .join('')
+            .trim() || 'd',
+      );
       accepted.push(`C:\\${parts.join('\\')}`);
     }
     // What kerio-dcc writes: the path when nothing in it is split or interpreted, else the
     // short name the (simulated) server gives; when even that is unsafe, it writes nothing.
-    const written = accepted
-      .map((p) => (commandLineHazard(p) === null ? p : simulatedShortPath(p, true)))
-      .filter((p) => commandLineHazard(p) === null);
+    const written = accepted.map((p) => (commandLineHazard(p) === null ? p : simulatedShortPath(p, true))).filter((p) => commandLineHazard(p) === null);
     t.ok(written.length >= 200, `${written.length} of ${accepted.length} paths are written (the rest refused)`);
     t.ok(written.includes('C:\\PROGRA~1\\DCC'), 'C:\\Program Files\\DCC is written as C:\\PROGRA~1\\DCC');
     const seen = afterH(written.map((h) => ({ dcc_home: h, dcc_path: 'C:\\sa\\dccproc.exe' })));

@@ -49,10 +49,21 @@ async function plantBackup(img: Image): Promise<void> {
   await mkdir(path.join(dir, ...path.posix.dirname(copy).split('/')), { recursive: true });
   await writeFile(path.join(dir, ...copy.split('/')), hostile);
   const manifest = {
-    schema: 1, tool: 'kerio-dcc', toolVersion: '0.1.0', id: PLANTED, command: 'install', createdAt: '2099-12-31T23:59:59.000Z', finishedAt: null, status: 'applying',
-    target: { root: null, rulesDir: img.rulesDir, installDir: img.installDir, service: 'KerioMailServer' }, answersFile: null, changes: ['local-cf'],
+    schema: 1,
+    tool: 'kerio-dcc',
+    toolVersion: '0.1.0',
+    id: PLANTED,
+    command: 'install',
+    createdAt: '2099-12-31T23:59:59.000Z',
+    finishedAt: null,
+    status: 'applying',
+    target: { root: null, rulesDir: img.rulesDir, installDir: img.installDir, service: 'KerioMailServer' },
+    answersFile: null,
+    changes: ['local-cf'],
     files: [{ path: local, backup: copy, size: hostile.length, sha256: sha(hostile), after: sha(current) }],
-    created: [], firewall: [], skipped: [],
+    created: [],
+    firewall: [],
+    skipped: [],
   };
   await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   await writeFile(path.join(dir, 'journal.jsonl'), `${JSON.stringify({ at: '2099-12-31T23:59:59.500Z', step: 'local-cf', event: 'start' })}\n`);
@@ -85,7 +96,11 @@ async function refused(t: Tap, img: Image, args: string[], why: RegExp): Promise
   t.match(text, /run as LocalSystem|runs as LocalSystem/, 'says why it matters');
   t.match(run.json?.error?.hint, `kerio-dcc backups --secure --yes --root ${img.root} --simulate`, 'and gives the command that fixes it');
   t.notMatch(text, new RegExp(`rollback ${PLANTED}|rollback --|kerio-dcc rollback`), 'never advises restoring from a backup in it');
-  t.same(run.json?.commands.filter((c: { mutates: boolean }) => c.mutates), [], 'no changing command ran');
+  t.same(
+    run.json?.commands.filter((c: { mutates: boolean }) => c.mutates),
+    [],
+    'no changing command ran',
+  );
   t.notMatch(await localCf(img), /Evil::Plugin/);
 }
 
@@ -99,7 +114,7 @@ t.test('the attack: a planted backup and journal in a state folder left by the p
   await editSim(control, (s) => (s.acls = { [STATE_KEY]: { sddl: 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)' } }));
   const trusted = await kerio(control, 'install', '--yes');
   t.equal(trusted.code, 0);
-  t.match(await localCf(control), /Evil::Plugin/, 'control: a trusted folder\'s unfinished run is restored, hostile line and all');
+  t.match(await localCf(control), /Evil::Plugin/, "control: a trusted folder's unfinished run is restored, hostile line and all");
 
   const usersMayWrite = /\(A;CIID;DCLCRPCR;;;BU\) lets S-1-5-32-545 \(BUILTIN\\Users\) create files/;
   await refused(t, img, ['install', '--yes'], usersMayWrite);
@@ -114,7 +129,11 @@ t.test('the attack: a planted backup and journal in a state folder left by the p
   const check = status.json.data.checks.find((c: { id: string }) => c.id === 'state-folder');
   t.equal(check.ok, false);
   t.match(check.detail, usersMayWrite);
-  t.equal(status.json.data.checks.find((c: { id: string }) => c.id === 'unfinished').ok, null, 'nothing in the untrusted folder is read, not even to report the interrupted run');
+  t.equal(
+    status.json.data.checks.find((c: { id: string }) => c.id === 'unfinished').ok,
+    null,
+    'nothing in the untrusted folder is read, not even to report the interrupted run',
+  );
   t.match(status.json.error.hint, `make it safe with: kerio-dcc backups --secure --yes --root ${img.root} --simulate`);
   t.notMatch(status.json.error.hint, /rollback/);
 
@@ -128,7 +147,11 @@ t.test('the attack: a planted backup and journal in a state folder left by the p
   t.match(step.detail, `make Administrators the owner of ${STATE}`);
   t.match(step.notes.join('\n'), /holds 2 item\(s\): backups, simulated-system.json/, 'shows what is in the folder');
   const sim = await loadSimState(inImage(img.root, SIMULATED_STATE_PATH));
-  t.equal(sim?.acls?.[STATE_KEY]?.sddl, 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)', 'the folder is now owned by Administrators, protected, SYSTEM and Administrators only');
+  t.equal(
+    sim?.acls?.[STATE_KEY]?.sddl,
+    'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)',
+    'the folder is now owned by Administrators, protected, SYSTEM and Administrators only',
+  );
 
   // The same commands work as before.
   const uninstall = await kerio(img, 'uninstall', '--yes');
@@ -162,11 +185,21 @@ t.test('a state folder an ordinary user made and owns, before kerio-dcc ever ran
   await refused(t, img, ['rollback', '--yes', '--force'], owner);
   const secure = await kerio(img, 'backups', '--secure', '--yes');
   t.equal(secure.code, 0, { error: secure.json?.error });
-  const commands = secure.json.commands.filter((c: { mutates: boolean }) => c.mutates).map((c: { program: string; args: string[] }) => `${path.win32.basename(c.program)} ${c.args.join(' ')}`);
-  t.match(commands.join('\n'), `icacls.exe ${STATE}\\* /setowner *S-1-5-32-544 /T /C /L /Q`, 'everything inside is given to Administrators (SIDs, never names), links not followed');
+  const commands = secure.json.commands
+    .filter((c: { mutates: boolean }) => c.mutates)
+    .map((c: { program: string; args: string[] }) => `${path.win32.basename(c.program)} ${c.args.join(' ')}`);
+  t.match(
+    commands.join('\n'),
+    `icacls.exe ${STATE}\\* /setowner *S-1-5-32-544 /T /C /L /Q`,
+    'everything inside is given to Administrators (SIDs, never names), links not followed',
+  );
   t.match(commands.join('\n'), `icacls.exe ${STATE}\\* /reset /T /C /L /Q`, 'and made to inherit the safe ACL');
   const manifest = JSON.parse(await readFile(inImage(img.root, `${BACKUPS}\\${path.win32.basename(secure.json.backup)}\\manifest.json`), 'utf8'));
-  t.same(manifest.acls, [{ path: STATE, before: folderMadeBy(ORDINARY_USER_SID), after: 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)' }], 'its backup records the owner and DACL it replaced');
+  t.same(
+    manifest.acls,
+    [{ path: STATE, before: folderMadeBy(ORDINARY_USER_SID), after: 'O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)' }],
+    'its backup records the owner and DACL it replaced',
+  );
 });
 
 t.test('an explicit entry that lets Users write is refused, reported by status and doctor with exit 6, and fixed', async (t) => {
@@ -267,11 +300,16 @@ t.test('status reports a profile folder or map that someone other than administr
   const check = (run: CliResult) => run.json.data.checks.find((c: { id: string }) => c.id === 'profile-acl');
   t.equal(check(ok).ok, true, 'what install made in the SYSTEM profile inherits its administrators-only ACL');
   const profile = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin';
-  await editSim(img, (s) => (s.acls = { ...s.acls, [profile.toLowerCase()]: { sddl: 'O:BAG:SYD:AI(A;OICI;0x1301bf;;;AU)(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)' } }));
+  await editSim(
+    img,
+    (s) => (s.acls = { ...s.acls, [profile.toLowerCase()]: { sddl: 'O:BAG:SYD:AI(A;OICI;0x1301bf;;;AU)(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)' } }),
+  );
   const drift = await kerio(img, 'status');
   t.equal(drift.code, 6);
   t.equal(check(drift).ok, false);
   t.match(check(drift).detail, `${profile}: (A;OICI;0x1301bf;;;AU) lets S-1-5-11 (NT AUTHORITY\\Authenticated Users)`);
-  const aclReads = drift.json.commands.filter((c: { program: string; args: string[] }) => c.program.endsWith('powershell.exe') && decodePowershell(c.args)?.kind !== 'firewall-rules');
+  const aclReads = drift.json.commands.filter(
+    (c: { program: string; args: string[] }) => c.program.endsWith('powershell.exe') && decodePowershell(c.args)?.kind !== 'firewall-rules',
+  );
   t.equal(aclReads.length, 1, 'the state folder, profile folder and map are read in one PowerShell call');
 });

@@ -4,7 +4,16 @@ import t from 'tap';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { SAFE_FOLDER_SDDL, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../src/windows/acl.js';
+import {
+  SAFE_FOLDER_SDDL,
+  icaclsCounts,
+  icaclsInsideRequest,
+  judgeSddl,
+  parseReadAcls,
+  parseSddl,
+  readAclsRequest,
+  setAclRequest,
+} from '../src/windows/acl.js';
 import { SimulatedRunner, plainServerState, type SimState } from '../src/system/simulated.js';
 import { ORDINARY_USER_SID, PROGRAMDATA_CHILD_SDDL, USERS_MAY_WRITE_SDDL, folderMadeBy } from '../src/system/simulated/acl.js';
 import { Target } from '../src/target/target.js';
@@ -39,14 +48,44 @@ t.test('an inherited entry is refused even when it only grants SYSTEM and Admini
 
 t.test('owners: Administrators or SYSTEM only, decided by SID', async (t) => {
   t.same(kinds(folderMadeBy(USER)), [`owner ${USER}`, 'inherits', `entry ${USER}`, 'entry S-1-3-0', 'entry S-1-5-32-545']);
-  t.same(kinds(`O:${USER}G:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)`), [`owner ${USER}`], 'an ordinary owner alone is enough to refuse: an owner can always rewrite the DACL');
-  t.same(kinds('O:S-1-5-21-1-2-3-500D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'), ['owner S-1-5-21-1-2-3-500'], 'the built-in Administrator account is an account, not the Administrators group');
+  t.same(
+    kinds(`O:${USER}G:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)`),
+    [`owner ${USER}`],
+    'an ordinary owner alone is enough to refuse: an owner can always rewrite the DACL',
+  );
+  t.same(
+    kinds('O:S-1-5-21-1-2-3-500D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'),
+    ['owner S-1-5-21-1-2-3-500'],
+    'the built-in Administrator account is an account, not the Administrators group',
+  );
   t.same(kinds('O:DAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)'), ['owner alias DA'], 'Domain Admins (domain-relative) is not trusted, whatever it is called');
   t.same(kinds('G:SYD:PAI(A;OICI;FA;;;SY)'), ['owner'], 'no owner part: not trusted');
 });
 
 t.test('every right that writes, deletes, or changes permissions or owner is caught, in letters or as a mask', async (t) => {
-  for (const right of ['FA', 'FW', 'GA', 'GW', 'WD', 'WO', 'SD', 'DC', 'LC', 'RP', 'CR', 'DT', '0x2', '0x4', '0x10', '0x40', '0x100', '0x10000', '0x40000', '0x80000', '0x1301bf']) {
+  for (const right of [
+    'FA',
+    'FW',
+    'GA',
+    'GW',
+    'WD',
+    'WO',
+    'SD',
+    'DC',
+    'LC',
+    'RP',
+    'CR',
+    'DT',
+    '0x2',
+    '0x4',
+    '0x10',
+    '0x40',
+    '0x100',
+    '0x10000',
+    '0x40000',
+    '0x80000',
+    '0x1301bf',
+  ]) {
     t.same(kinds(`${SAFE_FOLDER_SDDL}(A;;${right};;;BU)`), ['entry S-1-5-32-545'], right);
   }
   t.same(kinds(`${SAFE_FOLDER_SDDL}(A;OICIIO;GA;;;CO)`), ['entry S-1-3-0'], 'an inherit-only entry still grants on what is created inside');
@@ -60,13 +99,16 @@ t.test('the parser reads owner and DACL flags and rejects what it cannot read ra
   const parsed = parseSddl(PROGRAMDATA_CHILD_SDDL);
   t.equal(parsed.owner, 'S-1-5-32-544');
   t.equal(parsed.dacl?.protected, false);
-  t.same(parsed.dacl?.aces.map((a) => [a.type, a.flags.join(''), a.mask.toString(16), a.sid]), [
-    ['A', 'OICIID', '1f01ff', 'S-1-5-18'],
-    ['A', 'OICIID', '1f01ff', 'S-1-5-32-544'],
-    ['A', 'OICIIOID', '10000000', 'S-1-3-0'],
-    ['A', 'OICIID', '1200a9', 'S-1-5-32-545'],
-    ['A', 'CIID', '116', 'S-1-5-32-545'],
-  ]);
+  t.same(
+    parsed.dacl?.aces.map((a) => [a.type, a.flags.join(''), a.mask.toString(16), a.sid]),
+    [
+      ['A', 'OICIID', '1f01ff', 'S-1-5-18'],
+      ['A', 'OICIID', '1f01ff', 'S-1-5-32-544'],
+      ['A', 'OICIIOID', '10000000', 'S-1-3-0'],
+      ['A', 'OICIID', '1200a9', 'S-1-5-32-545'],
+      ['A', 'CIID', '116', 'S-1-5-32-545'],
+    ],
+  );
   t.throws(() => judgeSddl('O:BAD:PAI(A;OICI;XX;;;BU)'), /unknown rights "XX"/);
   t.throws(() => judgeSddl('O:BAD:PAI(A;OICI;FA;;;BU'), /unbalanced/);
   t.throws(() => judgeSddl('not sddl'), /not an SDDL string/);
@@ -96,7 +138,11 @@ t.test('the simulated Get-Acl, Set-Acl and icacls answer as Windows does, on the
   await mkdir(target.toHost(`${folder}\\backups\\20260101T000000Z`), { recursive: true });
   await writeFile(target.toHost(`${folder}\\backups\\20260101T000000Z\\manifest.json`), '{}');
   const runner = (language: SimState['language']) =>
-    new SimulatedRunner(target.toHost('C:\\ProgramData\\kerio-dcc\\simulated-system.json'), async () => ({ ...(await plainServerState(target, 'KerioMailServer')), language }), target);
+    new SimulatedRunner(
+      target.toHost('C:\\ProgramData\\kerio-dcc\\simulated-system.json'),
+      async () => ({ ...(await plainServerState(target, 'KerioMailServer')), language }),
+      target,
+    );
   for (const language of ['en', 'de'] as const) {
     const read = await runner(language).run(readAclsRequest(target, [folder]));
     t.equal(read.exitCode, 0);
@@ -111,11 +157,19 @@ t.test('the simulated Get-Acl, Set-Acl and icacls answer as Windows does, on the
   t.equal(set.exitCode, 0);
   t.equal(set.stdout, `${SAFE_FOLDER_SDDL}\r\n`, 'Set-Acl with a protected SDDL: the folder has exactly that');
   const owner = await sim.run(icaclsInsideRequest(target, folder, 'setowner'));
-  t.same([owner.exitCode, owner.stdout], [0, 'Successfully processed 4 files; Failed processing 0 files\r\n'], 'icacls counts everything inside (two folders, a manifest and the simulation\'s own state)');
+  t.same(
+    [owner.exitCode, owner.stdout],
+    [0, 'Successfully processed 4 files; Failed processing 0 files\r\n'],
+    "icacls counts everything inside (two folders, a manifest and the simulation's own state)",
+  );
   const reset = await sim.run(icaclsInsideRequest(target, folder, 'reset'));
   t.equal(reset.exitCode, 0);
   const inside = await sim.run(readAclsRequest(target, [folder, `${folder}\\backups`]));
-  t.equal(inside.stdout, `${folder}|${SAFE_FOLDER_SDDL}\r\n${folder}\\backups|O:BAG:SYD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)\r\n`, 'a folder inside inherits the protected ACL');
+  t.equal(
+    inside.stdout,
+    `${folder}|${SAFE_FOLDER_SDDL}\r\n${folder}\\backups|O:BAG:SYD:AI(A;OICIID;FA;;;SY)(A;OICIID;FA;;;BA)\r\n`,
+    'a folder inside inherits the protected ACL',
+  );
   t.same(kinds(SAFE_FOLDER_SDDL), []);
   const back = await sim.run(setAclRequest(target, folder, PROGRAMDATA_CHILD_SDDL));
   t.equal(back.stdout, `${PROGRAMDATA_CHILD_SDDL}\r\n`, 'an unprotected SDDL put back inherits from ProgramData again');

@@ -24,12 +24,48 @@ const PREFIX = 'Kerio DCC';
 const OUT_NAME = 'Kerio DCC (UDP 6277 out)';
 const IN_NAME = 'Kerio DCC (UDP 6277 in)';
 
-const EN_LABELS = ['Rule Name:', 'Enabled:', 'Direction:', 'Profiles:', 'Grouping:', 'LocalIP:', 'RemoteIP:', 'Protocol:',
-  'LocalPort:', 'RemotePort:', 'Edge traversal:', 'Action:'];
-const DE_LABELS = ['Regelname:', 'Aktiviert:', 'Richtung:', 'Profile:', 'Gruppierung:', 'LokaleIP:', 'RemoteIP:', 'Protokoll:',
-  'Lokaler Port:', 'Remoteport:', 'Edgeausnahme:', 'Aktion:'];
-const FR_LABELS = ['Nom de la règle :', 'Activé :', 'Direction :', 'Profiles :', 'Groupement :', 'LocalIP :', 'RemoteIP :',
-  'Protocole :', 'LocalPort :', 'RemotePort :', 'Traversée de bord :', 'Action :'];
+const EN_LABELS = [
+  'Rule Name:',
+  'Enabled:',
+  'Direction:',
+  'Profiles:',
+  'Grouping:',
+  'LocalIP:',
+  'RemoteIP:',
+  'Protocol:',
+  'LocalPort:',
+  'RemotePort:',
+  'Edge traversal:',
+  'Action:',
+];
+const DE_LABELS = [
+  'Regelname:',
+  'Aktiviert:',
+  'Richtung:',
+  'Profile:',
+  'Gruppierung:',
+  'LokaleIP:',
+  'RemoteIP:',
+  'Protokoll:',
+  'Lokaler Port:',
+  'Remoteport:',
+  'Edgeausnahme:',
+  'Aktion:',
+];
+const FR_LABELS = [
+  'Nom de la règle :',
+  'Activé :',
+  'Direction :',
+  'Profiles :',
+  'Groupement :',
+  'LocalIP :',
+  'RemoteIP :',
+  'Protocole :',
+  'LocalPort :',
+  'RemotePort :',
+  'Traversée de bord :',
+  'Action :',
+];
 
 /** One `show rule` block as netsh lays it out: label padded to column 38, then the value. */
 function block(labels: string[], values: string[], eol = '\r\n'): string {
@@ -43,11 +79,32 @@ function showOutput(blocks: string[], ok = 'Ok.', eol = '\r\n'): string {
 }
 
 const enValues = (name: string, dir: string, over: Partial<Record<'remotePort' | 'localPort' | 'profiles' | 'action' | 'enabled', string>> = {}) => [
-  name, over.enabled ?? 'Yes', dir, over.profiles ?? 'Domain,Private,Public', '', 'Any', 'Any', 'UDP',
-  over.localPort ?? '1024-65535', over.remotePort ?? '6277', 'No', over.action ?? 'Allow',
+  name,
+  over.enabled ?? 'Yes',
+  dir,
+  over.profiles ?? 'Domain,Private,Public',
+  '',
+  'Any',
+  'Any',
+  'UDP',
+  over.localPort ?? '1024-65535',
+  over.remotePort ?? '6277',
+  'No',
+  over.action ?? 'Allow',
 ];
 const deValues = (name: string, dir: string) => [
-  name, 'Ja', dir, 'Domäne,Privat,Öffentlich', '', 'Beliebig', 'Beliebig', 'UDP', '1024-65535', '6277', 'Nein', 'Zulassen',
+  name,
+  'Ja',
+  dir,
+  'Domäne,Privat,Öffentlich',
+  '',
+  'Beliebig',
+  'Beliebig',
+  'UDP',
+  '1024-65535',
+  '6277',
+  'Nein',
+  'Zulassen',
 ];
 
 const NO_RULES_EN: FakeReply = { exitCode: 1, stdout: '\r\nNo rules match the specified criteria.\r\n\r\n' };
@@ -58,7 +115,10 @@ const psRequest = firewallRulesRequest(target, [OUT_NAME, IN_NAME]);
 const NO_NETSECURITY: FakeRow = {
   program: psRequest.program,
   args: psRequest.args,
-  reply: { exitCode: 1, stderr: "Get-NetFirewallRule : The term 'Get-NetFirewallRule' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n" },
+  reply: {
+    exitCode: 1,
+    stderr: "Get-NetFirewallRule : The term 'Get-NetFirewallRule' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n",
+  },
 };
 
 const showArgs = (name: string) => ['advfirewall', 'firewall', 'show', 'rule', `name=${name}`];
@@ -141,8 +201,20 @@ t.test('the add request is an argument array netsh reads without a shell', async
   const add = addRuleRequest(target, out!);
   t.equal(add.program, NETSH);
   t.equal(add.mutates, true);
-  t.same(add.args, ['advfirewall', 'firewall', 'add', 'rule', `name=${OUT_NAME}`, 'dir=out', 'action=allow', 'protocol=UDP',
-    'localport=1024-65535', 'remoteport=6277', 'profile=any', 'enable=yes']);
+  t.same(add.args, [
+    'advfirewall',
+    'firewall',
+    'add',
+    'rule',
+    `name=${OUT_NAME}`,
+    'dir=out',
+    'action=allow',
+    'protocol=UDP',
+    'localport=1024-65535',
+    'remoteport=6277',
+    'profile=any',
+    'enable=yes',
+  ]);
   t.same(addRuleRequest(target, inbound!).args.slice(4, 6), [`name=${IN_NAME}`, 'dir=in']);
   t.same(addRuleRequest(target, { ...out!, profiles: 'Public,Domain' }).args.at(-2), 'profile=domain,public');
   const del = deleteRuleRequest(target, OUT_NAME);
@@ -185,7 +257,13 @@ t.test('the plan adds, keeps or replaces each rule according to what netsh shows
       verdicts: ['unchanged', 'replace'],
       reason: /remote port 53 \(wanted 6277\)/,
     },
-    { what: 'a disabled rule', out: found(block(EN_LABELS, enValues(OUT_NAME, 'Out', { enabled: 'No' }))), in: found(inOk), verdicts: ['replace', 'unchanged'], reason: /disabled/ },
+    {
+      what: 'a disabled rule',
+      out: found(block(EN_LABELS, enValues(OUT_NAME, 'Out', { enabled: 'No' }))),
+      in: found(inOk),
+      verdicts: ['replace', 'unchanged'],
+      reason: /disabled/,
+    },
     {
       what: 'a French rule whose direction word is unknown',
       out: found(outOk),
@@ -198,21 +276,38 @@ t.test('the plan adds, keeps or replaces each rule according to what netsh shows
   for (const c of cases) {
     const runner = new FakeRunner([NO_NETSECURITY, showRow(OUT_NAME, c.out), showRow(IN_NAME, c.in)]);
     const plans = await planFirewallRules(runner, target, PREFIX);
-    t.same(plans.map((p) => p.verdict), c.verdicts, c.what);
-    t.ok(runner.calls.every((call) => !call.mutates), `${c.what}: planning only reads`);
+    t.same(
+      plans.map((p) => p.verdict),
+      c.verdicts,
+      c.what,
+    );
+    t.ok(
+      runner.calls.every((call) => !call.mutates),
+      `${c.what}: planning only reads`,
+    );
     for (const plan of plans) {
       const expected = { unchanged: [], add: [['add']], replace: [['delete'], ['add']] }[plan.verdict].map((v) => v[0]);
-      t.same(plan.requests.map((r) => r.args[2]), expected, `${c.what}: requests for ${plan.verdict}`);
+      t.same(
+        plan.requests.map((r) => r.args[2]),
+        expected,
+        `${c.what}: requests for ${plan.verdict}`,
+      );
       if (plan.verdict !== 'unchanged') t.same(plan.requests.at(-1)!.args, addRuleRequest(target, plan.wanted).args);
     }
-    if (c.reason) t.ok(plans.some((p) => c.reason!.test(p.reason)), `${c.what}: reason says why`);
+    if (c.reason)
+      t.ok(
+        plans.some((p) => c.reason!.test(p.reason)),
+        `${c.what}: reason says why`,
+      );
     t.equal(plans.flatMap((p) => p.notes).length, c.notes ?? 0, `${c.what}: notes`);
   }
 });
 
 t.test('a refused firewall change names the elevated prompt, whatever language netsh speaks', async (t) => {
   const add = addRuleRequest(target, dccFirewallRules(PREFIX)[0]!);
-  const refused = new FakeRunner([{ program: NETSH, args: add.args, reply: { exitCode: 1, stdout: 'Für den angeforderten Vorgang sind erhöhte Rechte erforderlich.\r\n' } }]);
+  const refused = new FakeRunner([
+    { program: NETSH, args: add.args, reply: { exitCode: 1, stdout: 'Für den angeforderten Vorgang sind erhöhte Rechte erforderlich.\r\n' } },
+  ]);
   const error = await runFirewallChange(refused, add).catch((e: unknown) => e);
   t.type(error, FirewallError);
   t.match((error as FirewallError).hint, /elevated prompt/);
@@ -248,27 +343,72 @@ t.test('rules are read in one PowerShell call, by exact display name, bound as l
 t.test("PowerShell's enumerations decide the plan in any display language, without netsh", async (t) => {
   const cases: Array<{ what: string; stdout: string; verdicts: [string, string]; reason?: RegExp; notes?: number }> = [
     { what: 'no rules yet', stdout: '', verdicts: ['add', 'add'] },
-    { what: 'both rules present', stdout: [psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n') + '\r\n', verdicts: ['unchanged', 'unchanged'] },
-    { what: 'a duplicate', stdout: [psLine(OUT_NAME, 'Outbound'), psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /2 rules are named/ },
-    { what: 'two profiles only', stdout: [psLine(OUT_NAME, 'Outbound', { profile: 'Domain, Private' }), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /profiles Domain,Private \(wanted Domain,Private,Public\)/ },
-    { what: 'disabled, blocking', stdout: [psLine(OUT_NAME, 'Outbound', { enabled: 'False' }), psLine(IN_NAME, 'Inbound', { action: 'Block' })].join('\r\n'), verdicts: ['replace', 'replace'], reason: /action block/ },
-    { what: 'wrong direction', stdout: [psLine(OUT_NAME, 'Inbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['replace', 'unchanged'], reason: /direction in \(wanted out\)/ },
-    { what: 'an enumeration name this tool does not know', stdout: [psLine(OUT_NAME, 'Outbound', { action: 'NotConfigured' }), psLine(IN_NAME, 'Inbound')].join('\r\n'), verdicts: ['unchanged', 'unchanged'], reason: /could not read action "NotConfigured"/, notes: 1 },
+    {
+      what: 'both rules present',
+      stdout: [psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n') + '\r\n',
+      verdicts: ['unchanged', 'unchanged'],
+    },
+    {
+      what: 'a duplicate',
+      stdout: [psLine(OUT_NAME, 'Outbound'), psLine(OUT_NAME, 'Outbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'),
+      verdicts: ['replace', 'unchanged'],
+      reason: /2 rules are named/,
+    },
+    {
+      what: 'two profiles only',
+      stdout: [psLine(OUT_NAME, 'Outbound', { profile: 'Domain, Private' }), psLine(IN_NAME, 'Inbound')].join('\r\n'),
+      verdicts: ['replace', 'unchanged'],
+      reason: /profiles Domain,Private \(wanted Domain,Private,Public\)/,
+    },
+    {
+      what: 'disabled, blocking',
+      stdout: [psLine(OUT_NAME, 'Outbound', { enabled: 'False' }), psLine(IN_NAME, 'Inbound', { action: 'Block' })].join('\r\n'),
+      verdicts: ['replace', 'replace'],
+      reason: /action block/,
+    },
+    {
+      what: 'wrong direction',
+      stdout: [psLine(OUT_NAME, 'Inbound'), psLine(IN_NAME, 'Inbound')].join('\r\n'),
+      verdicts: ['replace', 'unchanged'],
+      reason: /direction in \(wanted out\)/,
+    },
+    {
+      what: 'an enumeration name this tool does not know',
+      stdout: [psLine(OUT_NAME, 'Outbound', { action: 'NotConfigured' }), psLine(IN_NAME, 'Inbound')].join('\r\n'),
+      verdicts: ['unchanged', 'unchanged'],
+      reason: /could not read action "NotConfigured"/,
+      notes: 1,
+    },
   ];
   for (const c of cases) {
     const runner = new FakeRunner([psRow([OUT_NAME, IN_NAME], { exitCode: 0, stdout: c.stdout })]);
     const plans = await planFirewallRules(runner, target, PREFIX);
-    t.same(plans.map((p) => p.verdict), c.verdicts, c.what);
+    t.same(
+      plans.map((p) => p.verdict),
+      c.verdicts,
+      c.what,
+    );
     t.equal(runner.calls.length, 1, `${c.what}: one PowerShell call, no netsh`);
-    if (c.reason) t.ok(plans.some((p) => c.reason!.test(p.reason)), `${c.what}: reason says why`, { reasons: plans.map((p) => p.reason) });
+    if (c.reason)
+      t.ok(
+        plans.some((p) => c.reason!.test(p.reason)),
+        `${c.what}: reason says why`,
+        { reasons: plans.map((p) => p.reason) },
+      );
     t.equal(plans.flatMap((p) => p.notes).length, c.notes ?? 0, `${c.what}: notes`);
   }
 });
 
 t.test('output PowerShell did not print as the script does falls back to netsh', async (t) => {
-  const runner = new FakeRunner([psRow([OUT_NAME], { exitCode: 0, stdout: 'WARNING: something else\r\n' }), showRow(OUT_NAME, found(block(EN_LABELS, enValues(OUT_NAME, 'Out'))))]);
+  const runner = new FakeRunner([
+    psRow([OUT_NAME], { exitCode: 0, stdout: 'WARNING: something else\r\n' }),
+    showRow(OUT_NAME, found(block(EN_LABELS, enValues(OUT_NAME, 'Out')))),
+  ]);
   const rules = await showRules(runner, target, OUT_NAME);
   t.equal(rules.length, 1);
   t.equal(rules[0]!.direction, 'out');
-  t.same(runner.calls.map((c) => c.program), [psRow([OUT_NAME], {}).program, NETSH]);
+  t.same(
+    runner.calls.map((c) => c.program),
+    [psRow([OUT_NAME], {}).program, NETSH],
+  );
 });

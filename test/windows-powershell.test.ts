@@ -4,7 +4,7 @@ import { Target } from '../src/target/target.js';
 import { decodePowershell, powershellPath, powershellRequest, psLiteral, scriptText } from '../src/windows/powershell.js';
 
 const target = new Target({ root: '/tmp/kerio-dcc-ps-image' });
-const awkward = "C:\\Program Files\\Kerio's \"Mail\" Služby\\$env:x `n; & | < >";
+const awkward = 'C:\\Program Files\\Kerio\'s "Mail" Služby\\$env:x `n; & | < >';
 
 t.test('PowerShell is called by absolute path, and 32-bit Node on 64-bit Windows says Sysnative', async (t) => {
   t.equal(powershellPath(target), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe');

@@ -90,10 +90,7 @@ t.test('the state is the number after STATE, not the word', async (t) => {
   t.equal(await queryServiceState(new FakeRunner([row('query', queryOutput(4, 'WIRD_AUSGEFÜHRT'))]), target, NAME), 4);
   t.equal(await queryServiceState(new FakeRunner([row('query', queryOutput(1))]), target, NAME), 1);
   await t.rejects(queryServiceState(new FakeRunner([row('query', { stdout: 'garbage' })]), target, NAME), /no numeric STATE/);
-  await t.rejects(
-    queryServiceState(new FakeRunner([row('query', scError('OpenService', 1060, 'x'))]), target, NAME),
-    { scExitCode: 1060, message: /1060/ },
-  );
+  await t.rejects(queryServiceState(new FakeRunner([row('query', scError('OpenService', 1060, 'x'))]), target, NAME), { scExitCode: 1060, message: /1060/ });
 });
 
 t.test('stateName shows the name administrators know with the number', async (t) => {
@@ -113,9 +110,22 @@ t.test('a restart stops, waits for STOPPED, starts and waits for RUNNING', async
   const clock = fakeClock();
   const progress: Array<[number, number]> = [];
   await restartService(runner, target, NAME, { timeoutMs: 120_000, ...clock, onProgress: (s, state) => progress.push([s, state]) });
-  t.same(runner.calls.map((c) => c.args[0]), ['stop', 'query', 'query', 'start', 'query', 'query']);
-  t.same(runner.calls.map((c) => c.mutates), [true, false, false, true, false, false]);
-  t.same(progress, [[0, 3], [0, 2]], 'each pending state is reported while waiting');
+  t.same(
+    runner.calls.map((c) => c.args[0]),
+    ['stop', 'query', 'query', 'start', 'query', 'query'],
+  );
+  t.same(
+    runner.calls.map((c) => c.mutates),
+    [true, false, false, true, false, false],
+  );
+  t.same(
+    progress,
+    [
+      [0, 3],
+      [0, 2],
+    ],
+    'each pending state is reported while waiting',
+  );
   t.equal(clock.now(), 2000, 'one poll interval per pending answer');
 });
 
@@ -126,7 +136,10 @@ t.test('a service that is already stopped is simply started', async (t) => {
     row('start', queryOutput(2)),
   ]);
   await restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() });
-  t.same(runner.calls.map((c) => c.args[0]), ['stop', 'query', 'start', 'query']);
+  t.same(
+    runner.calls.map((c) => c.args[0]),
+    ['stop', 'query', 'start', 'query'],
+  );
 });
 
 t.test('a service stuck in STOP_PENDING fails after the timeout and is not started', async (t) => {
@@ -145,7 +158,9 @@ t.test('Ctrl-C ends the wait for a slow stop at once, without waiting out the ti
   const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', queryOutput(3)), row('start', queryOutput(2))]);
   const clock = fakeClock();
   let polls = 0;
-  const error = (await restartService(runner, target, NAME, { timeoutMs: 120_000, pollMs: 1000, ...clock, shouldStop: () => ++polls > 3 }).catch((e: unknown) => e)) as ServiceError;
+  const error = (await restartService(runner, target, NAME, { timeoutMs: 120_000, pollMs: 1000, ...clock, shouldStop: () => ++polls > 3 }).catch(
+    (e: unknown) => e,
+  )) as ServiceError;
   t.type(error, ServiceError);
   t.match(error.message, /interrupted/);
   t.ok(clock.now() < 10_000, `gave up after ${clock.now()} ms, not 120 s`);
@@ -183,7 +198,11 @@ t.test('a start that sc refuses names its exit code', async (t) => {
 });
 
 t.test('a service that stops again while starting is reported with its exit code', async (t) => {
-  const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', [queryOutput(1), queryOutput(2), queryOutput(1, '', 1067)]), row('start', queryOutput(2))]);
+  const runner = new FakeRunner([
+    row('stop', queryOutput(3)),
+    row('query', [queryOutput(1), queryOutput(2), queryOutput(1, '', 1067)]),
+    row('start', queryOutput(2)),
+  ]);
   await t.rejects(restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() }), {
     message: /stopped again while starting \(WIN32_EXIT_CODE 1067\)/,
     state: 1,
@@ -191,14 +210,21 @@ t.test('a service that stops again while starting is reported with its exit code
 });
 
 t.test('a service already running again after the stop (1056) counts as started', async (t) => {
-  const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', [queryOutput(1), queryOutput(4)]), row('start', scError('StartService', 1056, 'x'))]);
+  const runner = new FakeRunner([
+    row('stop', queryOutput(3)),
+    row('query', [queryOutput(1), queryOutput(4)]),
+    row('start', scError('StartService', 1056, 'x')),
+  ]);
   await restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() });
   t.equal(runner.countCalls(['query', NAME]), 2);
 });
 
 t.test('restarting an unknown service or without elevation fails before anything else runs', async (t) => {
   const unknown = new FakeRunner([row('stop', scError('OpenService', 1060, 'x'))]);
-  await t.rejects(restartService(unknown, target, NAME, { timeoutMs: 1000, ...fakeClock() }), { scExitCode: 1060, message: /no Windows service named "KerioMailServer"/ });
+  await t.rejects(restartService(unknown, target, NAME, { timeoutMs: 1000, ...fakeClock() }), {
+    scExitCode: 1060,
+    message: /no Windows service named "KerioMailServer"/,
+  });
   t.equal(unknown.calls.length, 1);
 
   const denied = new FakeRunner([row('stop', scError('OpenService', 5, 'Zugriff verweigert'))]);

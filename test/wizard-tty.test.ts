@@ -18,7 +18,13 @@ const SCREEN_DEADLINE_MS = 10_000;
 async function findTmux(): Promise<string | null> {
   for (const dir of (process.env['PATH'] ?? '/usr/bin').split(path.delimiter)) {
     const candidate = path.join(dir, 'tmux');
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   return null;
 }
@@ -67,7 +73,32 @@ class Terminal {
     // CI=true makes the tool treat even a terminal as unattended; the child must not inherit it.
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color' };
     for (const name of ['CI', 'TMUX', 'TMUX_PANE']) delete env[name];
-    await run(TMUX!, ['-S', socket, '-f', config, 'new-session', '-d', '-s', 'wizard', '-x', '200', '-y', '50', '-c', PROJECT, process.execPath, recorder, terminal.endingFile, process.execPath, BIN, ...args], { env });
+    await run(
+      TMUX!,
+      [
+        '-S',
+        socket,
+        '-f',
+        config,
+        'new-session',
+        '-d',
+        '-s',
+        'wizard',
+        '-x',
+        '200',
+        '-y',
+        '50',
+        '-c',
+        PROJECT,
+        process.execPath,
+        recorder,
+        terminal.endingFile,
+        process.execPath,
+        BIN,
+        ...args,
+      ],
+      { env },
+    );
     return terminal;
   }
 

@@ -176,9 +176,17 @@ t.test('on a complete server only the confirmation is asked, and "no" changes no
   const before = await hashTree(image.root);
   const run = await wizard({ root: image.root, simulate: true }, [false]);
   succeeded(t, run);
-  t.same(run.prompter.questions.map((q) => [q.kind, q.message, q.defaultValue]), [['confirm', CONFIRM, false]], 'one question, defaulting to no; no save offer after a refusal');
+  t.same(
+    run.prompter.questions.map((q) => [q.kind, q.message, q.defaultValue]),
+    [['confirm', CONFIRM, false]],
+    'one question, defaulting to no; no save offer after a refusal',
+  );
   const shown = run.prompter.questions[0]!.shownBefore;
-  t.match(shown, "Kerio Connect   C:\\Program Files (x86)\\Kerio\\MailServer (the KerioMailServer service's program path (sc qc))", 'the summary says where Kerio is and how that was found');
+  t.match(
+    shown,
+    "Kerio Connect   C:\\Program Files (x86)\\Kerio\\MailServer (the KerioMailServer service's program path (sc qc))",
+    'the summary says where Kerio is and how that was found',
+  );
   t.match(shown, 'Kerio build     32-bit; Windows 64-bit');
   t.match(shown, 'profile folder  C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin');
   t.match(shown, '"Kerio DCC (UDP 6277 out)": 0 found');
@@ -241,7 +249,11 @@ t.test('dccproc missing at the default place: asked with the default filled in, 
   t.equal(question.defaultValue, 'C:\\sa\\dccproc.exe', 'the default place is pre-filled');
   t.match(question.shownBefore, 'C:\\sa\\dccproc.exe does not exist.', 'the problem is said before the question');
   t.match(run.prompter.questions[1]!.shownBefore, 'dccproc         C:\\DCC\\bin\\dccproc.exe', 'the summary shows the answer');
-  t.same(question.refusals, ['C:\\sa\\dccproc.exe does not exist', 'C:\\DCC\\dccproc.exe does not exist', 'C:\\DCC\\bin is not a file'], 'each wrong entry is refused with its path named');
+  t.same(
+    question.refusals,
+    ['C:\\sa\\dccproc.exe does not exist', 'C:\\DCC\\dccproc.exe does not exist', 'C:\\DCC\\bin is not a file'],
+    'each wrong entry is refused with its path named',
+  );
   t.ok((await localCfLines(image)).includes('dcc_path C:\\DCC\\bin\\dccproc.exe'), 'local.cf names the dccproc that was given');
   t.equal(run.ctx.answers.dcc.dccproc, 'C:\\DCC\\bin\\dccproc.exe');
 });
@@ -257,7 +269,7 @@ t.test('a dccproc path SpamAssassin would refuse is rejected at the prompt even 
   t.equal(run.ctx.answers.dcc.dccproc, 'C:\\DCC\\dccproc.exe', 'the corrected path is the answer');
 });
 
-t.test("an empty map is said at once and asked again; a map that exists and is not empty is taken", async (t) => {
+t.test('an empty map is said at once and asked again; a map that exists and is not empty is taken', async (t) => {
   const image = await makeImage(t);
   await writeFile(inImage(image.root, image.map), Buffer.alloc(0));
   await mkdir(inImage(image.root, 'C:\\DCC\\'), { recursive: true });
@@ -287,7 +299,7 @@ t.test('Kerio in neither Program Files folder (no service to ask): its install f
     "C:\\Kerio Custom has no plugins\\spamassassin\\rules\\v310.pre: is this Kerio Connect's install folder?",
   ]);
   const localCf = (await readFile(inImage(image.root, `${custom}\\plugins\\spamassassin\\rules\\local.cf`))).toString('latin1').split(/\r?\n/);
-  t.ok(localCf.includes('dcc_path C:\\sa\\dccproc.exe'), "local.cf in the folder that was given is patched");
+  t.ok(localCf.includes('dcc_path C:\\sa\\dccproc.exe'), 'local.cf in the folder that was given is patched');
   t.same(await readWin(image, SYSWOW64_MAP), demoMapBytes(), 'the profile follows the bitness of the mailserver.exe found there');
 });
 
@@ -304,7 +316,7 @@ async function serviceRunsFrom(image: Image, installDir: string): Promise<void> 
   await writeFile(inImage(image.root, SIM_STATE), JSON.stringify(withStateFolderSecured(state)));
 }
 
-t.test("a Kerio service whose program path names a folder that is gone: the install folder is asked, and the answer wins", async (t) => {
+t.test('a Kerio service whose program path names a folder that is gone: the install folder is asked, and the answer wins', async (t) => {
   const image = await makeImage(t);
   const custom = 'C:\\Kerio Custom\\MailServer';
   await moveWin(image, image.installDir, custom);
@@ -350,7 +362,7 @@ t.test('answers given in --answers are not asked again, even when wrong: the run
     const run = await wizard({ root: image.root, answers }, []);
     t.same(run.prompter.questions, [], 'nothing was asked');
     t.equal((run.error as KerioDccError).exitCode, 3, 'exit code 3 (precondition)');
-    t.match((run.error as Error).message, "rules folder C:\\Kerio Custom\\MailServer\\plugins\\spamassassin\\rules was not found");
+    t.match((run.error as Error).message, 'rules folder C:\\Kerio Custom\\MailServer\\plugins\\spamassassin\\rules was not found');
   });
 
   t.test('nothing was changed by either', async (t) => {
@@ -396,10 +408,17 @@ t.test('the saved answers replayed with --yes on a fresh server prepared the sam
   // Both profile parents at once: comparing the System32 profile alone compared two absent folders.
   const profiles = async (image: Image) => hashTree(inImage(image.root, 'C:\\Windows'));
   const written = await profiles(first);
-  t.ok(Object.keys(written).some((f) => f.endsWith(`${path.sep}.spamassassin${path.sep}map`)), 'the first run wrote a map into a profile (else the comparison proves nothing)');
+  t.ok(
+    Object.keys(written).some((f) => f.endsWith(`${path.sep}.spamassassin${path.sep}map`)),
+    'the first run wrote a map into a profile (else the comparison proves nothing)',
+  );
   t.same(await profiles(fresh), written, 'every profile folder under C:\\Windows is byte-identical, the SysWOW64 one written and the System32 one left alone');
   t.notOk(existsSync(inImage(fresh.root, SYSTEM32_PROFILE)), 'the System32 profile is not made for 32-bit Kerio on 64-bit Windows');
-  t.same(JSON.parse(await readWin(fresh, SIM_STATE).then(String)), JSON.parse(await readWin(first, SIM_STATE).then(String)), 'the same firewall rules and service state');
+  t.same(
+    JSON.parse(await readWin(fresh, SIM_STATE).then(String)),
+    JSON.parse(await readWin(first, SIM_STATE).then(String)),
+    'the same firewall rules and service state',
+  );
 });
 
 t.test('a file name for the saved answers in a folder that does not exist is refused at the prompt', async (t) => {
@@ -428,7 +447,12 @@ t.test('--save-answers into a folder that does not exist is refused before anyth
 t.test('Ctrl-C at a prompt stops at once with exit code 130 and nothing changed', async (t) => {
   const cases: [string, (image: Image) => Promise<void>, Keystrokes[], string[]][] = [
     ['at the first question', async (image) => moveWin(image, 'C:\\sa\\dccproc.exe', 'C:\\DCC\\bin\\dccproc.exe'), [CTRL_C], ['dccproc.exe:']],
-    ['after a refused answer', async (image) => moveWin(image, 'C:\\sa\\dccproc.exe', 'C:\\DCC\\bin\\dccproc.exe'), ['C:\\nowhere.exe', CTRL_C], ['dccproc.exe:']],
+    [
+      'after a refused answer',
+      async (image) => moveWin(image, 'C:\\sa\\dccproc.exe', 'C:\\DCC\\bin\\dccproc.exe'),
+      ['C:\\nowhere.exe', CTRL_C],
+      ['dccproc.exe:'],
+    ],
     ['at the confirmation', async () => undefined, [CTRL_C], [CONFIRM]],
   ];
   for (const [name, prepare, script, asked] of cases) {
@@ -508,7 +532,10 @@ t.test("[dcc] client = bundled at a terminal: DCC's licence is shown and asked; 
   process.env['KERIO_DCC_CLIENT_DIR'] = windows.dir;
   process.env['KERIO_DCC_SIMULATED_CDCC'] = linux.cdcc;
   t.teardown(() => {
-    for (const [key, value] of [['KERIO_DCC_CLIENT_DIR', saved.dir], ['KERIO_DCC_SIMULATED_CDCC', saved.cdcc]] as const) {
+    for (const [key, value] of [
+      ['KERIO_DCC_CLIENT_DIR', saved.dir],
+      ['KERIO_DCC_SIMULATED_CDCC', saved.cdcc],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }
@@ -521,7 +548,11 @@ t.test("[dcc] client = bundled at a terminal: DCC's licence is shown and asked; 
   const refused = await makeImage(t);
   const before = await hashTree(refused.root);
   const no = await wizard({ root: refused.root, simulate: true, answers }, [false]);
-  t.same(no.prompter.questions.map((q) => [q.kind, q.message, q.defaultValue]), [['confirm', QUESTION, false]], 'the licence question comes first, defaulting to no');
+  t.same(
+    no.prompter.questions.map((q) => [q.kind, q.message, q.defaultValue]),
+    [['confirm', QUESTION, false]],
+    'the licence question comes first, defaulting to no',
+  );
   t.ok(no.prompter.questions[0]!.shownBefore.includes(licence.trimEnd().split('\n')[0]!), "DCC's licence text is shown before it");
   t.ok(no.error instanceof KerioDccError && no.error.exitCode === 2, 'refused: exit 2');
   t.match((no.error as Error).message, /licence was not accepted/);

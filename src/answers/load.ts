@@ -62,7 +62,10 @@ export async function loadAnswers(file: string | null): Promise<LoadedAnswers> {
     const info = await stat(file);
     if (!info.isFile()) throw new UsageError(`The answers file ${file} is not a file.`, 'Give the path of an .ini file to --answers.');
     if (info.size > MAX_ANSWERS_BYTES) {
-      throw new UsageError(`The answers file ${file} is ${info.size} bytes; an answers file is at most ${MAX_ANSWERS_BYTES} bytes.`, 'Is this the right file? `kerio-dcc answers` prints a template.');
+      throw new UsageError(
+        `The answers file ${file} is ${info.size} bytes; an answers file is at most ${MAX_ANSWERS_BYTES} bytes.`,
+        'Is this the right file? `kerio-dcc answers` prints a template.',
+      );
     }
     bytes = await readFile(file);
   } catch (err) {
@@ -94,7 +97,11 @@ export async function loadAnswers(file: string | null): Promise<LoadedAnswers> {
       continue;
     }
     if (!spec) {
-      problems.push(`${at(section)}: unknown section [${section}] (known: ${Object.keys(SCHEMA).map((s) => `[${s}]`).join(' ')})`);
+      problems.push(
+        `${at(section)}: unknown section [${section}] (known: ${Object.keys(SCHEMA)
+          .map((s) => `[${s}]`)
+          .join(' ')})`,
+      );
       continue;
     }
     for (const [key, raw] of Object.entries(values)) {
@@ -167,10 +174,17 @@ function crossChecks(a: Answers): [string, string][] {
   const problems: [string, string][] = [];
   const keyOf = { home: 'dcc.home', dccproc: 'dcc.dccproc', extraLines: 'dcc.extra_lines' } as const;
   for (const u of unsafeSettings({ home: a.dcc.home, dccproc: a.dcc.dccproc, extraLines: a.dcc.extraLines })) problems.push([keyOf[u.setting], u.problem]);
-  if (a.watch.restart === 'window' && a.watch.window === '') problems.push(['watch.restart', 'is "window", but [watch] window is not set; give it as HH:MM-HH:MM (e.g. window = 02:00-04:00)']);
-  for (const [id, p] of [['dcc.home', a.dcc.home], ['dcc.dccproc', a.dcc.dccproc]] as const) {
+  if (a.watch.restart === 'window' && a.watch.window === '')
+    problems.push(['watch.restart', 'is "window", but [watch] window is not set; give it as HH:MM-HH:MM (e.g. window = 02:00-04:00)']);
+  for (const [id, p] of [
+    ['dcc.home', a.dcc.home],
+    ['dcc.dccproc', a.dcc.dccproc],
+  ] as const) {
     if (/[^\x20-\x7e]/.test(p)) {
-      problems.push([id, `"${p}" has non-ASCII characters; SpamAssassin inside Kerio reads local.cf as bytes in the Windows code page and would not find it. Move DCC to an ASCII-only folder such as C:\\sa`]);
+      problems.push([
+        id,
+        `"${p}" has non-ASCII characters; SpamAssassin inside Kerio reads local.cf as bytes in the Windows code page and would not find it. Move DCC to an ASCII-only folder such as C:\\sa`,
+      ]);
     } else if (!SPAMASSASSIN_PATH.test(p)) {
       problems.push([id, `"${p}" has characters SpamAssassin refuses in paths (allowed: letters, digits, space and - _ . % = + , / : ( ) @ \\ ~)`]);
     }
@@ -178,7 +192,11 @@ function crossChecks(a: Answers): [string, string][] {
   if (a.dcc.client === 'bundled' && a.dcc.map !== 'auto' && normalizeWin(a.dcc.map).toLowerCase() !== joinWin(a.dcc.home, 'map').toLowerCase()) {
     problems.push(['dcc.map', `client = bundled makes the map in the DCC home, where dccproc reads it: leave map = auto (${joinWin(a.dcc.home, 'map')})`]);
   }
-  if (a.dcc.client === 'bundled' && a.dcc.servers.length === 0) problems.push(['dcc.servers', 'client = bundled makes the DCC map from this list, and it is empty: give at least one servers[] = HOST[,PORT] [RTT+N ms] anon']);
+  if (a.dcc.client === 'bundled' && a.dcc.servers.length === 0)
+    problems.push([
+      'dcc.servers',
+      'client = bundled makes the DCC map from this list, and it is empty: give at least one servers[] = HOST[,PORT] [RTT+N ms] anon',
+    ]);
   return problems;
 }
 
@@ -209,6 +227,7 @@ export function answersIni(loaded: LoadedAnswers): string {
     const [section, key] = id.split('.') as [string, string];
     (out[section] ??= {})[key] = loaded.raw[section]![key]!;
   }
-  const header = '; kerio-dcc answers, saved by kerio-dcc install. Keys not listed take their defaults\n; (kerio-dcc answers prints them all). Replay with: kerio-dcc install --answers THIS_FILE --yes\n\n';
+  const header =
+    '; kerio-dcc answers, saved by kerio-dcc install. Keys not listed take their defaults\n; (kerio-dcc answers prints them all). Replay with: kerio-dcc install --answers THIS_FILE --yes\n\n';
   return header + ini.stringify(out, { whitespace: true });
 }

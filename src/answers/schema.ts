@@ -5,11 +5,35 @@ import { isWindowsAbsolute } from '../target/target.js';
  * `kerio-dcc answers` prints), so the documented default and the real one cannot drift;
  * a test checks that both list the same keys.
  */
-export type ValueType = 'path' | 'path-or-auto' | 'path-list-or-auto' | 'line-list' | 'bool' | 'count' | 'seconds' | 'service-name' | 'rule-name' | 'dcc-client' | 'dcc-server-list' | 'hours' | 'days' | 'restart-policy' | 'time-window';
+export type ValueType =
+  | 'path'
+  | 'path-or-auto'
+  | 'path-list-or-auto'
+  | 'line-list'
+  | 'bool'
+  | 'count'
+  | 'seconds'
+  | 'service-name'
+  | 'rule-name'
+  | 'dcc-client'
+  | 'dcc-server-list'
+  | 'hours'
+  | 'days'
+  | 'restart-policy'
+  | 'time-window';
 
 export const SCHEMA: Record<string, Record<string, ValueType>> = {
   kerio: { install_dir: 'path-or-auto', rules_dir: 'path-or-auto', service: 'service-name' },
-  dcc: { home: 'path', dccproc: 'path', map: 'path-or-auto', profile_dirs: 'path-list-or-auto', extra_lines: 'line-list', client: 'dcc-client', accept_license: 'bool', servers: 'dcc-server-list' },
+  dcc: {
+    home: 'path',
+    dccproc: 'path',
+    map: 'path-or-auto',
+    profile_dirs: 'path-list-or-auto',
+    extra_lines: 'line-list',
+    client: 'dcc-client',
+    accept_license: 'bool',
+    servers: 'dcc-server-list',
+  },
   firewall: { enabled: 'bool', name_prefix: 'rule-name' },
   service: { restart: 'bool', timeout_seconds: 'seconds' },
   backup: { dir: 'path', keep: 'count' },
@@ -75,7 +99,8 @@ export function checkValue(type: ValueType, raw: RawValue): Checked {
     }
     case 'line-list': {
       const items = asList(raw);
-      for (const item of items) if (CONTROL.test(item)) return bad('a line contains a control character (a line break?); give each line as its own `extra_lines[] =`');
+      for (const item of items)
+        if (CONTROL.test(item)) return bad('a line contains a control character (a line break?); give each line as its own `extra_lines[] =`');
       return ok(items);
     }
     case 'bool': {
@@ -101,7 +126,11 @@ export function checkValue(type: ValueType, raw: RawValue): Checked {
       return ok(text);
     case 'dcc-server-list': {
       const items = asList(raw).map((s) => s.replace(/\s+/g, ' '));
-      for (const item of items) if (!DCC_SERVER.test(item)) return bad(`"${item}" is not a DCC server entry as cdcc's add takes it: HOST[,PORT] [RTT+N ms] [anon | CLIENT-ID PASSWORD], e.g. dcc1.dcc-servers.net RTT+1000 ms anon`);
+      for (const item of items)
+        if (!DCC_SERVER.test(item))
+          return bad(
+            `"${item}" is not a DCC server entry as cdcc's add takes it: HOST[,PORT] [RTT+N ms] [anon | CLIENT-ID PASSWORD], e.g. dcc1.dcc-servers.net RTT+1000 ms anon`,
+          );
       return ok(items);
     }
     case 'hours':
@@ -116,7 +145,8 @@ export function checkValue(type: ValueType, raw: RawValue): Checked {
     case 'time-window': {
       if (text === '') return ok('');
       const m = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(text);
-      if (!m || Number(m[1]) > 23 || Number(m[3]) > 23 || Number(m[2]) > 59 || Number(m[4]) > 59) return bad(`"${text}" is not a time window HH:MM-HH:MM (24-hour clock, e.g. 02:00-04:30)`);
+      if (!m || Number(m[1]) > 23 || Number(m[3]) > 23 || Number(m[2]) > 59 || Number(m[4]) > 59)
+        return bad(`"${text}" is not a time window HH:MM-HH:MM (24-hour clock, e.g. 02:00-04:30)`);
       if (m[1] === m[3] && m[2] === m[4]) return bad(`"${text}" starts and ends at the same time`);
       return ok(text);
     }

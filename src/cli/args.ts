@@ -6,10 +6,13 @@ type OptionSpec = { type: 'string' | 'boolean'; short?: string; help: string; ar
 const COMMON: Record<string, OptionSpec> = {
   answers: { type: 'string', arg: 'FILE', help: 'answers file (INI); `kerio-dcc answers` prints a template' },
   root: { type: 'string', arg: 'DIR', help: "work on an image: DIR stands for the server's C:\\ drive" },
-  simulate: { type: 'boolean', help: 'answer sc, netsh, net and PowerShell from a simulated system (state in C:\\ProgramData\\kerio-dcc\\simulated-system.json, inside the image with --root); files are real, and so is dccproc except on an image' },
+  simulate: {
+    type: 'boolean',
+    help: 'answer sc, netsh, net and PowerShell from a simulated system (state in C:\\ProgramData\\kerio-dcc\\simulated-system.json, inside the image with --root); files are real, and so is dccproc except on an image',
+  },
   json: { type: 'boolean', help: 'print one JSON object on stdout (schema 1); logs go to stderr' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
-  log: { type: 'string', arg: 'FILE', help: 'also append this run\'s line of the run log to FILE' },
+  log: { type: 'string', arg: 'FILE', help: "also append this run's line of the run log to FILE" },
 };
 const CHANGING: Record<string, OptionSpec> = {
   yes: { type: 'boolean', short: 'y', help: 'do not ask; apply the plan (required without a terminal)' },
@@ -45,16 +48,24 @@ export const COMMANDS: Record<string, CommandSpec> = {
   rollback: {
     summary: 'undo a run exactly, from its backup (default: the newest)',
     usage: 'kerio-dcc rollback [ID] [--answers FILE] [--yes] [--dry-run] [--force] [--json] [--root DIR [--simulate]]',
-    options: { ...COMMON, ...CHANGING, force: { type: 'boolean', help: 'also restore files changed since that run (their current version is backed up first)' } },
+    options: {
+      ...COMMON,
+      ...CHANGING,
+      force: { type: 'boolean', help: 'also restore files changed since that run (their current version is backed up first)' },
+    },
     positionals: 1,
   },
   backups: {
     summary: 'list the backups, newest first; --secure makes the backup folders writable by administrators only',
-    usage: 'kerio-dcc backups [--verify] [--answers FILE] [--json] [--root DIR]\n       kerio-dcc backups --secure [--yes] [--dry-run] [--answers FILE] [--json] [--root DIR --simulate]',
+    usage:
+      'kerio-dcc backups [--verify] [--answers FILE] [--json] [--root DIR]\n       kerio-dcc backups --secure [--yes] [--dry-run] [--answers FILE] [--json] [--root DIR --simulate]',
     options: {
       ...COMMON,
       verify: { type: 'boolean', help: 're-hash every backup against its manifest' },
-      secure: { type: 'boolean', help: 'after you have looked at what is in them: make Administrators the owner of the state and backup folders and everything inside, and let only SYSTEM and Administrators write there (backed up; undo with rollback ID)' },
+      secure: {
+        type: 'boolean',
+        help: 'after you have looked at what is in them: make Administrators the owner of the state and backup folders and everything inside, and let only SYSTEM and Administrators write there (backed up; undo with rollback ID)',
+      },
       yes: CHANGING.yes!,
       'dry-run': CHANGING['dry-run']!,
     },
@@ -74,13 +85,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
   },
   watch: {
     summary: 'keep DCC on: a scheduled task (SYSTEM) that checks it at boot, every few hours and after Kerio starts, and repairs it',
-    usage: 'kerio-dcc watch --answers FILE [--yes] [--dry-run] [--json] [--log FILE] [--root DIR --simulate]\n       kerio-dcc watch --remove [--yes] [--dry-run] [--json] [--root DIR --simulate]\n       kerio-dcc watch --run --answers FILE   (what the task runs: status, and install when DCC drifted)',
+    usage:
+      'kerio-dcc watch --answers FILE [--yes] [--dry-run] [--json] [--log FILE] [--root DIR --simulate]\n       kerio-dcc watch --remove [--yes] [--dry-run] [--json] [--root DIR --simulate]\n       kerio-dcc watch --run --answers FILE   (what the task runs: status, and install when DCC drifted)',
     options: {
       ...COMMON,
       yes: CHANGING.yes!,
       'dry-run': CHANGING['dry-run']!,
       remove: { type: 'boolean', help: 'delete the scheduled task and its files (backed up; undo with rollback)' },
-      run: { type: 'boolean', help: 'the repair the task runs: status; if DCC drifted, install with these answers ([watch] restart decides about restarting Kerio)' },
+      run: {
+        type: 'boolean',
+        help: 'the repair the task runs: status; if DCC drifted, install with these answers ([watch] restart decides about restarting Kerio)',
+      },
     },
     positionals: 0,
   },

@@ -22,7 +22,8 @@ const HANDLERS: Record<string, Handler> = {
     await withContext(parsed, report, async (ctx) => (await import('../commands/rollback.js')).runRollback(ctx, report, parsed.positionals[0]));
   },
   backups: async (parsed, report) => {
-    if (parsed.values['secure'] === true && parsed.values['verify'] === true) throw new UsageError('backups takes --secure or --verify, not both.', 'Run backups --secure first, then backups --verify.');
+    if (parsed.values['secure'] === true && parsed.values['verify'] === true)
+      throw new UsageError('backups takes --secure or --verify, not both.', 'Run backups --secure first, then backups --verify.');
     await withContext(parsed, report, async (ctx) => {
       if (parsed.values['secure'] === true) await (await import('../commands/secure.js')).runSecure(ctx, report);
       else await (await import('../commands/backups.js')).runBackups(ctx, report, parsed.values['verify'] === true);
@@ -43,7 +44,8 @@ const HANDLERS: Record<string, Handler> = {
   },
   watch: async (parsed, report) => {
     const v = parsed.values;
-    if ([v['remove'], v['run']].filter((x) => x === true).length > 1) throw new UsageError('watch takes --remove or --run, not both.', 'Run `kerio-dcc watch --help` for its options.');
+    if ([v['remove'], v['run']].filter((x) => x === true).length > 1)
+      throw new UsageError('watch takes --remove or --run, not both.', 'Run `kerio-dcc watch --help` for its options.');
     const watch = await import('../commands/watch.js');
     if (v['remove'] === true) return withContext(parsed, report, (ctx) => watch.runWatchRemove(ctx, report));
     if (v['run'] !== true) return withContext(parsed, report, (ctx) => watch.runWatch(ctx, report));
@@ -57,7 +59,9 @@ const HANDLERS: Record<string, Handler> = {
   },
   demo: async (parsed, report) => {
     const { buildContext } = await import('./context.js');
-    await (await import('../commands/demo.js')).runDemo(report, (root) => buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] }));
+    await (
+      await import('../commands/demo.js')
+    ).runDemo(report, (root) => buildContext({ name: 'install', values: { root, simulate: true, yes: true, json: parsed.values['json'] }, positionals: [] }));
   },
 };
 
@@ -78,7 +82,10 @@ async function withContext(parsed: ParsedCommand, report: Report, run: (ctx: Run
   if (!securing && parsed.name !== 'status' && parsed.name !== 'doctor') {
     await (await import('../trust/stateFolder.js')).requireTrusted(ctx, report.warnings);
   }
-  const lock = (changing || securing) && !ctx.options.dryRun ? await (await import('../store/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name) : null;
+  const lock =
+    (changing || securing) && !ctx.options.dryRun
+      ? await (await import('../store/lock.js')).acquireLock(ctx, securing ? 'backups --secure' : parsed.name)
+      : null;
   try {
     if (changing) {
       const recovered = await (await import('../engine/recover.js')).recoverUnfinishedRun(ctx);
@@ -136,7 +143,10 @@ export async function main(argv: string[]): Promise<number> {
       report.error = { message: err.message, hint: err.hint ?? null };
     } else {
       report.exitCode = ExitCode.unexpected;
-      report.error = { message: `Unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, hint: 'Please report this. If the server was changed, `kerio-dcc rollback` restores it from the newest backup.' };
+      report.error = {
+        message: `Unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        hint: 'Please report this. If the server was changed, `kerio-dcc rollback` restores it from the newest backup.',
+      };
     }
   }
   if (parsed) await (await import('./recordRun.js')).recordRun(parsed, report, contexts.get(report) ?? null);

@@ -33,9 +33,31 @@ export async function runBackups(ctx: RunContext, report: Report, verify: boolea
     try {
       const m = await readManifest(dir);
       const problems = verify ? await verifyBackupCopies(dir, m) : null;
-      rows.push({ id, path: winPath, createdAt: m.createdAt, toolVersion: m.toolVersion, command: m.command, status: m.status, changes: m.changes, files: m.files.count, bytes: m.files.bytes, problems });
+      rows.push({
+        id,
+        path: winPath,
+        createdAt: m.createdAt,
+        toolVersion: m.toolVersion,
+        command: m.command,
+        status: m.status,
+        changes: m.changes,
+        files: m.files.count,
+        bytes: m.files.bytes,
+        problems,
+      });
     } catch (err) {
-      rows.push({ id, path: winPath, createdAt: null, toolVersion: null, command: null, status: null, changes: [], files: 0, bytes: 0, problems: [(err as Error).message] });
+      rows.push({
+        id,
+        path: winPath,
+        createdAt: null,
+        toolVersion: null,
+        command: null,
+        status: null,
+        changes: [],
+        files: 0,
+        bytes: 0,
+        problems: [(err as Error).message],
+      });
     }
   }
   report.data['backups'] = rows;
@@ -48,6 +70,10 @@ export async function runBackups(ctx: RunContext, report: Report, verify: boolea
   report.summary = rows.length ? `Backups in ${ctx.answers.backup.dir}, newest first:\n${lines.join('\n')}` : `No backups in ${ctx.answers.backup.dir}.`;
   const damaged = rows.filter((r) => r.problems?.length);
   if (damaged.length) {
-    throw new KerioDccError(ExitCode.precondition, `${damaged.length} backup(s) failed verification: ${damaged.map((r) => r.id).join(', ')}.`, 'Do not roll back from those; the others are intact.');
+    throw new KerioDccError(
+      ExitCode.precondition,
+      `${damaged.length} backup(s) failed verification: ${damaged.map((r) => r.id).join(', ')}.`,
+      'Do not roll back from those; the others are intact.',
+    );
   }
 }

@@ -29,7 +29,10 @@ export async function planThenApply(ctx: RunContext, report: Report, plan: Plan,
   }
   if (!ctx.options.yes) {
     if (!ctx.ui.prompter) {
-      throw new UsageError('There is no terminal to confirm on, and --yes was not given.', 'Add --yes to apply the plan unattended, or --dry-run to only show it.');
+      throw new UsageError(
+        'There is no terminal to confirm on, and --yes was not given.',
+        'Add --yes to apply the plan unattended, or --dry-run to only show it.',
+      );
     }
     ctx.ui.showPlan(report);
     if (!(await ctx.ui.prompter.confirm(question, false))) {
@@ -41,7 +44,10 @@ export async function planThenApply(ctx: RunContext, report: Report, plan: Plan,
     }
   }
   if (ctx.runner && !(await isElevated(ctx.runner, ctx.target))) {
-    throw new PreconditionError('This needs administrator rights to change the firewall and restart the service.', 'Run it again from an elevated prompt (Run as administrator). Nothing was changed.');
+    throw new PreconditionError(
+      'This needs administrator rights to change the firewall and restart the service.',
+      'Run it again from an elevated prompt (Run as administrator). Nothing was changed.',
+    );
   }
   try {
     const result = await applyPlan(ctx, plan, location, statuses);

@@ -20,7 +20,11 @@ async function saveTargetProblem(file: string): Promise<string | null> {
 export async function runInstall(ctx: RunContext, report: Report, options: { saveAnswersTo?: string } = {}): Promise<void> {
   if (options.saveAnswersTo) {
     const problem = await saveTargetProblem(options.saveAnswersTo);
-    if (problem) throw new UsageError(`Cannot save the answers to ${options.saveAnswersTo}: ${problem}.`, 'Give --save-answers a file in an existing folder. Nothing was changed.');
+    if (problem)
+      throw new UsageError(
+        `Cannot save the answers to ${options.saveAnswersTo}: ${problem}.`,
+        'Give --save-answers a file in an existing folder. Nothing was changed.',
+      );
   }
   const prompter = ctx.options.yes ? null : ctx.ui.prompter;
   // Detected once: what the questions found is what the plan is made from.
@@ -38,12 +42,18 @@ export async function runInstall(ctx: RunContext, report: Report, options: { sav
   if (!saveTo && prompter) {
     try {
       if (await prompter.confirm('Save the answers used, to run the same setup unattended on the next server?', false)) {
-        saveTo = await prompter.input('Save them to:', DEFAULT_SAVED_ANSWERS, async (v) => (v.trim() ? ((await saveTargetProblem(v.trim())) ?? true) : 'give a file name'));
+        saveTo = await prompter.input('Save them to:', DEFAULT_SAVED_ANSWERS, async (v) =>
+          v.trim() ? ((await saveTargetProblem(v.trim())) ?? true) : 'give a file name',
+        );
       }
     } catch (err) {
       if (!(err instanceof InterruptedError)) throw err;
       const done = outcome === 'applied' ? 'The changes above were applied' : 'Nothing needed changing';
-      throw new KerioDccError(ExitCode.interrupted, `Interrupted at the prompt. ${done}; the answers were not saved.`, 'kerio-dcc status shows the state of the server.');
+      throw new KerioDccError(
+        ExitCode.interrupted,
+        `Interrupted at the prompt. ${done}; the answers were not saved.`,
+        'kerio-dcc status shows the state of the server.',
+      );
     }
   }
   if (saveTo) {

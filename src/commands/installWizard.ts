@@ -28,7 +28,14 @@ async function pathProblem(ctx: RunContext, p: string, need: Need): Promise<stri
 }
 
 /** Asks for one answer until it is valid; the value is checked both as an answer and on the target. */
-async function ask(ctx: RunContext, prompter: Prompter, id: string, message: string, defaultValue: string, check: (value: string) => Promise<string | null>): Promise<void> {
+async function ask(
+  ctx: RunContext,
+  prompter: Prompter,
+  id: string,
+  message: string,
+  defaultValue: string,
+  check: (value: string) => Promise<string | null>,
+): Promise<void> {
   const value = await prompter.input(message, defaultValue, async (v) => {
     const answerProblem = setAnswerDryRun(ctx, id, v.trim());
     if (answerProblem) return answerProblem;
@@ -60,8 +67,16 @@ export async function askWhatDetectionCannotSettle(ctx: RunContext, prompter: Pr
     } catch (err) {
       if (!isKerioMissing(err) || ctx.loaded.given.has('kerio.install_dir') || ctx.loaded.given.has('kerio.rules_dir')) throw err;
       ctx.ui.say((err as Error).message);
-      await ask(ctx, prompter, 'kerio.install_dir', "Kerio Connect's install folder (it holds plugins\\spamassassin\\rules):", 'C:\\Program Files\\Kerio\\MailServer', async (v) =>
-        (await pathProblem(ctx, joinWin(v, 'plugins', 'spamassassin', 'rules', 'v310.pre'), 'file')) ? `${v} has no plugins\\spamassassin\\rules\\v310.pre: is this Kerio Connect's install folder?` : null,
+      await ask(
+        ctx,
+        prompter,
+        'kerio.install_dir',
+        "Kerio Connect's install folder (it holds plugins\\spamassassin\\rules):",
+        'C:\\Program Files\\Kerio\\MailServer',
+        async (v) =>
+          (await pathProblem(ctx, joinWin(v, 'plugins', 'spamassassin', 'rules', 'v310.pre'), 'file'))
+            ? `${v} has no plugins\\spamassassin\\rules\\v310.pre: is this Kerio Connect's install folder?`
+            : null,
       );
     }
   }
@@ -91,13 +106,22 @@ export async function detectionSummary(ctx: RunContext, facts: Facts): Promise<s
     `  Kerio build     ${decision.kerioBitness === null ? 'bitness unknown' : decision.kerioBitness === 'x86' ? '32-bit' : `64-bit (${decision.kerioBitness})`}; Windows ${decision.windows64 ? '64-bit' : '32-bit'}`,
     `  profile folder  ${decision.dirs.join(', ')} (${decision.rule})`,
     ...(ctx.answers.dcc.client === 'bundled'
-      ? [`  DCC client      bundled: dccproc ${location.dccproc}, map ${location.map} (servers: ${ctx.answers.dcc.servers.map((s) => s.split(' ')[0]).join(', ')})`]
-      : [`  dccproc         ${location.dccproc} (${await sizeOf(ctx.target.toHost(location.dccproc))} bytes)`, `  DCC map         ${location.map} (${await sizeOf(ctx.target.toHost(location.map))} bytes)`]),
+      ? [
+          `  DCC client      bundled: dccproc ${location.dccproc}, map ${location.map} (servers: ${ctx.answers.dcc.servers.map((s) => s.split(' ')[0]).join(', ')})`,
+        ]
+      : [
+          `  dccproc         ${location.dccproc} (${await sizeOf(ctx.target.toHost(location.dccproc))} bytes)`,
+          `  DCC map         ${location.map} (${await sizeOf(ctx.target.toHost(location.map))} bytes)`,
+        ]),
   ];
   if (ctx.runner) {
     const rules = await facts.firewall();
-    lines.push(`  firewall        ${rules ? rules.map((r) => `"${r.wanted.name}": ${r.found.length} found`).join(', ') : 'not managed (firewall.enabled = false)'}`);
-    lines.push(`  service         ${ctx.answers.kerio.service}: ${stateName(await queryServiceState(ctx.runner, ctx.target, ctx.answers.kerio.service))}${ctx.runner.simulated ? ' (simulated)' : ''}`);
+    lines.push(
+      `  firewall        ${rules ? rules.map((r) => `"${r.wanted.name}": ${r.found.length} found`).join(', ') : 'not managed (firewall.enabled = false)'}`,
+    );
+    lines.push(
+      `  service         ${ctx.answers.kerio.service}: ${stateName(await queryServiceState(ctx.runner, ctx.target, ctx.answers.kerio.service))}${ctx.runner.simulated ? ' (simulated)' : ''}`,
+    );
   }
   return lines.join('\n');
 }

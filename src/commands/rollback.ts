@@ -29,7 +29,10 @@ async function chooseBackup(ctx: RunContext, id: string | undefined): Promise<{ 
     // Only a run that changed Kerio is undone by default; rollbacks and backups --secure are undone by naming them.
     if (manifest.command !== 'rollback' && manifest.command !== 'secure') return { dir, manifest };
   }
-  throw new PreconditionError(`There is no backup to roll back in ${ctx.answers.backup.dir}.`, 'Backups are made by install and uninstall; check backup.dir in the answers file.');
+  throw new PreconditionError(
+    `There is no backup to roll back in ${ctx.answers.backup.dir}.`,
+    'Backups are made by install and uninstall; check backup.dir in the answers file.',
+  );
 }
 
 export async function runRollback(ctx: RunContext, report: Report, id: string | undefined): Promise<void> {
@@ -46,5 +49,6 @@ export async function runRollback(ctx: RunContext, report: Report, id: string | 
   }
   report.warnings.push(...conflicts);
   const outcome = await planThenApply(ctx, report, plan, location, `Restore the server to how it was before ${manifest.command} ${manifest.id}?`);
-  if (outcome === 'applied') report.summary = `Rolled back ${manifest.command} ${manifest.id}. This rollback can itself be undone: kerio-dcc rollback ${basenameWin(report.backup ?? '')}`;
+  if (outcome === 'applied')
+    report.summary = `Rolled back ${manifest.command} ${manifest.id}. This rollback can itself be undone: kerio-dcc rollback ${basenameWin(report.backup ?? '')}`;
 }

@@ -17,7 +17,10 @@ import { planThenApply } from './changeFlow.js';
 export async function runSecure(ctx: RunContext, report: Report): Promise<void> {
   const verdict = await inspectTrust(ctx);
   if (!verdict.checked) {
-    throw new PreconditionError('backups --secure sets folder permissions, which cannot be read or set on an image (--root) without --simulate.', 'Run it on the server itself, or add --simulate. Nothing was changed.');
+    throw new PreconditionError(
+      'backups --secure sets folder permissions, which cannot be read or set on an image (--root) without --simulate.',
+      'Run it on the server itself, or add --simulate. Nothing was changed.',
+    );
   }
   const location = await locate(ctx, { requireDcc: false });
   const before = new Map<string, string[]>();
@@ -33,7 +36,13 @@ export async function runSecure(ctx: RunContext, report: Report): Promise<void> 
   const permissions = await planSecure(ctx, verdict, interrupted !== null);
   if (interrupted) permissions.notes.unshift(`finishes the interrupted backups --secure ${interrupted.manifest.id}`);
   const plan: Plan = { command: 'secure', steps: [permissions], readHashes: new Map(), backupTrees: [] };
-  const outcome = await planThenApply(ctx, report, plan, location, 'Make Administrators the owner of these folders and of everything in them, and let only SYSTEM and Administrators write there?');
+  const outcome = await planThenApply(
+    ctx,
+    report,
+    plan,
+    location,
+    'Make Administrators the owner of these folders and of everything in them, and let only SYSTEM and Administrators write there?',
+  );
   if (outcome !== 'applied') return;
   // Checked again, as the next run will: and nothing may have slipped in while it ran.
   forgetVerdict(ctx);
@@ -46,8 +55,13 @@ export async function runSecure(ctx: RunContext, report: Report): Promise<void> 
   if (unsafe.length) throw await untrustedError(ctx, unsafe);
   const ownBackup = basenameWin(report.backup ?? '');
   for (const f of after.folders) {
-    const appeared = (await contentsOf(ctx, f.path)).filter((n) => !before.get(f.path)?.includes(n) && n !== ownBackup && !n.startsWith('kerio-dcc.lock') && n !== 'simulated-system.json');
-    if (appeared.length) report.warnings.push(`${f.path} gained ${appeared.join(', ')} while it was being secured: look at it before trusting it (it now belongs to Administrators)`);
+    const appeared = (await contentsOf(ctx, f.path)).filter(
+      (n) => !before.get(f.path)?.includes(n) && n !== ownBackup && !n.startsWith('kerio-dcc.lock') && n !== 'simulated-system.json',
+    );
+    if (appeared.length)
+      report.warnings.push(
+        `${f.path} gained ${appeared.join(', ')} while it was being secured: look at it before trusting it (it now belongs to Administrators)`,
+      );
   }
   report.summary = `Only Administrators and SYSTEM can now write ${permissions.actions.map((a) => ('path' in a ? a.path : '')).join(' and ')}; the backups in it are trusted again. This can be undone: kerio-dcc rollback ${ownBackup}`;
 }

@@ -19,7 +19,8 @@ export function concludeChecks(ctx: RunContext, report: Report, checks: Check[],
     const others = failed.some((c) => c.id !== 'state-folder');
     const hints = others ? [installFixable ? `To fix it, run: ${fixCommand(ctx)}` : 'See the details of the failed checks above.'] : [];
     // The state folder comes first: until it is safe, install refuses to run.
-    if (failed.some((c) => c.id === 'state-folder')) hints.unshift(`Look at what is in the state folder, then make it safe with: ${fixCommand(ctx, ['backups', '--secure', '--yes'])}`);
+    if (failed.some((c) => c.id === 'state-folder'))
+      hints.unshift(`Look at what is in the state folder, then make it safe with: ${fixCommand(ctx, ['backups', '--secure', '--yes'])}`);
     throw new KerioDccError(ExitCode.drift, `DCC is not fully on: ${failed.map((c) => c.title).join('; ')}.`, hints.join('\n'));
   }
   report.summary += '\nDCC is on.';

@@ -16,7 +16,8 @@ export type DccPathsDecision =
   /** unknowable: on an image without --simulate there is no server to read the short name from. */
   | { ok: false; unknowable: boolean; message: string; hint: string };
 
-const NO_SPACES_FOLDER = "Move DCC to a folder without spaces, such as the how-to's C:\\sa (dcc.home = C:\\sa\\etc\\dcc, dcc.dccproc = C:\\sa\\dccproc.exe), and set those keys in the answers file.";
+const NO_SPACES_FOLDER =
+  "Move DCC to a folder without spaces, such as the how-to's C:\\sa (dcc.home = C:\\sa\\etc\\dcc, dcc.dccproc = C:\\sa\\dccproc.exe), and set those keys in the answers file.";
 
 /** How SpamAssassin on Windows hands each setting over (Plugin/DCC.pm and Util.pm, 4.0.1). */
 const PASSED: Record<string, string> = {
@@ -39,7 +40,12 @@ async function decide(ctx: Planning, key: string, directive: string, path: WinPa
   const why = `${key} "${path}" has ${hazard}, and SpamAssassin on Windows ${PASSED[directive]}, where it would break apart and DCC would silently do nothing`;
   // Only an existing folder or file has a short name (and the server is asked only about those).
   if ((await kindOf(ctx.target.toHost(path))) !== (type === 'folder' ? 'dir' : 'file')) {
-    return { ok: false, unknowable: false, message: `${why}. kerio-dcc writes its 8.3 short name instead, but ${path} is not an existing ${type}, so it has none.`, hint: `Unpack DCC there, or: ${lower(NO_SPACES_FOLDER)} Nothing was changed.` };
+    return {
+      ok: false,
+      unknowable: false,
+      message: `${why}. kerio-dcc writes its 8.3 short name instead, but ${path} is not an existing ${type}, so it has none.`,
+      hint: `Unpack DCC there, or: ${lower(NO_SPACES_FOLDER)} Nothing was changed.`,
+    };
   }
   if (!ctx.runner) {
     return {
@@ -51,7 +57,12 @@ async function decide(ctx: Planning, key: string, directive: string, path: WinPa
   }
   const answer = await readShortPath(ctx.runner, ctx.target, path, type);
   if (!answer.ok) {
-    return { ok: false, unknowable: false, message: `${why}. kerio-dcc writes its 8.3 short name instead, but could not read it (${answer.error}).`, hint: `${NO_SPACES_FOLDER} Nothing was changed.` };
+    return {
+      ok: false,
+      unknowable: false,
+      message: `${why}. kerio-dcc writes its 8.3 short name instead, but could not read it (${answer.error}).`,
+      hint: `${NO_SPACES_FOLDER} Nothing was changed.`,
+    };
   }
   const left = commandLineHazard(answer.shortPath);
   if (left !== null) {
@@ -62,7 +73,10 @@ async function decide(ctx: Planning, key: string, directive: string, path: WinPa
       hint: `${NO_SPACES_FOLDER} Nothing was changed.`,
     };
   }
-  return { written: answer.shortPath, note: `${directive} is written as ${answer.shortPath}, the 8.3 short name of ${path} (${key}): SpamAssassin on Windows ${PASSED[directive]}, where a path with ${hazard} would break apart` };
+  return {
+    written: answer.shortPath,
+    note: `${directive} is written as ${answer.shortPath}, the 8.3 short name of ${path} (${key}): SpamAssassin on Windows ${PASSED[directive]}, where a path with ${hazard} would break apart`,
+  };
 }
 
 /** What local.cf must say for DCC, or why it cannot be said safely. */

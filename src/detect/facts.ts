@@ -27,7 +27,9 @@ export class Facts {
   ) {
     this.profile = once(() => decideProfileDirs(ctx, location));
     this.dccPaths = once(() => decideDccPaths(ctx, location));
-    this.firewall = once(async () => (ctx.runner && ctx.answers.firewall.enabled ? planFirewallRules(ctx.runner, ctx.target, ctx.answers.firewall.namePrefix) : null));
+    this.firewall = once(async () =>
+      ctx.runner && ctx.answers.firewall.enabled ? planFirewallRules(ctx.runner, ctx.target, ctx.answers.firewall.namePrefix) : null,
+    );
   }
 }
 

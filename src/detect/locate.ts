@@ -38,7 +38,10 @@ async function findInstallDir(ctx: Planning, service: ServiceConfig | null): Pro
   }
   const tried = programFilesCandidates(ctx);
   for (const dir of tried) {
-    if ((await kindOf(target.toHost(joinWin(dir, MAILSERVER_EXE)))) === 'file' || (await kindOf(target.toHost(joinWin(dir, 'plugins', 'spamassassin', 'rules')))) === 'dir') {
+    if (
+      (await kindOf(target.toHost(joinWin(dir, MAILSERVER_EXE)))) === 'file' ||
+      (await kindOf(target.toHost(joinWin(dir, 'plugins', 'spamassassin', 'rules')))) === 'dir'
+    ) {
       return { dir, source: `found at ${dir}` };
     }
   }
@@ -78,13 +81,17 @@ async function locateKerio(ctx: Planning): Promise<Location> {
     }
   }
   const rulesGiven = answers.kerio.rulesDir !== 'auto';
-  const install = rulesGiven && answers.kerio.installDir === 'auto' && !service
-    ? { dir: dirnameWin(dirnameWin(dirnameWin(answers.kerio.rulesDir as WinPath))), source: 'derived from kerio.rules_dir in the answers file' }
-    : await findInstallDir(ctx, service);
+  const install =
+    rulesGiven && answers.kerio.installDir === 'auto' && !service
+      ? { dir: dirnameWin(dirnameWin(dirnameWin(answers.kerio.rulesDir as WinPath))), source: 'derived from kerio.rules_dir in the answers file' }
+      : await findInstallDir(ctx, service);
   const rulesDir = rulesGiven ? (answers.kerio.rulesDir as WinPath) : joinWin(install.dir, 'plugins', 'spamassassin', 'rules');
   const rulesKind = await kindOf(target.toHost(rulesDir));
   if (rulesKind === 'link') {
-    throw new PreconditionError(`The rules folder ${rulesDir} is a link (symlink or junction); kerio-dcc does not follow links.`, 'Set kerio.rules_dir in the answers file to the real folder.');
+    throw new PreconditionError(
+      `The rules folder ${rulesDir} is a link (symlink or junction); kerio-dcc does not follow links.`,
+      'Set kerio.rules_dir in the answers file to the real folder.',
+    );
   }
   if (rulesKind !== 'dir') {
     throw new PreconditionError(
@@ -99,7 +106,15 @@ async function locateKerio(ctx: Planning): Promise<Location> {
       'Check kerio.rules_dir in the answers file; the folder must hold v310.pre.',
     );
   }
-  return { installDir: install.dir, installSource: install.source, rulesDir, v310Pre, localCf: joinWin(rulesDir, 'local.cf'), service, ...dccLocation(answers) };
+  return {
+    installDir: install.dir,
+    installSource: install.source,
+    rulesDir,
+    v310Pre,
+    localCf: joinWin(rulesDir, 'local.cf'),
+    service,
+    ...dccLocation(answers),
+  };
 }
 
 /** Where the answers say DCC is (no detection: DCC has no installer that would record it). */
@@ -112,6 +127,9 @@ export async function requireDccPresent(ctx: Planning, location: Location): Prom
   await requireNonEmptyFile(ctx, location.dccproc, 'dccproc', 'dcc.dccproc');
   await requireNonEmptyFile(ctx, location.map, "DCC's map file", 'dcc.map');
   if ((await kindOf(ctx.target.toHost(location.dccHome))) !== 'dir') {
-    throw new PreconditionError(`DCC's home folder ${location.dccHome} does not exist (SpamAssassin requires dcc_home to be a folder).`, 'Unpack DCC there, or set dcc.home in the answers file.');
+    throw new PreconditionError(
+      `DCC's home folder ${location.dccHome} does not exist (SpamAssassin requires dcc_home to be a folder).`,
+      'Unpack DCC there, or set dcc.home in the answers file.',
+    );
   }
 }

@@ -47,7 +47,9 @@ export async function decideProfileDirs(ctx: Planning, location: Location): Prom
   const notes: string[] = [];
   const account = location.service?.startName;
   if (account && !/^(LocalSystem|NT AUTHORITY\\SYSTEM)$/i.test(account)) {
-    notes.push(`the ${location.service!.name} service runs as ${account}, not LocalSystem: set dcc.profile_dirs to that account's profile\\.spamassassin if DCC finds no map`);
+    notes.push(
+      `the ${location.service!.name} service runs as ${account}, not LocalSystem: set dcc.profile_dirs to that account's profile\\.spamassassin if DCC finds no map`,
+    );
   }
   const base = { kerioBitness: bitness, windows64, notes };
   const answered = ctx.answers.dcc.profileDirs;
@@ -57,10 +59,19 @@ export async function decideProfileDirs(ctx: Planning, location: Location): Prom
   const system32 = joinWin(sys, 'System32', 'config', 'systemprofile', '.spamassassin');
   const syswow64 = joinWin(sys, 'SysWOW64', 'config', 'systemprofile', '.spamassassin');
   if (await isLegacyWindows(ctx)) {
-    return { ...base, dirs: ['C:\\Documents and Settings\\Default User\\.spamassassin', system32], rule: 'Windows XP/2003 layout (no C:\\Users): the Default User profile, as the Kerio how-to says, and LocalSystem\'s own profile' };
+    return {
+      ...base,
+      dirs: ['C:\\Documents and Settings\\Default User\\.spamassassin', system32],
+      rule: "Windows XP/2003 layout (no C:\\Users): the Default User profile, as the Kerio how-to says, and LocalSystem's own profile",
+    };
   }
-  if (!windows64) return { ...base, dirs: [system32], rule: '32-bit Windows: LocalSystem\'s profile in System32' };
+  if (!windows64) return { ...base, dirs: [system32], rule: "32-bit Windows: LocalSystem's profile in System32" };
   if (bitness === 'x86') return { ...base, dirs: [syswow64], rule: `32-bit Kerio (${read!.file}) on 64-bit Windows: WOW64 redirects its profile to SysWOW64` };
-  if (bitness === 'x64' || bitness === 'arm64') return { ...base, dirs: [system32], rule: `64-bit Kerio (${read!.file}, ${bitness}) on 64-bit Windows: LocalSystem's profile in System32` };
-  return { ...base, dirs: [system32, syswow64], rule: 'could not read the bitness of spamserver.exe or mailserver.exe on 64-bit Windows: both System32 and SysWOW64 profiles' };
+  if (bitness === 'x64' || bitness === 'arm64')
+    return { ...base, dirs: [system32], rule: `64-bit Kerio (${read!.file}, ${bitness}) on 64-bit Windows: LocalSystem's profile in System32` };
+  return {
+    ...base,
+    dirs: [system32, syswow64],
+    rule: 'could not read the bitness of spamserver.exe or mailserver.exe on 64-bit Windows: both System32 and SysWOW64 profiles',
+  };
 }

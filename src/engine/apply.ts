@@ -38,7 +38,12 @@ class Interrupted extends Error {
  * When a step fails (or Ctrl-C arrives), everything already changed is put back from that
  * backup (exit 4, or 130 for Ctrl-C), or the message says exactly what could not be (exit 5).
  */
-export async function applyPlan(ctx: RunContext, plan: Plan, location: Location, statuses: Map<StepId, StepStatus> = plannedStatuses(plan)): Promise<ApplyResult> {
+export async function applyPlan(
+  ctx: RunContext,
+  plan: Plan,
+  location: Location,
+  statuses: Map<StepId, StepStatus> = plannedStatuses(plan),
+): Promise<ApplyResult> {
   if (!planChanges(plan)) return { statuses, backup: null, pruned: [] };
 
   const backup = await createBackup(ctx, plan, location);
@@ -78,7 +83,9 @@ export async function applyPlan(ctx: RunContext, plan: Plan, location: Location,
     for (const [id, status] of statuses) if (status === 'would-change') statuses.set(id, 'not-run');
   }
   // Every change is made: failing to mark the backup complete must not fail the run (the journal shows it finished).
-  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) => ctx.ui.warn(`could not mark backup ${backup.manifest.id} complete (${messageOf(err)}); its journal shows the run finished`));
+  await markBackup(backup, 'complete', ctx.now().toISOString()).catch((err) =>
+    ctx.ui.warn(`could not mark backup ${backup.manifest.id} complete (${messageOf(err)}); its journal shows the run finished`),
+  );
   const pruned = await pruneBackups(ctx, backup.manifest.id);
   return { statuses, backup, pruned };
 }
@@ -123,7 +130,11 @@ async function restoreAfterFailure(ctx: RunContext, backup: Backup, stepTitle: s
   );
   if (problems.length === 0) {
     const code = cause instanceof Interrupted ? ExitCode.interrupted : ExitCode.restored;
-    throw new KerioDccError(code, `${what}\nEverything this run changed was restored from the backup ${backup.winDir}.`, cause instanceof Interrupted ? 'Nothing is left changed.' : 'Fix the cause above and run again.');
+    throw new KerioDccError(
+      code,
+      `${what}\nEverything this run changed was restored from the backup ${backup.winDir}.`,
+      cause instanceof Interrupted ? 'Nothing is left changed.' : 'Fix the cause above and run again.',
+    );
   }
   throw new KerioDccError(
     ExitCode.restoreIncomplete,

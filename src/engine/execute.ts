@@ -16,7 +16,9 @@ function requireRunner(ctx: RunContext) {
 
 /** Carries out one planned action. The only code that changes the target. */
 export async function execute(ctx: RunContext, action: Action, interrupted: () => boolean = () => false): Promise<void> {
-  faultPoint(`${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.kind === 'task' ? action.taskName : action.service}`);
+  faultPoint(
+    `${action.kind} ${'path' in action ? action.path : action.kind === 'firewall' ? action.ruleName : action.kind === 'task' ? action.taskName : action.service}`,
+  );
   if (action.kind === 'secureFolder' || action.kind === 'setAcl') {
     await (await import('../managed/stateFolderAcl.js')).executeAclAction(ctx, action);
     return;

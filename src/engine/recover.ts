@@ -26,7 +26,10 @@ export async function recoverUnfinishedRun(ctx: RunContext): Promise<string | nu
   if (ctx.options.dryRun) return `${what} A real run restores it from its backup first.`;
   if (!ctx.options.yes) {
     if (!ctx.ui.prompter || !(await ctx.ui.prompter.confirm(`${what} Restore the server from its backup now?`, true))) {
-      throw new PreconditionError(what, `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`);
+      throw new PreconditionError(
+        what,
+        `Restore it with: kerio-dcc rollback ${run.manifest.id} --yes (or add --yes to this command to restore first). Nothing was changed.`,
+      );
     }
   }
   // A manifest found on disk is read whole and checked like one named to rollback: it may not be ours.

@@ -93,7 +93,7 @@ export function copyAndHashFile(from: string, to: string, scratch: Buffer = scra
     withOpen(to, 'wx+', (copy) =>
       readThrough(source, scratch, (piece, position) => {
         hash.update(piece);
-        for (let done = 0; done < piece.length; ) done += writeSync(copy, piece, done, piece.length - done, position + done);
+        for (let done = 0; done < piece.length;) done += writeSync(copy, piece, done, piece.length - done, position + done);
         if (!readsBackAs(copy, piece, position)) throw new CopyMismatchError(to);
       }),
     ),

@@ -26,7 +26,9 @@ export const firewallRules: Managed = {
     const skipped = notManaged(ctx);
     if (skipped) return skipped;
     const rules = (await facts.firewall())!;
-    const actions: Action[] = rules.flatMap((r) => r.requests.map((request) => ({ kind: 'firewall' as const, request, ruleName: r.wanted.name, before: r.found, after: [r.wanted] })));
+    const actions: Action[] = rules.flatMap((r) =>
+      r.requests.map((request) => ({ kind: 'firewall' as const, request, ruleName: r.wanted.name, before: r.found, after: [r.wanted] })),
+    );
     const changing = rules.filter((r) => r.verdict !== 'unchanged');
     const present = `rules ${rules.map((r) => `"${r.wanted.name}"`).join(' and ')} present and correct`;
     return step('firewall', TITLE, {
@@ -34,7 +36,11 @@ export const firewallRules: Managed = {
       detail: changing.length ? changing.map((r) => `${r.verdict} "${r.wanted.name}" (${r.reason})`).join('; ') : present,
       notes: rules.flatMap((r) => r.notes),
       actions,
-      checks: [changing.length ? { ...FIREWALL, ok: false, detail: changing.map((r) => `"${r.wanted.name}": ${r.reason}`).join('; ') } : { ...FIREWALL, ok: true, detail: present.replace(/^rules /, '') }],
+      checks: [
+        changing.length
+          ? { ...FIREWALL, ok: false, detail: changing.map((r) => `"${r.wanted.name}": ${r.reason}`).join('; ') }
+          : { ...FIREWALL, ok: true, detail: present.replace(/^rules /, '') },
+      ],
     });
   },
 
@@ -43,7 +49,8 @@ export const firewallRules: Managed = {
     if (skipped) return skipped;
     const actions: Action[] = [];
     for (const rule of (await facts.firewall())!) {
-      if (rule.found.length) actions.push({ kind: 'firewall', request: deleteRuleRequest(ctx.target, rule.wanted.name), ruleName: rule.wanted.name, before: rule.found, after: [] });
+      if (rule.found.length)
+        actions.push({ kind: 'firewall', request: deleteRuleRequest(ctx.target, rule.wanted.name), ruleName: rule.wanted.name, before: rule.found, after: [] });
     }
     return step('firewall', TITLE, {
       status: actions.length ? 'change' : 'unchanged',

@@ -24,7 +24,11 @@ const SCORES = { id: 'scores', title: 'no active score DCC_CHECK 0' };
  * Other .cf files that carry a `score DCC_CHECK 0`; only those are patched. A file that
  * cannot be patched safely (it is a link) is a refusal, but what it scores is still reported.
  */
-async function planScoreEdits(ctx: Planning, location: Location, patch: (b: Buffer) => PatchResult): Promise<{ edits: TextEdit[]; zeroLines: { file: string; lines: number[] }[]; refusal?: PreconditionError }> {
+async function planScoreEdits(
+  ctx: Planning,
+  location: Location,
+  patch: (b: Buffer) => PatchResult,
+): Promise<{ edits: TextEdit[]; zeroLines: { file: string; lines: number[] }[]; refusal?: PreconditionError }> {
   const edits: TextEdit[] = [];
   const zeroLines: { file: string; lines: number[] }[] = [];
   let refusal: PreconditionError | undefined;
@@ -55,14 +59,25 @@ function blockCheck(location: Location, bytes: Buffer | null, settings: DccSetti
 function splitCheck(bytes: Buffer | null): Check {
   const found = bytes === null ? [] : splitPronePathLines(bytes);
   if (found.length === 0) return { ...SPLIT, ok: true, detail: 'none in local.cf' };
-  const said = found.map((f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : "outside kerio-dcc's block"})`);
-  return { ...SPLIT, ok: false, detail: `${said.join('; ')}. SpamAssassin on Windows puts it on dccproc's command line without quotes, where it breaks apart and DCC silently does nothing; install writes the 8.3 short name and turns such lines off` };
+  const said = found.map(
+    (f) => `local.cf line ${f.line}: ${f.directive} "${f.value}" has ${f.hazard} (${f.inBlock ? "in kerio-dcc's block" : "outside kerio-dcc's block"})`,
+  );
+  return {
+    ...SPLIT,
+    ok: false,
+    detail: `${said.join('; ')}. SpamAssassin on Windows puts it on dccproc's command line without quotes, where it breaks apart and DCC silently does nothing; install writes the 8.3 short name and turns such lines off`,
+  };
 }
 
 function scoresCheck(found: { file: string; lines: number[] }[]): Check {
   // In the rules folder's order, as SpamAssassin reads them.
-  const active = [...found].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0)).filter((f) => f.lines.length).map((f) => `${basenameWin(f.file)} line ${f.lines.join(', ')}`);
-  return active.length ? { ...SCORES, ok: false, detail: `DCC is scored zero in ${active.join('; ')}` } : { ...SCORES, ok: true, detail: 'none in the rules folder' };
+  const active = [...found]
+    .sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))
+    .filter((f) => f.lines.length)
+    .map((f) => `${basenameWin(f.file)} line ${f.lines.join(', ')}`);
+  return active.length
+    ? { ...SCORES, ok: false, detail: `DCC is scored zero in ${active.join('; ')}` }
+    : { ...SCORES, ok: true, detail: 'none in the rules folder' };
 }
 
 export const localCf: Managed = {
@@ -83,7 +98,9 @@ export const localCf: Managed = {
         const scored = bytes === null ? null : disableZeroDccScores(bytes);
         const unsplit = scored === null ? null : disableSplitPronePaths(scored.bytes);
         // Without settings (a path that cannot be written safely) only the rest is looked at: install has refused already.
-        block = paths.ok ? installLocalCf(unsplit ? unsplit.bytes : null, paths.settings) : { bytes: unsplit?.bytes ?? Buffer.alloc(0), changed: false, notes: [] };
+        block = paths.ok
+          ? installLocalCf(unsplit ? unsplit.bytes : null, paths.settings)
+          : { bytes: unsplit?.bytes ?? Buffer.alloc(0), changed: false, notes: [] };
         const changed = (scored?.changed ?? false) || (unsplit?.changed ?? false) || block.changed;
         return { bytes: block.bytes, changed, notes: [...(scored?.notes ?? []), ...(unsplit?.notes ?? []), ...block.notes] };
       },
@@ -92,7 +109,13 @@ export const localCf: Managed = {
     const others = await planScoreEdits(ctx, location, disableZeroDccScores);
     const edits = [local, ...others.edits];
     const created = local.readHash === null;
-    const planned = textEditStep('local-cf', TITLE, edits, 'DCC settings in place, no score DCC_CHECK 0 active', (changed) => `${created ? 'create' : 'update'} ${changed.map((e) => e.path).join(', ')}`);
+    const planned = textEditStep(
+      'local-cf',
+      TITLE,
+      edits,
+      'DCC settings in place, no score DCC_CHECK 0 active',
+      (changed) => `${created ? 'create' : 'update'} ${changed.map((e) => e.path).join(', ')}`,
+    );
     if (paths.ok) planned.notes.push(...paths.notes);
     planned.checks = [
       paths.ok ? blockCheck(location, read, paths.settings, block!) : { ...BLOCK, ok: paths.unknowable ? null : false, detail: paths.message },
@@ -120,7 +143,12 @@ export const localCf: Managed = {
     const others = await planScoreEdits(ctx, location, restoreZeroDccScores);
     if (others.refusal) throw others.refusal;
     const edits = [local, ...others.edits];
-    return textEditStep('local-cf', TITLE, edits, 'no kerio-dcc block and no score line turned off by kerio-dcc', (changed) => `update ${changed.map((e) => e.path).join(', ')}`);
+    return textEditStep(
+      'local-cf',
+      TITLE,
+      edits,
+      'no kerio-dcc block and no score line turned off by kerio-dcc',
+      (changed) => `update ${changed.map((e) => e.path).join(', ')}`,
+    );
   },
 };
-

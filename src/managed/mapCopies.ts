@@ -29,7 +29,10 @@ export const mapCopies: Managed = {
     // The bundled client's map is made by an earlier step of this plan: copy what it will write.
     const source = plannedMap(earlier, location.map) ?? (await readIfExists(ctx.target.toHost(location.map)));
     if (source === null || source.length === 0) {
-      throw new PreconditionError(`DCC's map file ${location.map} ${source === null ? 'does not exist' : 'is empty'}.`, 'Set dcc.map (or dcc.home) in the answers file to a working DCC installation.');
+      throw new PreconditionError(
+        `DCC's map file ${location.map} ${source === null ? 'does not exist' : 'is empty'}.`,
+        'Set dcc.map (or dcc.home) in the answers file to a working DCC installation.',
+      );
     }
     const actions: Action[] = [];
     const problems: string[] = [];

@@ -18,7 +18,6 @@ export async function missingFolders(ctx: Pick<Planning, 'target'>, path: WinPat
   return missing;
 }
 
-
 export const profileFolders: Managed = {
   // A missing profile folder shows in status as its map missing (managed/mapCopies.ts).
   checks: [],

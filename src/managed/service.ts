@@ -13,7 +13,11 @@ export function planService(ctx: Planning, earlier: StepPlan[]): StepPlan {
   if (ctx.options.restart) reasons.push('--restart');
   if (reasons.length === 0) return step('service', title, { status: 'unchanged', detail: 'nothing the service reads changed: no restart' });
   if (!ctx.answers.service.restart && !ctx.options.restart) {
-    return step('service', title, { status: 'skipped', detail: `service.restart = false: restart ${name} yourself so that SpamAssassin reads the changes`, notes: [`restart ${name} yourself so that SpamAssassin reads the changes`] });
+    return step('service', title, {
+      status: 'skipped',
+      detail: `service.restart = false: restart ${name} yourself so that SpamAssassin reads the changes`,
+      notes: [`restart ${name} yourself so that SpamAssassin reads the changes`],
+    });
   }
   return step('service', title, {
     status: 'change',

@@ -9,7 +9,18 @@ import { step, type Action, type StepPlan } from '../model/plan.js';
 import { PreconditionError } from '../errors.js';
 import type { ManifestAcl } from '../store/manifest.js';
 import { normalizeWin } from '../target/target.js';
-import { SAFE_FOLDER_SDDL, describeScriptFailure, describeSid, icaclsCounts, icaclsInsideRequest, judgeSddl, parseReadAcls, parseSddl, readAclsRequest, setAclRequest } from '../windows/acl.js';
+import {
+  SAFE_FOLDER_SDDL,
+  describeScriptFailure,
+  describeSid,
+  icaclsCounts,
+  icaclsInsideRequest,
+  judgeSddl,
+  parseReadAcls,
+  parseSddl,
+  readAclsRequest,
+  setAclRequest,
+} from '../windows/acl.js';
 import { describeFailure } from '../windows/tools.js';
 import { describeUnsafe, forgetVerdict, trustedFolders, type TrustVerdict } from '../trust/stateFolder.js';
 
@@ -56,7 +67,11 @@ export async function planSecure(ctx: RunContext, verdict: TrustVerdict, redo = 
     actions.push({ kind: 'secureFolder', path: f.path, before: f.sddl, inside: contents.length > 0 });
     details.push(`${f.path} (now owned by ${ownerOf(f.sddl)})`);
     if (f.findings.length) notes.push(`${f.path} now: ${f.findings.map((x) => x.text).join('; ')}`);
-    notes.push(contents.length ? `${f.path} holds ${contents.length} item(s): ${contents.slice(0, 20).join(', ')}${contents.length > 20 ? ', ...' : ''}. Once secured, kerio-dcc trusts them: look at them first` : `${f.path} is empty`);
+    notes.push(
+      contents.length
+        ? `${f.path} holds ${contents.length} item(s): ${contents.slice(0, 20).join(', ')}${contents.length > 20 ? ', ...' : ''}. Once secured, kerio-dcc trusts them: look at them first`
+        : `${f.path} is empty`,
+    );
   }
   return step('permissions', 'folder permissions', {
     status: actions.length ? 'change' : 'unchanged',
@@ -73,7 +88,8 @@ async function currentSddls(ctx: RunContext, paths: string[]): Promise<Map<strin
   const request = readAclsRequest(ctx.target, paths);
   const result = await requireRunner(ctx).run(request);
   const found = result.exitCode === 0 ? parseReadAcls(result.stdout, paths) : null;
-  if (!found) throw new PreconditionError(`Cannot read the permissions of ${paths.join(', ')}: ${describeScriptFailure('Get-Acl', result)}`, 'Nothing was changed.');
+  if (!found)
+    throw new PreconditionError(`Cannot read the permissions of ${paths.join(', ')}: ${describeScriptFailure('Get-Acl', result)}`, 'Nothing was changed.');
   return found;
 }
 
@@ -87,11 +103,17 @@ export async function planAclRestore(ctx: RunContext, dir: string, acls: Manifes
   const allowed = new Set(trustedFolders(ctx).map((p) => normalizeWin(p).toLowerCase()));
   for (const a of acls) {
     if (!allowed.has(normalizeWin(a.path).toLowerCase())) {
-      throw new PreconditionError(`The backup at ${dir} cannot be trusted: it would change the permissions of ${a.path}, which is not a kerio-dcc folder.`, 'Nothing was changed. Use another backup.');
+      throw new PreconditionError(
+        `The backup at ${dir} cannot be trusted: it would change the permissions of ${a.path}, which is not a kerio-dcc folder.`,
+        'Nothing was changed. Use another backup.',
+      );
     }
   }
   if (!ctx.runner) return step('permissions', title, { status: 'skipped', detail: 'permissions cannot be read or set on an image without --simulate' });
-  const now = await currentSddls(ctx, acls.map((a) => a.path));
+  const now = await currentSddls(
+    ctx,
+    acls.map((a) => a.path),
+  );
   const actions: Action[] = [];
   const notes: string[] = [];
   for (const a of acls) {
@@ -99,11 +121,16 @@ export async function planAclRestore(ctx: RunContext, dir: string, acls: Manifes
     if (current === a.before) continue;
     actions.push({ kind: 'setAcl', path: a.path, sddl: a.before, before: current });
     const unsafe = judgeSddl(a.before);
-    if (unsafe.length) notes.push(`the permissions put back on ${a.path} are not safe (${unsafe.map((x) => x.text).join('; ')}): kerio-dcc will refuse to use it until kerio-dcc backups --secure is run again`);
+    if (unsafe.length)
+      notes.push(
+        `the permissions put back on ${a.path} are not safe (${unsafe.map((x) => x.text).join('; ')}): kerio-dcc will refuse to use it until kerio-dcc backups --secure is run again`,
+      );
   }
   return step('permissions', title, {
     status: actions.length ? 'change' : 'unchanged',
-    detail: actions.length ? `put back the owner and permissions of ${actions.map((a) => ('path' in a ? a.path : '')).join(', ')}` : 'permissions as they were before the run',
+    detail: actions.length
+      ? `put back the owner and permissions of ${actions.map((a) => ('path' in a ? a.path : '')).join(', ')}`
+      : 'permissions as they were before the run',
     notes,
     actions,
   });
@@ -129,7 +156,9 @@ export async function executeAclAction(ctx: RunContext, action: Extract<Action, 
     if (done.exitCode !== 0 || !counts || counts.failed > 0) {
       throw new Error(
         `${describeFailure(request, done)}\n` +
-          (what === 'setowner' ? `Some items inside could not be given to Administrators. Take them with: takeown /F "${action.path}" /A /R, then run kerio-dcc backups --secure again.` : ''),
+          (what === 'setowner'
+            ? `Some items inside could not be given to Administrators. Take them with: takeown /F "${action.path}" /A /R, then run kerio-dcc backups --secure again.`
+            : ''),
       );
     }
   }

@@ -20,12 +20,20 @@ export interface TextEdit {
 /** A link or junction is never written through: it could point anywhere, and a backup would not hold it. */
 export async function refuseLink(ctx: Planning, path: WinPath): Promise<void> {
   if ((await kindOf(ctx.target.toHost(path))) === 'link') {
-    throw new PreconditionError(`${path} is a link (symlink or junction); kerio-dcc does not write through links.`, 'Replace the link with the real file, or point the answers file at the real folder. Nothing was changed.');
+    throw new PreconditionError(
+      `${path} is a link (symlink or junction); kerio-dcc does not write through links.`,
+      'Replace the link with the real file, or point the answers file at the real folder. Nothing was changed.',
+    );
   }
 }
 
 /** Reads a text file, runs a pure patcher over it, and says what would change. */
-export async function planTextEdit(ctx: Planning, path: WinPath, patch: (bytes: Buffer | null) => PatchResult, options: { mayCreate: boolean }): Promise<TextEdit> {
+export async function planTextEdit(
+  ctx: Planning,
+  path: WinPath,
+  patch: (bytes: Buffer | null) => PatchResult,
+  options: { mayCreate: boolean },
+): Promise<TextEdit> {
   const before = await readIfExists(ctx.target.toHost(path));
   if (before === null && !options.mayCreate) {
     throw new PreconditionError(`${path} does not exist.`, 'Check kerio.rules_dir in the answers file.');

@@ -13,7 +13,9 @@ export const v310Pre: Managed = {
     const edit = await planTextEdit(ctx, location.v310Pre, (b) => ((lines = activeDccLoadplugins(b!)), enableDccPlugin(b!)), { mayCreate: false });
     const planned = textEditStep('v310-pre', 'v310.pre', [edit], 'the DCC plugin is loaded', () => `load the DCC plugin in ${location.v310Pre}`);
     planned.checks = [
-      lines.length === 0 ? { ...PLUGIN, ok: false, detail: 'the loadplugin line for DCC is missing or commented out' } : { ...PLUGIN, ok: true, detail: `line ${lines.join(', ')}` },
+      lines.length === 0
+        ? { ...PLUGIN, ok: false, detail: 'the loadplugin line for DCC is missing or commented out' }
+        : { ...PLUGIN, ok: true, detail: `line ${lines.join(', ')}` },
     ];
     return planned;
   },

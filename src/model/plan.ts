@@ -34,7 +34,22 @@ export type Action =
   /** A changing schtasks call (register from the task file in the state folder, or delete) for the watch task. */
   | { kind: 'task'; request: CommandRequest; taskName: string };
 
-export type StepId = 'locate' | 'backup' | 'dcc-client' | 'dcc-map' | 'profile' | 'map' | 'local-cf' | 'v310-pre' | 'firewall' | 'service' | 'verify' | 'restore' | 'remove' | 'permissions' | 'watch';
+export type StepId =
+  | 'locate'
+  | 'backup'
+  | 'dcc-client'
+  | 'dcc-map'
+  | 'profile'
+  | 'map'
+  | 'local-cf'
+  | 'v310-pre'
+  | 'firewall'
+  | 'service'
+  | 'verify'
+  | 'restore'
+  | 'remove'
+  | 'permissions'
+  | 'watch';
 
 export type PlannedStatus = 'change' | 'unchanged' | 'skipped';
 export type StepStatus = 'changed' | 'unchanged' | 'skipped' | 'failed' | 'would-change' | 'not-run';

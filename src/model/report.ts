@@ -33,9 +33,32 @@ export interface Report {
 }
 
 export function newReport(command: string): Report {
-  return { command, ok: true, changed: false, dryRun: false, simulated: false, target: '', backup: null, steps: [], warnings: [], data: {}, summary: '', planShown: false, error: null, exitCode: 0, commands: [] };
+  return {
+    command,
+    ok: true,
+    changed: false,
+    dryRun: false,
+    simulated: false,
+    target: '',
+    backup: null,
+    steps: [],
+    warnings: [],
+    data: {},
+    summary: '',
+    planShown: false,
+    error: null,
+    exitCode: 0,
+    commands: [],
+  };
 }
 
 export function stepReports(steps: StepPlan[], statuses: Map<string, StepStatus>): StepReport[] {
-  return steps.map((s) => ({ id: s.id, title: s.title, status: statuses.get(s.id) ?? s.status as StepStatus, detail: s.detail, diffs: s.diffs, notes: s.notes }));
+  return steps.map((s) => ({
+    id: s.id,
+    title: s.title,
+    status: statuses.get(s.id) ?? (s.status as StepStatus),
+    detail: s.detail,
+    diffs: s.diffs,
+    notes: s.notes,
+  }));
 }

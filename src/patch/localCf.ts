@@ -34,7 +34,8 @@ export function managedBlockLines(s: DccSettings): string[] {
   const [first] = unsafeSettings(s);
   if (first) throw new UnsafeSettingError(first.problem);
   // detect/dccPaths.ts decides the written form; a split-prone path here is a bug, never written.
-  for (const p of [s.home, s.dccproc]) if (commandLineHazard(p)) throw new Error(`internal: "${p}" would reach dccproc split; it must be written as its short name`);
+  for (const p of [s.home, s.dccproc])
+    if (commandLineHazard(p)) throw new Error(`internal: "${p}" would reach dccproc split; it must be written as its short name`);
   return [
     BLOCK_BEGIN,
     MANAGED_COMMENT,
@@ -59,10 +60,7 @@ export function installLocalCf(bytes: Buffer | null, s: DccSettings): PatchResul
     const first = doc.lines.length + 1;
     appendLines(doc, wanted);
     const where = `lines ${first}-${doc.lines.length}`;
-    const note =
-      bytes === null
-        ? `created the file with the kerio-dcc block (${where})`
-        : `added the kerio-dcc block at the end of the file (${where})`;
+    const note = bytes === null ? `created the file with the kerio-dcc block (${where})` : `added the kerio-dcc block at the end of the file (${where})`;
     return patchResult(original, doc, [note]);
   }
   const current = doc.lines.slice(block.begin, block.end + 1).map((l) => l.text);
@@ -133,8 +131,7 @@ function locateBlock(lines: Line[]): BlockSpan | null {
   throw new PatchConflictError(describeBrokenMarkers(begins, ends));
 }
 
-const HAND_FIX =
-  'Edit the file by hand so that it holds one complete block (or none), or restore it from the backup, then run kerio-dcc again.';
+const HAND_FIX = 'Edit the file by hand so that it holds one complete block (or none), or restore it from the backup, then run kerio-dcc again.';
 
 function describeBrokenMarkers(begins: number[], ends: number[]): string {
   return `the kerio-dcc markers are broken: ${markerProblem(begins, ends)}. ${HAND_FIX}`;
@@ -215,7 +212,10 @@ function checkExtraLine(line: string, index: number): void {
   if (/^\s*use_dcc\s+0\b/.test(line)) throw refuse('switches DCC off; remove it');
   const path = dccPathSetting(line);
   const hazard = path && commandLineHazard(path.value);
-  if (path && hazard) throw refuse(`sets ${path.directive} to a path with ${hazard}, which SpamAssassin on Windows would pass to dccproc split apart; set dcc.home / dcc.dccproc instead (kerio-dcc writes their short names)`);
+  if (path && hazard)
+    throw refuse(
+      `sets ${path.directive} to a path with ${hazard}, which SpamAssassin on Windows would pass to dccproc split apart; set dcc.home / dcc.dccproc instead (kerio-dcc writes their short names)`,
+    );
 }
 
 /**
@@ -225,7 +225,10 @@ function checkExtraLine(line: string, index: number): void {
  */
 function dccPathSetting(text: string): { directive: 'dcc_home' | 'dcc_path'; value: string } | null {
   // Perl's \s on a byte string: ASCII whitespace only.
-  const line = text.replace(/(?<!\\)#.*$/, '').replace(/\\#/g, '#').replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, '');
+  const line = text
+    .replace(/(?<!\\)#.*$/, '')
+    .replace(/\\#/g, '#')
+    .replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, '');
   const m = /^([^ \t\n\r\f\v]+)[ \t\n\r\f\v]+(.*)$/.exec(line);
   const key = m?.[1]!.toLowerCase().replace(/-/g, '_');
   return key === 'dcc_home' || key === 'dcc_path' ? { directive: key, value: m![2]! } : null;

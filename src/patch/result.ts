@@ -18,8 +18,7 @@ export class PatchConflictError extends Error {
   }
 }
 
-export const BOM_REMOVED_NOTE =
-  "removed a UTF-8 byte-order mark at the start of the file (it breaks SpamAssassin's first directive)";
+export const BOM_REMOVED_NOTE = "removed a UTF-8 byte-order mark at the start of the file (it breaks SpamAssassin's first directive)";
 
 /** Serializes a patched document; `changed` compares bytes, so a no-op edit never counts as a change. */
 export function patchResult(original: Buffer, doc: TextDoc, notes: string[]): PatchResult {

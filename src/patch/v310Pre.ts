@@ -39,9 +39,7 @@ export function enableDccPlugin(bytes: Buffer): PatchResult {
   }
   const first = doc.lines.length + 1;
   appendLines(doc, [ADDED_COMMENT, DCC_LOADPLUGIN]);
-  return patchResult(bytes, doc, [
-    `added "${DCC_LOADPLUGIN}" at the end of the file (line ${first + 1}): no DCC loadplugin line was there to uncomment`,
-  ]);
+  return patchResult(bytes, doc, [`added "${DCC_LOADPLUGIN}" at the end of the file (line ${first + 1}): no DCC loadplugin line was there to uncomment`]);
 }
 
 /**

@@ -78,7 +78,13 @@ function keepsItsState(entry: { path: WinPath; keepsState?: true }): boolean {
   return entry.keepsState === true && basenameWin(entry.path).toLowerCase() === 'map';
 }
 
-async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, options: RestoreOptions, conflicts: string[]): Promise<{ step: StepPlan; readHashes: Plan['readHashes'] }> {
+async function planFiles(
+  ctx: RunContext,
+  dir: string,
+  manifest: Manifest,
+  options: RestoreOptions,
+  conflicts: string[],
+): Promise<{ step: StepPlan; readHashes: Plan['readHashes'] }> {
   const actions: Action[] = [];
   const diffs: string[] = [];
   const readHashes: Plan['readHashes'] = new Map();
@@ -88,7 +94,9 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
     if (current === f.sha256) continue;
     const ranHere = f.after !== undefined && (current === f.after || (current !== null && keepsItsState(f)));
     if (!ranHere) {
-      conflicts.push(`${f.path} ${current === null ? 'was deleted' : 'was changed'} since the backup was made${options.force ? ': restored anyway (--force); the current version is in the new backup' : ': kept as it is (restore it with --force)'}`);
+      conflicts.push(
+        `${f.path} ${current === null ? 'was deleted' : 'was changed'} since the backup was made${options.force ? ': restored anyway (--force); the current version is in the new backup' : ': kept as it is (restore it with --force)'}`,
+      );
       if (!options.force) continue;
     }
     const content = await readFile(backupCopyPath(dir, f.backup));
@@ -105,7 +113,12 @@ async function planFiles(ctx: RunContext, dir: string, manifest: Manifest, optio
     readHashes,
     step: step('restore', 'restore files', {
       status: actions.length ? 'change' : 'unchanged',
-      detail: actions.length ? `put back ${actions.filter((a) => a.kind === 'writeFile').map((a) => basenameWin(a.path)).join(', ')} from backup ${manifest.id}` : `every file matches backup ${manifest.id}`,
+      detail: actions.length
+        ? `put back ${actions
+            .filter((a) => a.kind === 'writeFile')
+            .map((a) => basenameWin(a.path))
+            .join(', ')} from backup ${manifest.id}`
+        : `every file matches backup ${manifest.id}`,
       diffs,
       actions,
       serviceReads: true,
@@ -138,7 +151,10 @@ async function planRemovals(ctx: RunContext, manifest: Manifest, options: Restor
     }
   }
   // Deepest folders first, and only those that will be empty: never remove what someone else put there.
-  const dirs = manifest.created.filter((c) => c.type === 'dir').map((c) => normalizeWin(c.path)).sort((a, b) => b.length - a.length);
+  const dirs = manifest.created
+    .filter((c) => c.type === 'dir')
+    .map((c) => normalizeWin(c.path))
+    .sort((a, b) => b.length - a.length);
   for (const d of dirs) {
     const host = ctx.target.toHost(d);
     if ((await kindOf(host)) !== 'dir') continue;
@@ -193,7 +209,10 @@ export async function planRestore(ctx: RunContext, dir: string, manifest: Manife
   const removals = await planRemovals(ctx, manifest, options, conflicts);
   const firewall = await planFirewallRestore(ctx, manifest);
   const permissions = await planAclRestore(ctx, dir, manifest.acls ?? []);
-  const verify = step('verify', 'verify backup', { status: 'unchanged', detail: `${manifest.files.count} file(s) of backup ${manifest.id} match their sha256` });
+  const verify = step('verify', 'verify backup', {
+    status: 'unchanged',
+    detail: `${manifest.files.count} file(s) of backup ${manifest.id} match their sha256`,
+  });
   // The watch task follows its task file, put back or removed by the two steps before.
   const task = await (await import('../managed/watchTask.js')).planTaskRestore(ctx, [files.step, removals]);
   const changing = [files.step, removals, firewall, permissions, ...(task ? [task] : [])];

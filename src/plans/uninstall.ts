@@ -9,5 +9,8 @@ import { planWatchRemoval } from '../managed/watchTask.js';
 export async function planUninstall(ctx: Planning, facts: Facts): Promise<Plan> {
   // First: a scheduled repair left running would put DCC back. Not one of the managed things: install does not register it.
   const watch = await planWatchRemoval(ctx);
-  return filePlan('uninstall', ctx, facts.location, [...(watch.status === 'change' ? [watch] : []), ...(await planEach(ctx, facts, managedFor(ctx.answers), 'remove'))]);
+  return filePlan('uninstall', ctx, facts.location, [
+    ...(watch.status === 'change' ? [watch] : []),
+    ...(await planEach(ctx, facts, managedFor(ctx.answers), 'remove')),
+  ]);
 }

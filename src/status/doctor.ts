@@ -40,8 +40,20 @@ export async function rulesFolderHazards(ctx: RunContext, location: Location): P
     });
   }
   return [
-    { id: 'bom', title: 'no byte-order mark in rule files', ok: boms.length === 0, detail: boms.length ? `${boms.join(', ')} start with a UTF-8 BOM, which breaks their first line (kerio-dcc install removes it from the files it patches)` : 'none' },
-    { id: 'plugin-once', title: 'DCC plugin loaded once', ok: loads.length <= 1, detail: loads.length > 1 ? `loaded ${loads.length} times: ${loads.join('; ')}` : loads.length ? loads[0]! : 'not loaded' },
+    {
+      id: 'bom',
+      title: 'no byte-order mark in rule files',
+      ok: boms.length === 0,
+      detail: boms.length
+        ? `${boms.join(', ')} start with a UTF-8 BOM, which breaks their first line (kerio-dcc install removes it from the files it patches)`
+        : 'none',
+    },
+    {
+      id: 'plugin-once',
+      title: 'DCC plugin loaded once',
+      ok: loads.length <= 1,
+      detail: loads.length > 1 ? `loaded ${loads.length} times: ${loads.join('; ')}` : loads.length ? loads[0]! : 'not loaded',
+    },
     { id: 'use-dcc', title: 'no use_dcc 0', ok: useDccOff.length === 0, detail: useDccOff.length ? `DCC is switched off at ${useDccOff.join('; ')}` : 'none' },
   ];
 }
@@ -75,14 +87,22 @@ function versionProblem(dccproc: string, v: { exitCode: number; stdout: string; 
 }
 
 /** What a query-only check's output means: a server answered, none did (and why), or dccproc could not read its map. */
-function queryCheck(q: { exitCode: number; stdout: string; stderr: string; timedOut: boolean }, location: Location, timeoutSeconds: number): { check: Check; brand: string | null; serverId: number | null } {
+function queryCheck(
+  q: { exitCode: number; stdout: string; stderr: string; timedOut: boolean },
+  location: Location,
+  timeoutSeconds: number,
+): { check: Check; brand: string | null; serverId: number | null } {
   const title = 'DCC servers answer (query only)';
   const fail = (detail: string) => ({ check: { id: 'dcc-query', title, ok: false, detail }, brand: null, serverId: null });
   if (q.timedOut) return fail(`dccproc got no answer within ${timeoutSeconds} s. ${UDP_ADVICE}.`);
   const metrics = METRICS.exec(q.stdout);
   if (metrics && metrics[1] !== '' && metrics[3] !== '0') {
     const [, brand, host, id, counts] = metrics;
-    return { check: { id: 'dcc-query', title, ok: true, detail: `server ${brand} (server-ID ${id}) answered: ${counts!.trim()} (as seen from ${host})` }, brand: brand!, serverId: Number(id) };
+    return {
+      check: { id: 'dcc-query', title, ok: true, detail: `server ${brand} (server-ID ${id}) answered: ${counts!.trim()} (as seen from ${host})` },
+      brand: brand!,
+      serverId: Number(id),
+    };
   }
   const backOff = BACK_OFF.exec(q.stderr);
   if (backOff) {
@@ -101,14 +121,20 @@ function queryCheck(q: { exitCode: number; stdout: string; stderr: string; timed
   if (open) {
     const [, file, why] = open;
     if (/denied/i.test(why!)) {
-      return fail(`dccproc cannot read ${file} (${why!.trim()}): the DCC home folder and its map must be readable by the account that runs dccproc (for Kerio, the service's account): fix their owner or permissions`);
+      return fail(
+        `dccproc cannot read ${file} (${why!.trim()}): the DCC home folder and its map must be readable by the account that runs dccproc (for Kerio, the service's account): fix their owner or permissions`,
+      );
     }
     if (/no such file|not found/i.test(why!)) {
-      return fail(`dccproc found no ${file} (${why!.trim()}): DCC's home folder must hold its map, which lists the DCC servers to ask; copy DCC's map into ${location.dccHome} (kerio-dcc install does), or point [dcc] home at the folder that has it`);
+      return fail(
+        `dccproc found no ${file} (${why!.trim()}): DCC's home folder must hold its map, which lists the DCC servers to ask; copy DCC's map into ${location.dccHome} (kerio-dcc install does), or point [dcc] home at the folder that has it`,
+      );
     }
     return fail(`dccproc cannot use ${file}: ${why!.trim()}`);
   }
-  return fail(`no X-DCC-...-Metrics line came back (exit ${q.exitCode}): ${q.stdout.trim() || q.stderr.trim() ? quoted(`${q.stderr}\n${q.stdout}`) : 'no output'}`);
+  return fail(
+    `no X-DCC-...-Metrics line came back (exit ${q.exitCode}): ${q.stdout.trim() || q.stderr.trim() ? quoted(`${q.stderr}\n${q.stdout}`) : 'no output'}`,
+  );
 }
 
 /**

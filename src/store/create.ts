@@ -46,7 +46,10 @@ async function startBackup(ctx: RunContext): Promise<BackupWriter> {
   try {
     await mkdir(hostBase, { recursive: true });
   } catch (err) {
-    throw new PreconditionError(`Cannot create the backup folder ${base} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
+    throw new PreconditionError(
+      `Cannot create the backup folder ${base} (${errnoCode(err) ?? String(err)}).`,
+      'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.',
+    );
   }
   return BackupWriter.create(hostBase, backupId(ctx.now()));
 }
@@ -59,7 +62,10 @@ async function startBackup(ctx: RunContext): Promise<BackupWriter> {
 export async function createBackup(ctx: RunContext, plan: Plan, location: Location): Promise<Backup> {
   for (const tree of plan.backupTrees) {
     if (isInsideWin(ctx.answers.backup.dir, tree)) {
-      throw new PreconditionError(`backup.dir ${ctx.answers.backup.dir} is inside ${tree}, which Kerio upgrades replace.`, 'Set backup.dir in the answers file to a folder outside the rules folder.');
+      throw new PreconditionError(
+        `backup.dir ${ctx.answers.backup.dir} is inside ${tree}, which Kerio upgrades replace.`,
+        'Set backup.dir in the answers file to a folder outside the rules folder.',
+      );
     }
   }
   const writer = await startBackup(ctx);
@@ -72,7 +78,9 @@ export async function createBackup(ctx: RunContext, plan: Plan, location: Locati
     const code = errnoCode(err);
     throw new PreconditionError(
       `Making the backup in ${winDir} failed${code ? ` (${code})` : ''}: ${(err as Error).message}`,
-      code === 'ENOSPC' ? 'Free some disk space and run again. Nothing was changed.' : 'Nothing was changed. Check that the backup folder is writable and the disk is not full.',
+      code === 'ENOSPC'
+        ? 'Free some disk space and run again. Nothing was changed.'
+        : 'Nothing was changed. Check that the backup folder is writable and the disk is not full.',
     );
   }
 }
@@ -119,7 +127,14 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
         madeDirs.add(parent);
       }
       const { sha256: hash, size } = copyAndHash(p, hostPath, copy);
-      const entry: ManifestFile = { path: p, backup, size, sha256: hash, ...(after.has(key) ? { after: after.get(key)! } : {}), ...(keepsState.has(key) ? { keepsState: true as const } : {}) };
+      const entry: ManifestFile = {
+        path: p,
+        backup,
+        size,
+        sha256: hash,
+        ...(after.has(key) ? { after: after.get(key)! } : {}),
+        ...(keepsState.has(key) ? { keepsState: true as const } : {}),
+      };
       writer.add(entry);
       if (indexed) lookedUp.set(key, entry);
     };
@@ -140,16 +155,26 @@ async function fillBackup(ctx: RunContext, plan: Plan, location: Location, write
       if (action.kind !== 'writeFile' && action.kind !== 'deleteFile') continue;
       const host = ctx.target.toHost(action.path);
       if ((await kindOf(host)) === 'file') add(normalizeWin(action.path), host);
-      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path))) created.push({ type: 'file', path: normalizeWin(action.path), sha256: after.get(keyOf(action.path))!, ...(action.keepsState ? { keepsState: true as const } : {}) });
+      if (action.kind === 'writeFile' && !lookedUp.get(keyOf(action.path)))
+        created.push({
+          type: 'file',
+          path: normalizeWin(action.path),
+          sha256: after.get(keyOf(action.path))!,
+          ...(action.keepsState ? { keepsState: true as const } : {}),
+        });
     }
     const firewall: ManifestTail['firewall'] = [];
     for (const action of actions) {
-      if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName)) firewall.push({ name: action.ruleName, before: action.before, after: action.after });
+      if (action.kind === 'firewall' && !firewall.some((f) => f.name === action.ruleName))
+        firewall.push({ name: action.ruleName, before: action.before, after: action.after });
     }
 
     for (const [p, readHash] of plan.readHashes) {
       if ((lookedUp.get(keyOf(p))?.sha256 ?? null) !== readHash) {
-        throw new PreconditionError(`${p} changed while this run was being planned (another program or person edited it).`, 'Nothing was changed. Run the command again.');
+        throw new PreconditionError(
+          `${p} changed while this run was being planned (another program or person edited it).`,
+          'Nothing was changed. Run the command again.',
+        );
       }
     }
     const acls: NonNullable<ManifestTail['acls']> = [];

@@ -43,7 +43,10 @@ export function fileListOf(files: ManifestFile[]): FileList {
 
 /** A backup folder's name: the UTC time it was made, sortable as text. */
 export function backupId(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 function isBackupId(name: string): boolean {
@@ -193,11 +196,20 @@ function refuseLinkOrMissing(dir: string, name: string): void {
 /** manifest.json as parsed, before it is checked. */
 type StoredFields = ManifestHead & Partial<ManifestTail> & { schema?: unknown; tool?: unknown; fileCount?: unknown; fileBytes?: unknown; files?: unknown };
 
-async function readRecord(dir: string): Promise<{ fields: ManifestHead & Partial<ManifestTail>; schema: unknown; fileCount: unknown; fileBytes: unknown; files: unknown }> {
+async function readRecord(
+  dir: string,
+): Promise<{ fields: ManifestHead & Partial<ManifestTail>; schema: unknown; fileCount: unknown; fileBytes: unknown; files: unknown }> {
   refuseLinkOrMissing(dir, MANIFEST);
   const { schema, tool, fileCount, fileBytes, files, ...fields } = parse<StoredFields>(dir, MANIFEST, await readFile(path.join(dir, MANIFEST), 'utf8'));
   const m = fields as ManifestHead;
-  if ((schema !== SCHEMA && schema !== ONE_FILE_SCHEMA) || tool !== 'kerio-dcc' || typeof m.id !== 'string' || typeof m.status !== 'string' || !Array.isArray(m.changes) || typeof m.target?.rulesDir !== 'string') {
+  if (
+    (schema !== SCHEMA && schema !== ONE_FILE_SCHEMA) ||
+    tool !== 'kerio-dcc' ||
+    typeof m.id !== 'string' ||
+    typeof m.status !== 'string' ||
+    !Array.isArray(m.changes) ||
+    typeof m.target?.rulesDir !== 'string'
+  ) {
     throw notReadable(dir);
   }
   return { fields, schema, fileCount, fileBytes, files };
@@ -206,13 +218,18 @@ async function readRecord(dir: string): Promise<{ fields: ManifestHead & Partial
 function checkTail(dir: string, m: Partial<ManifestTail>): asserts m is ManifestTail {
   if (!Array.isArray(m.created) || !Array.isArray(m.firewall) || !Array.isArray(m.skipped)) throw notReadable(dir);
   for (const c of m.created) if (typeof c?.path !== 'string' || !isWindowsAbsolute(c.path)) throw tampered(dir, 'a created entry has no valid path');
-  if (m.acls !== undefined && (!Array.isArray(m.acls) || m.acls.some((a) => typeof a?.path !== 'string' || !isWindowsAbsolute(a.path) || typeof a.before !== 'string' || typeof a.after !== 'string'))) {
+  if (
+    m.acls !== undefined &&
+    (!Array.isArray(m.acls) ||
+      m.acls.some((a) => typeof a?.path !== 'string' || !isWindowsAbsolute(a.path) || typeof a.before !== 'string' || typeof a.after !== 'string'))
+  ) {
     throw tampered(dir, 'a permissions entry has no valid path or SDDL');
   }
 }
 
 function checkEntry(dir: string, f: ManifestFile): ManifestFile {
-  if (typeof f?.path !== 'string' || !isWindowsAbsolute(f.path) || typeof f.sha256 !== 'string' || typeof f.size !== 'number') throw tampered(dir, `an entry has no valid path or hash`);
+  if (typeof f?.path !== 'string' || !isWindowsAbsolute(f.path) || typeof f.sha256 !== 'string' || typeof f.size !== 'number')
+    throw tampered(dir, `an entry has no valid path or hash`);
   backupCopyPath(dir, f.backup);
   return f;
 }

@@ -9,7 +9,10 @@ import { journalPath } from './format.js';
 export class Journal {
   private readonly file: string;
 
-  constructor(backupDir: string, private readonly now: () => Date) {
+  constructor(
+    backupDir: string,
+    private readonly now: () => Date,
+  ) {
     this.file = journalPath(backupDir);
   }
 

@@ -55,7 +55,9 @@ async function clearInterrupted(ctx: RunContext): Promise<void> {
       ctx.ui.warn(`removed ${joinWin(ctx.answers.backup.dir, name)}: the unfinished backup of a run that was stopped before it changed anything`);
     }
   } catch (err) {
-    ctx.ui.warn(`could not remove the unfinished backup of a run stopped while backing up (${errnoCode(err) ?? (err as Error).message}); it is left for the next run`);
+    ctx.ui.warn(
+      `could not remove the unfinished backup of a run stopped while backing up (${errnoCode(err) ?? (err as Error).message}); it is left for the next run`,
+    );
   }
 }
 
@@ -75,7 +77,10 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
   // mkdir reports the outermost folder it had to create, so a run that ends up changing
   // nothing can take away every folder it made.
   const firstCreated = await mkdir(dir, { recursive: true }).catch((err) => {
-    throw new PreconditionError(`Cannot create ${ctx.answers.backup.dir} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
+    throw new PreconditionError(
+      `Cannot create ${ctx.answers.backup.dir} (${errnoCode(err) ?? String(err)}).`,
+      'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.',
+    );
   });
   const file = path.join(dir, LOCK_NAME);
   const mine: LockInfo = { pid: process.pid, host: os.hostname(), command, startedAt: ctx.now().toISOString() };
@@ -107,14 +112,19 @@ export async function acquireLock(ctx: RunContext, command: string): Promise<Loc
     if (holder && holder.host === mine.host && !isAlive(holder.pid)) {
       ctx.ui.warn(`taking over a lock left by kerio-dcc ${holder.command} (pid ${holder.pid}, started ${holder.startedAt}), which is no longer running`);
       // Rename aside rather than delete, so two runs racing for a stale lock cannot both win.
-      await rename(file, `${file}.stale-${process.pid}`).then(() => unlink(`${file}.stale-${process.pid}`)).catch(() => undefined);
+      await rename(file, `${file}.stale-${process.pid}`)
+        .then(() => unlink(`${file}.stale-${process.pid}`))
+        .catch(() => undefined);
       continue;
     }
     if (holder === null) {
       // A lock being written this very moment: give its owner a moment.
       await new Promise((r) => setTimeout(r, 100));
       if ((await readLock(file)) === null) {
-        throw new PreconditionError(`${ctx.answers.backup.dir}\\${LOCK_NAME} exists but cannot be read.`, 'If no other kerio-dcc is running, delete that file and run again. Nothing was changed.');
+        throw new PreconditionError(
+          `${ctx.answers.backup.dir}\\${LOCK_NAME} exists but cannot be read.`,
+          'If no other kerio-dcc is running, delete that file and run again. Nothing was changed.',
+        );
       }
       continue;
     }

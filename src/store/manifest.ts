@@ -87,7 +87,13 @@ export function tampered(dir: string, why: string): PreconditionError {
 
 /** A path from a manifest that stays inside the backup folder. */
 export function backupCopyPath(dir: string, relative: string): string {
-  if (relative === '' || relative.includes('\\') || relative.split('/').some((part) => part === '..' || part === '') || path.isAbsolute(relative) || /^[A-Za-z]:/.test(relative)) {
+  if (
+    relative === '' ||
+    relative.includes('\\') ||
+    relative.split('/').some((part) => part === '..' || part === '') ||
+    path.isAbsolute(relative) ||
+    /^[A-Za-z]:/.test(relative)
+  ) {
     throw tampered(dir, `the copy "${relative}" would lie outside the backup folder`);
   }
   return path.join(dir, ...relative.split('/'));
@@ -122,6 +128,7 @@ export async function checkManifestPaths(dir: string, m: Manifest, rulesDir: Win
     createdDirs.some((d) => d.toLowerCase().endsWith('\\.spamassassin') && isInsideWin(d, p)) || dccClientDirs.some((d) => isInsideWin(d, p));
   for await (const f of m.files) if (!allowed(f.path)) throw tampered(dir, `it names ${f.path}, outside the rules folder and the .spamassassin folders`);
   for (const c of m.created) {
-    if (!allowed(c.path) && !(c.type === 'dir' && ancestorOfProfile(c.path))) throw tampered(dir, `it names ${c.path}, outside the rules folder and the .spamassassin folders`);
+    if (!allowed(c.path) && !(c.type === 'dir' && ancestorOfProfile(c.path)))
+      throw tampered(dir, `it names ${c.path}, outside the rules folder and the .spamassassin folders`);
   }
 }

@@ -14,7 +14,10 @@ import { backupNames, readManifestHead } from './format.js';
 export async function listBackupDirs(ctx: RunContext): Promise<string[]> {
   await assertTrusted(ctx);
   const base = ctx.target.toHost(ctx.answers.backup.dir);
-  return (await backupNames(base)).sort(compareIds).reverse().map((n) => path.join(base, n));
+  return (await backupNames(base))
+    .sort(compareIds)
+    .reverse()
+    .map((n) => path.join(base, n));
 }
 
 /** Orders ids by time, then by the -N suffix of runs within the same second. */

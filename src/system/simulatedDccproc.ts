@@ -51,11 +51,13 @@ export function runSimulatedDccproc(sim: SimDccproc, args: string[], unsupported
   if (args.length === 1 && args[0] === '-V') return result(0, '', out(VERSION));
   // Only the doctor's query-only check of its own message is recorded; anything else is refused loudly.
   const message = args[args.indexOf('-i') + 1];
-  if (!args.includes('-Q') || !args.includes('-C') || args.indexOf('-i') < 0 || !message || !sameBytes(message, readTemplate('doctor-message.eml'))) return unsupported();
+  if (!args.includes('-Q') || !args.includes('-C') || args.indexOf('-i') < 0 || !message || !sameBytes(message, readTemplate('doctor-message.eml')))
+    return unsupported();
   if (sim.mode === 'hangs') return { exitCode: 1, stdout: '', stderr: '', timedOut: true };
   // The header names the machine dccproc runs on; with no answer the brand is empty and the server-ID 0.
   const host = os.hostname().split('.')[0]!;
-  if (sim.mode === 'answers') return result(0, out(`X-DCC-${sim.brand}-Metrics: ${host} ${sim.serverId ?? 1000}; Body=0 Fuz1=0 Fuz2=0`, ...checksumTable(true)));
+  if (sim.mode === 'answers')
+    return result(0, out(`X-DCC-${sim.brand}-Metrics: ${host} ${sim.serverId ?? 1000}; Body=0 Fuz1=0 Fuz2=0`, ...checksumTable(true)));
   const noAnswer = out(`X-DCC--Metrics: ${host} 0; Body=0 Fuz1=0 Fuz2=0`, ...checksumTable(false));
   if (sim.mode === 'backoff') return result(0, noAnswer, out('continue not asking DCC 31 seconds after 1 failures'));
   // The wording of DCC's clnt_send.c for the servers of a map that does not answer.

@@ -9,7 +9,9 @@ function displayText(bytes: Buffer | null): string {
 
 /** A unified diff for the administrator; line endings are not shown (they are kept as they were). */
 export function unifiedDiff(label: string, before: Buffer | null, after: Buffer | null): string {
-  return createTwoFilesPatch(before === null ? '(new file)' : label, after === null ? '(deleted)' : label, displayText(before), displayText(after), '', '', { context: 2 })
+  return createTwoFilesPatch(before === null ? '(new file)' : label, after === null ? '(deleted)' : label, displayText(before), displayText(after), '', '', {
+    context: 2,
+  })
     .split('\n')
     .filter((line) => !line.startsWith('=====') && !line.startsWith('Index: '))
     .map((line) => (line.startsWith('--- ') || line.startsWith('+++ ') ? line.trimEnd() : line))

@@ -12,7 +12,16 @@ import { PreconditionError, errnoCode } from '../errors.js';
 import { kindOf } from '../fs/files.js';
 import { decodePowershell } from '../windows/powershell.js';
 import { isInsideWin, normalizeWin, type WinPath } from '../target/target.js';
-import { SAFE_FOLDER_SDDL, SddlError, describeScriptFailure, judgeSddl, newFolderRequest, parseReadAcls, readAclsRequest, type AclFinding } from '../windows/acl.js';
+import {
+  SAFE_FOLDER_SDDL,
+  SddlError,
+  describeScriptFailure,
+  judgeSddl,
+  newFolderRequest,
+  parseReadAcls,
+  readAclsRequest,
+  type AclFinding,
+} from '../windows/acl.js';
 
 export const STATE_FOLDER: WinPath = 'C:\\ProgramData\\kerio-dcc';
 /** The simulation keeps its own state in the state folder; a folder kerio-dcc just made may hold it. */
@@ -39,7 +48,8 @@ export interface TrustVerdict {
   others: FolderVerdict[];
 }
 
-export const NOT_CHECKED_ON_IMAGE = "the state folder's permissions were not checked: the target is an image (--root), whose ACLs cannot be read here (add --simulate to check the simulated system)";
+export const NOT_CHECKED_ON_IMAGE =
+  "the state folder's permissions were not checked: the target is an image (--root), whose ACLs cannot be read here (add --simulate to check the simulated system)";
 
 /** The folders whose contents kerio-dcc trusts: the state folder, and the backup folder when it lies elsewhere. */
 export function trustedFolders(ctx: RunContext): WinPath[] {
@@ -93,9 +103,18 @@ async function readVerdict(ctx: RunContext, otherPaths: WinPath[]): Promise<Trus
     others.push(v);
   }
   if (toRead.length) {
-    const request = readAclsRequest(ctx.target, toRead.map((v) => v.path));
+    const request = readAclsRequest(
+      ctx.target,
+      toRead.map((v) => v.path),
+    );
     const result = await ctx.runner.run(request);
-    const sddls = result.exitCode === 0 ? parseReadAcls(result.stdout, toRead.map((v) => v.path)) : null;
+    const sddls =
+      result.exitCode === 0
+        ? parseReadAcls(
+            result.stdout,
+            toRead.map((v) => v.path),
+          )
+        : null;
     for (const v of toRead) {
       const sddl = sddls?.get(v.path.toLowerCase()) ?? null;
       if (sddl === null) {
@@ -149,14 +168,20 @@ async function createSecured(ctx: RunContext, folder: WinPath): Promise<string |
   const host = ctx.target.toHost(folder);
   // Its parents (C:\ProgramData, or those of a backup.dir elsewhere) are not what is trusted.
   const parents = await mkdir(path.dirname(host), { recursive: true }).catch((err: unknown) => {
-    throw new PreconditionError(`Cannot create ${folder} (${errnoCode(err) ?? String(err)}).`, 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.');
+    throw new PreconditionError(
+      `Cannot create ${folder} (${errnoCode(err) ?? String(err)}).`,
+      'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.',
+    );
   });
   const request = newFolderRequest(ctx.target, folder, SAFE_FOLDER_SDDL);
   const result = await ctx.runner!.run(request);
   if (result.exitCode !== 0) {
     // Made by someone else meanwhile: it is judged as found.
     if ((await kindOf(host)) !== null) return parents;
-    throw new PreconditionError(`Could not create ${folder} restricted to Administrators and SYSTEM: ${describeScriptFailure('PowerShell (CreateDirectory with an ACL)', result)}`, 'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.');
+    throw new PreconditionError(
+      `Could not create ${folder} restricted to Administrators and SYSTEM: ${describeScriptFailure('PowerShell (CreateDirectory with an ACL)', result)}`,
+      'Run kerio-dcc from an elevated prompt (Run as administrator). Nothing was changed.',
+    );
   }
   const strangers = (await readdir(host)).filter((name) => !(ctx.runner!.simulated && name === SIMULATION_FILE && normalizeWin(folder) === STATE_FOLDER));
   if (strangers.length) {
@@ -220,7 +245,14 @@ export async function removeUnusedFolders(ctx: RunContext, made: MadeFolder[]): 
   const stateHost = ctx.target.toHost(STATE_FOLDER);
   const removeChain = async (f: MadeFolder) => {
     for (let d = f.host; d.length >= f.outermost.length; d = path.dirname(d)) {
-      if (!(await rmdir(d).then(() => true, () => false)) || d === f.outermost) return;
+      if (
+        !(await rmdir(d).then(
+          () => true,
+          () => false,
+        )) ||
+        d === f.outermost
+      )
+        return;
     }
   };
   for (const f of made) if (f.host !== stateHost && ((await readdir(f.host).catch(() => null))?.length ?? 1) === 0) await removeChain(f);
@@ -248,4 +280,3 @@ export async function assertTrusted(ctx: RunContext): Promise<void> {
   const unsafe = unsafeFolders(verdict);
   if (unsafe.length) throw await untrustedError(ctx, unsafe);
 }
-

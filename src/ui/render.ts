@@ -20,7 +20,9 @@ const LABEL: Record<string, string> = {
 
 export function toHuman(report: Report): string {
   const out: string[] = [];
-  out.push(`kerio-dcc ${report.command}${report.dryRun ? ' (dry run: nothing is changed)' : ''} on ${report.target}${report.simulated ? ' [SIMULATED system commands]' : ''}`);
+  out.push(
+    `kerio-dcc ${report.command}${report.dryRun ? ' (dry run: nothing is changed)' : ''} on ${report.target}${report.simulated ? ' [SIMULATED system commands]' : ''}`,
+  );
   for (const s of report.steps) {
     out.push(`  ${(LABEL[s.status] ?? s.status).padEnd(11)} ${s.title}: ${s.detail}`);
     if (report.planShown) continue;

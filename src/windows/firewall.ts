@@ -42,7 +42,11 @@ export interface FirewallRulePlan {
  */
 export async function planFirewallRules(runner: CommandRunner, target: Target, prefix: string): Promise<FirewallRulePlan[]> {
   const wanted = dccFirewallRules(prefix);
-  const found = await readRules(runner, target, wanted.map((rule) => rule.name));
+  const found = await readRules(
+    runner,
+    target,
+    wanted.map((rule) => rule.name),
+  );
   return wanted.map((rule, i) => planOneRule(target, rule, found[i]!));
 }
 

@@ -14,17 +14,35 @@ import { describeFailure, systemTool } from './tools.js';
  * missing here is reported as unreadable, never guessed.
  */
 const ENABLED_WORDS: Record<string, boolean> = {
-  yes: true, ja: true, oui: true,
-  no: false, nein: false, non: false,
+  yes: true,
+  ja: true,
+  oui: true,
+  no: false,
+  nein: false,
+  non: false,
 };
 const DIRECTION_WORDS: Record<string, 'in' | 'out'> = {
-  in: 'in', eingehend: 'in', eingang: 'in', 'entrée': 'in', entrant: 'in',
-  out: 'out', ausgehend: 'out', ausgang: 'out', sortie: 'out', sortant: 'out',
+  in: 'in',
+  eingehend: 'in',
+  eingang: 'in',
+  entrée: 'in',
+  entrant: 'in',
+  out: 'out',
+  ausgehend: 'out',
+  ausgang: 'out',
+  sortie: 'out',
+  sortant: 'out',
 };
 const ACTION_WORDS: Record<string, 'allow' | 'block' | 'bypass'> = {
-  allow: 'allow', zulassen: 'allow', autoriser: 'allow',
-  block: 'block', blockieren: 'block', bloquer: 'block',
-  bypass: 'bypass', umgehen: 'bypass', contourner: 'bypass',
+  allow: 'allow',
+  zulassen: 'allow',
+  autoriser: 'allow',
+  block: 'block',
+  blockieren: 'block',
+  bloquer: 'block',
+  bypass: 'bypass',
+  umgehen: 'bypass',
+  contourner: 'bypass',
 };
 const DASHED_LINE = /^-{20,}\s*$/;
 // Some East Asian builds print a full-width colon after the label.
@@ -118,9 +136,7 @@ export async function netshShowRules(runner: CommandRunner, target: Target, name
   }
   const rules = parseShowRuleOutput(result.stdout);
   if (rules.length === 0) {
-    throw new FirewallError(
-      `netsh reported success but printed no rule block for "${name}"; its output was:\n${result.stdout.trim()}`,
-    );
+    throw new FirewallError(`netsh reported success but printed no rule block for "${name}"; its output was:\n${result.stdout.trim()}`);
   }
   return rules;
 }
@@ -174,4 +190,3 @@ export async function runFirewallChange(runner: CommandRunner, request: CommandR
       : undefined;
   throw new FirewallError(`Changing the Windows Firewall failed: ${describeFailure(request, result)}`, hint);
 }
-

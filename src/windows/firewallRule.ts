@@ -47,11 +47,15 @@ export function dccFirewallRules(prefix: string): FirewallRule[] {
 
 /** Profile names as netsh prints them in English, German and French, lower-cased; PowerShell gives the English ones. */
 const PROFILE_WORDS: Record<string, 'domain' | 'private' | 'public'> = {
-  domain: 'domain', 'domäne': 'domain', domaine: 'domain',
-  private: 'private', privat: 'private', 'privé': 'private',
-  public: 'public', 'öffentlich': 'public',
+  domain: 'domain',
+  domäne: 'domain',
+  domaine: 'domain',
+  private: 'private',
+  privat: 'private',
+  privé: 'private',
+  public: 'public',
+  öffentlich: 'public',
 };
-
 
 type ProfileSet = ReadonlySet<'domain' | 'private' | 'public'>;
 
@@ -64,7 +68,10 @@ export function readProfiles(text: string): ProfileSet | null {
 }
 
 function splitList(text: string): string[] {
-  return text.split(',').map((p) => p.trim()).filter(Boolean);
+  return text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
 }
 
 function sameProfiles(actual: string, wanted: string): boolean | null {
@@ -89,18 +96,15 @@ export function describeDifferences(actual: FirewallRule, wanted: FirewallRule):
   if (!known(actual.enabled, wanted.enabled)) diffs.push(actual.enabled ? 'enabled (wanted disabled)' : 'disabled');
   if (!known(actual.direction, wanted.direction)) diffs.push(`direction ${actual.direction} (wanted ${wanted.direction})`);
   if (!known(actual.action, wanted.action)) diffs.push(`action ${actual.action} (wanted ${wanted.action})`);
-  if (actual.protocol.toLowerCase() !== wanted.protocol.toLowerCase())
-    diffs.push(`protocol ${actual.protocol || '(none)'} (wanted ${wanted.protocol})`);
+  if (actual.protocol.toLowerCase() !== wanted.protocol.toLowerCase()) diffs.push(`protocol ${actual.protocol || '(none)'} (wanted ${wanted.protocol})`);
   if (normalizePorts(actual.localPort) !== normalizePorts(wanted.localPort))
     diffs.push(`local port ${actual.localPort || '(none)'} (wanted ${wanted.localPort})`);
   if (normalizePorts(actual.remotePort) !== normalizePorts(wanted.remotePort))
     diffs.push(`remote port ${actual.remotePort || '(none)'} (wanted ${wanted.remotePort})`);
-  if (sameProfiles(actual.profiles, wanted.profiles) === false)
-    diffs.push(`profiles ${actual.profiles || '(none)'} (wanted ${wanted.profiles})`);
+  if (sameProfiles(actual.profiles, wanted.profiles) === false) diffs.push(`profiles ${actual.profiles || '(none)'} (wanted ${wanted.profiles})`);
   return diffs;
 }
 
 export function ruleMatches(actual: FirewallRule, wanted: FirewallRule): boolean {
   return actual.name.toLowerCase() === wanted.name.toLowerCase() && describeDifferences(actual, wanted).length === 0;
 }
-

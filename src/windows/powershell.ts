@@ -45,7 +45,7 @@ export function scriptText(script: PowershellScript): string {
     }),
     BODY_LINE,
     "$ErrorActionPreference = 'Stop'",
-    '$ProgressPreference = \'SilentlyContinue\'',
+    "$ProgressPreference = 'SilentlyContinue'",
     '[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false',
     script.body,
   ].join('\n');

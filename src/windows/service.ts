@@ -212,7 +212,13 @@ async function waitForState(
     }
     const elapsedMs = now() - started;
     if (options.shouldStop?.()) {
-      throw new ServiceError(name, `Stopped waiting for the service "${name}" to ${phase} (interrupted); it is ${stateName(status.state)}.`, null, status.state, `Check it with sc.exe query ${name}.`);
+      throw new ServiceError(
+        name,
+        `Stopped waiting for the service "${name}" to ${phase} (interrupted); it is ${stateName(status.state)}.`,
+        null,
+        status.state,
+        `Check it with sc.exe query ${name}.`,
+      );
     }
     if (elapsedMs >= options.timeoutMs) {
       const seconds = Math.round(elapsedMs / 1000);

@@ -77,7 +77,10 @@ export async function hashTree(dir: string): Promise<Record<string, string>> {
       if (e.isDirectory()) {
         out[r + path.sep] = 'dir';
         await visit(r);
-      } else out[r] = createHash('sha256').update(await readFile(path.join(dir, r))).digest('hex');
+      } else
+        out[r] = createHash('sha256')
+          .update(await readFile(path.join(dir, r)))
+          .digest('hex');
     }
   }
   await visit('');

@@ -62,7 +62,9 @@ export async function startDccServer(t: Teardown, dcc: LinuxDcc, options: { bran
   await writeFile(path.join(home, 'ids'), `${CLIENT_ID} ${CLIENT_PASSWORD}\n${SERVER_ID} ${SERVER_PASSWORD}\n`, { mode: 0o600 });
   await execa(dcc.dbclean, ['-S', '-N', '-q', '-h', home], { all: true });
   const port = options.port ?? (await freeUdpPort());
-  const child: ChildProcess = spawn(dcc.dccd, ['-b', '-i', String(SERVER_ID), '-n', brand, '-h', home, '-a', `127.0.0.1,${port}`, '-C', dcc.dbclean], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(dcc.dccd, ['-b', '-i', String(SERVER_ID), '-n', brand, '-h', home, '-a', `127.0.0.1,${port}`, '-C', dcc.dbclean], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let log = '';
   let exited = false;
   // A test process that dies without its teardown must not leave a dccd behind.

@@ -37,8 +37,7 @@ export class FakeRunner implements CommandRunner {
     const row = this.rows.find((r) => sameCall(r, request));
     if (!row) {
       throw new Error(
-        `FakeRunner: unexpected call ${show(request.program, request.args)}\nknown calls:\n` +
-          this.rows.map((r) => `  ${show(r.program, r.args)}`).join('\n'),
+        `FakeRunner: unexpected call ${show(request.program, request.args)}\nknown calls:\n` + this.rows.map((r) => `  ${show(r.program, r.args)}`).join('\n'),
       );
     }
     const replies = Array.isArray(row.reply) ? row.reply : [row.reply];

@@ -63,7 +63,10 @@ export function bomVariant(bytes: Buffer): Buffer {
 
 /** The file's lines, each with its own terminator, so comparisons see line endings too. */
 export function linesOf(bytes: Buffer): string[] {
-  return bytes.toString('latin1').split(/(?<=\n)/).filter((l) => l !== '');
+  return bytes
+    .toString('latin1')
+    .split(/(?<=\n)/)
+    .filter((l) => l !== '');
 }
 
 /** Indexes where two equally long line arrays differ (null when the lengths differ). */

@@ -52,10 +52,12 @@ function onPath(command: string): boolean {
 let tarballProblem: string | false | undefined;
 function tarballCheck(): string | false {
   if (tarballProblem !== undefined) return tarballProblem;
-  if (!existsSync(DCC_TARBALL)) tarballProblem = `the DCC ${DCC_VERSION} source is not at ${DCC_TARBALL}: put the unchanged upstream dcc.tar.Z of release ${DCC_VERSION} there`;
+  if (!existsSync(DCC_TARBALL))
+    tarballProblem = `the DCC ${DCC_VERSION} source is not at ${DCC_TARBALL}: put the unchanged upstream dcc.tar.Z of release ${DCC_VERSION} there`;
   else {
     const sum = createHash('sha256').update(readFileSync(DCC_TARBALL)).digest('hex');
-    tarballProblem = sum === DCC_TARBALL_SHA256 ? false : `${DCC_TARBALL} is not the unchanged DCC ${DCC_VERSION} release (sha256 ${sum}, expected ${DCC_TARBALL_SHA256})`;
+    tarballProblem =
+      sum === DCC_TARBALL_SHA256 ? false : `${DCC_TARBALL} is not the unchanged DCC ${DCC_VERSION} release (sha256 ${sum}, expected ${DCC_TARBALL_SHA256})`;
   }
   return tarballProblem;
 }

@@ -15,9 +15,14 @@ t.test('npm run bench prints its table, with every command beside its baseline',
   t.equal(result.code, 0, 'the benchmark ran', { stderr: result.stderr });
   const rows = result.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| command'));
   const row = (label: RegExp) => rows.find((r) => label.test(r.split('|')[1] ?? ''));
-  for (const label of [/node -e 0/, /kerio-dcc --help/, /kerio-dcc status/, /install --dry-run/, /cp -r` of 100 files/]) t.ok(row(label), `a row for ${label.source}`);
+  for (const label of [/node -e 0/, /kerio-dcc --help/, /kerio-dcc status/, /install --dry-run/, /cp -r` of 100 files/])
+    t.ok(row(label), `a row for ${label.source}`);
   const install = row(/kerio-dcc install`, 100 files/);
-  t.match(install ?? '', /\| \d+(\.\d+)? \| \d+\.\d+x node \+ copy \| \d+\.\d+ \| < 100 MB \| (yes|\*\*no\*\*) \|/, 'install on 100 files has its time, its ratio to node plus cp -r, its peak memory and a verdict');
+  t.match(
+    install ?? '',
+    /\| \d+(\.\d+)? \| \d+\.\d+x node \+ copy \| \d+\.\d+ \| < 100 MB \| (yes|\*\*no\*\*) \|/,
+    'install on 100 files has its time, its ratio to node plus cp -r, its peak memory and a verdict',
+  );
   t.match(row(/kerio-dcc --help/) ?? '', /\d+\.\d+x node/, '--help is compared with node -e 0');
   t.equal((await readdir(dir)).length, 0, 'the throw-away images are removed');
 });
@@ -48,6 +53,9 @@ t.test('memory stays flat as the rules folder grows: install, status and rollbac
     peaks['rollback']!.push(await peakMb(t, ['rollback', ...on, '--yes']));
   }
   for (const [command, [small, big]] of Object.entries(peaks)) {
-    t.ok(big! - small! < GROWTH_LIMIT_MB, `${command}: ${small!.toFixed(1)} MB at 200 files, ${big!.toFixed(1)} MB at 10,000 (less than ${GROWTH_LIMIT_MB} MB more)`);
+    t.ok(
+      big! - small! < GROWTH_LIMIT_MB,
+      `${command}: ${small!.toFixed(1)} MB at 200 files, ${big!.toFixed(1)} MB at 10,000 (less than ${GROWTH_LIMIT_MB} MB more)`,
+    );
   }
 });

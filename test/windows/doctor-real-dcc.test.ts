@@ -25,7 +25,8 @@ const DCCPROC = `${DCC_DIR}\\dccproc.exe`;
 const CDCC = `${DCC_DIR}\\cdcc.exe`;
 const DCC_HOME = `${DCC_DIR}\\home`;
 const BRAND = 'KerioWineTest';
-const UDP_SENTENCE = /UDP port 6277: check the Windows Firewall rules kerio-dcc manages .*any firewall between this server and the Internet; or the DCC servers are down/;
+const UDP_SENTENCE =
+  /UDP port 6277: check the Windows Firewall rules kerio-dcc manages .*any firewall between this server and the Internet; or the DCC servers are down/;
 
 t.setTimeout(15 * 60 * 1000);
 const skipReason = wineMissingReason() ?? (linuxDccMissing() || windowsDccMissing() || null) ?? buildExeIfNeeded();
@@ -38,7 +39,10 @@ if (skipReason !== null) {
 async function realDoctor(): Promise<void> {
   const { timings, timed } = stopwatch();
   const [linux, windows] = await timed('real DCC (built or cached)', () => Promise.all([linuxDcc(), windowsDcc()]));
-  if (linux.builtMs || windows.builtMs) t.comment(`built the real DCC: Linux ${(linux.builtMs / 1000).toFixed(1)} s, Windows ${(windows.builtMs / 1000).toFixed(1)} s (in parallel; cached for later runs)`);
+  if (linux.builtMs || windows.builtMs)
+    t.comment(
+      `built the real DCC: Linux ${(linux.builtMs / 1000).toFixed(1)} s, Windows ${(windows.builtMs / 1000).toFixed(1)} s (in parallel; cached for later runs)`,
+    );
   const wine = await timed('wine prefix', () => WinePrefix.create());
   t.teardown(async () => {
     await wine.dispose();
@@ -51,7 +55,11 @@ async function realDoctor(): Promise<void> {
   await timed('lay out Kerio, DCC and kerio-dcc.exe in the prefix', async () => {
     await buildImage(staging, { windows64: true, kerioBitness: 'x86', eol: 'crlf' });
     await wine.mergeIntoDriveC(staging);
-    for (const [from, to] of [[EXE, TOOL], [windows.dccproc, DCCPROC], [windows.cdcc, CDCC]] as const) {
+    for (const [from, to] of [
+      [EXE, TOOL],
+      [windows.dccproc, DCCPROC],
+      [windows.cdcc, CDCC],
+    ] as const) {
       const host = await wine.hostPath(to);
       await mkdir(path.dirname(host), { recursive: true });
       await copyFile(from, host);
@@ -79,13 +87,21 @@ async function realDoctor(): Promise<void> {
     const message = `${WORK}\\doctor-message.eml`;
     await writeFile(await wine.hostPath(message), readTemplate('doctor-message.eml'));
     const sim = (mode: 'answers' | 'unreachable', args: string[]) =>
-      runSimulatedDccproc({ mode, brand: BRAND, serverId: SERVER_ID }, args.map((a) => (a === message ? path.join(staging, 'doctor-message.eml') : a)), () => {
-        throw new Error('unsupported');
-      });
+      runSimulatedDccproc(
+        { mode, brand: BRAND, serverId: SERVER_ID },
+        args.map((a) => (a === message ? path.join(staging, 'doctor-message.eml') : a)),
+        () => {
+          throw new Error('unsupported');
+        },
+      );
     await writeFile(path.join(staging, 'doctor-message.eml'), readTemplate('doctor-message.eml'));
     const version = await wine.run([DCCPROC, '-V']);
     const simVersion = sim('answers', ['-V']);
-    t.same({ exitCode: version.exitCode, stdout: version.stdout, stderr: version.stderr }, { exitCode: simVersion.exitCode, stdout: simVersion.stdout, stderr: simVersion.stderr }, '-V: the version on stderr, CRLF');
+    t.same(
+      { exitCode: version.exitCode, stdout: version.stdout, stderr: version.stderr },
+      { exitCode: simVersion.exitCode, stdout: simVersion.stdout, stderr: simVersion.stderr },
+      '-V: the version on stderr, CRLF',
+    );
     const args = ['-h', DCC_HOME, '-Q', '-C', '-x', '0', '-i', message];
     const answered = await wine.run([DCCPROC, ...args]);
     const simAnswered = sim('answers', args);
@@ -99,16 +115,23 @@ async function realDoctor(): Promise<void> {
     t.equal(install.errorlevel, 0, 'install exits 0', seen(install));
     const run = await timed('doctor --simulate, server up', () => exe(['doctor', '--answers', ANSWERS, '--simulate', '--json']));
     t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
-    t.same(run.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok !== true), [], 'every check holds');
+    t.same(
+      run.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok !== true),
+      [],
+      'every check holds',
+    );
     t.same(run.json?.data?.dccproc, { version: '1.3.158', brand: BRAND, serverId: SERVER_ID }, 'the real answer, not "SimulatedDCC"');
     t.match(checkOf(run, 'dcc-query')?.detail, new RegExp(`^server ${BRAND} \\(server-ID ${SERVER_ID}\\) answered: Body=0 Fuz1=0 Fuz2=0`));
     const commands = dccprocCommands(run);
     t.equal(commands.length, 2, '-V and the query');
-    t.ok(commands.every((c: { simulated: boolean; program: string }) => c.simulated === false && c.program === DCCPROC), 'both ran the real dccproc.exe, recorded as not simulated');
+    t.ok(
+      commands.every((c: { simulated: boolean; program: string }) => c.simulated === false && c.program === DCCPROC),
+      'both ran the real dccproc.exe, recorded as not simulated',
+    );
     t.match(checkOf(run, 'dccproc-version')?.detail, 'C:\\Program Files\\DCC Test\\dccproc.exe: DCC 1.3.158');
   });
 
-  await t.test('doctor without --simulate stops at Wine\'s sc.exe, before the self-test: exit 3 naming it', async (t) => {
+  await t.test("doctor without --simulate stops at Wine's sc.exe, before the self-test: exit 3 naming it", async (t) => {
     // Wine's sc.exe answers `sc qc` with exit 1 and no output, and kerio-dcc refuses to guess where
     // Kerio is. So under Wine the live runner's dccproc.exe run is proven through --simulate above,
     // which hands dccproc.exe (and only it) to the live runner; the commands record says so.
@@ -129,7 +152,11 @@ async function realDoctor(): Promise<void> {
     t.equal(reinstall.errorlevel, 0, 'install exits 0', seen(reinstall));
     const simulated = await timed('doctor --simulate, server down', () => exe(['doctor', '--answers', ANSWERS, '--simulate', '--json']));
     t.equal(simulated.errorlevel, 6, '%ERRORLEVEL% is 6', seen(simulated));
-    t.same(simulated.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok === false).map((c: { id: string }) => c.id), ['dcc-query'], 'only the DCC query fails');
+    t.same(
+      simulated.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok === false).map((c: { id: string }) => c.id),
+      ['dcc-query'],
+      'only the DCC query fails',
+    );
     const detail = checkOf(simulated, 'dcc-query')?.detail;
     t.match(detail, /no DCC server answered \(dccproc says "(no DCC answer from|no working DCC server at) 127\.0\.0\.1,\d+/);
     t.match(detail, UDP_SENTENCE);
@@ -138,6 +165,10 @@ async function realDoctor(): Promise<void> {
     const again = await timed('doctor --simulate, backing off', () => exe(['doctor', '--answers', ANSWERS, '--simulate', '--json']));
     // The map check fails too now: dccproc has rewritten DCC's map since install copied it.
     t.equal(again.errorlevel, 6, '%ERRORLEVEL% is 6', seen(again));
-    t.match(checkOf(again, 'dcc-query')?.detail, /continue not asking DCC \d+ seconds after 1 failures.*cdcc\.exe -h "C:\\Program Files\\DCC Test\\home" RTT/, 'the back-off, with what to do');
+    t.match(
+      checkOf(again, 'dcc-query')?.detail,
+      /continue not asking DCC \d+ seconds after 1 failures.*cdcc\.exe -h "C:\\Program Files\\DCC Test\\home" RTT/,
+      'the back-off, with what to do',
+    );
   });
 }

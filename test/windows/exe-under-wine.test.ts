@@ -103,7 +103,10 @@ async function smokeRun(): Promise<void> {
       await mkdir(path.dirname(stateFile), { recursive: true });
       const service = { state: 4, binaryPath: '', startName: 'LocalSystem', stopHangs: false, startFails: false };
       // The simulation's state makes the state folder: as kerio-dcc would have made it, restricted to administrators.
-      await writeFile(stateFile, JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })));
+      await writeFile(
+        stateFile,
+        JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })),
+      );
       // The folder goes with the file: left behind with no record of being secured, it would be refused.
       t.teardown(() => rm(path.dirname(stateFile), { recursive: true, force: true }));
       const run = await exe(['install', '--simulate', '--dry-run', '--json']);
@@ -132,8 +135,14 @@ async function smokeRun(): Promise<void> {
       t.equal(report.simulated, true);
       t.equal(report.target, 'the live system');
       t.match(report.backup, /^C:\\ProgramData\\kerio-dcc\\backups\\/i);
-      t.notOk(report.steps.some((s: { status: string }) => s.status === 'failed'), 'no step failed');
-      t.ok(report.commands.some((c: { program: string }) => /\\sc\.exe$/i.test(c.program)), 'sc.exe was called by absolute path');
+      t.notOk(
+        report.steps.some((s: { status: string }) => s.status === 'failed'),
+        'no step failed',
+      );
+      t.ok(
+        report.commands.some((c: { program: string }) => /\\sc\.exe$/i.test(c.program)),
+        'sc.exe was called by absolute path',
+      );
 
       const copied = await readFile(await wine.hostPath(`${WOW64_PROFILE}\\map`));
       t.ok(copied.equals(mapBytes), `the map in ${WOW64_PROFILE} is a byte copy of ${DCC_MAP}`);
@@ -176,9 +185,18 @@ async function smokeRun(): Promise<void> {
       const run = await exe(['backups', '--verify', '--simulate', '--json']);
       t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
       const backups: { command: string; path: string; problems: unknown }[] = run.json?.data?.backups ?? [];
-      t.same(backups.map((b) => b.command), ['rollback', 'install']);
-      t.ok(backups.every((b) => /^C:\\ProgramData\\kerio-dcc\\backups\\\d{8}T\d{6}Z$/.test(b.path)), 'each backup is a folder in C:\\ProgramData\\kerio-dcc\\backups');
-      t.ok(backups.every((b) => Array.isArray(b.problems) && b.problems.length === 0), 'each was verified: every copy matches its sha256');
+      t.same(
+        backups.map((b) => b.command),
+        ['rollback', 'install'],
+      );
+      t.ok(
+        backups.every((b) => /^C:\\ProgramData\\kerio-dcc\\backups\\\d{8}T\d{6}Z$/.test(b.path)),
+        'each backup is a folder in C:\\ProgramData\\kerio-dcc\\backups',
+      );
+      t.ok(
+        backups.every((b) => Array.isArray(b.problems) && b.problems.length === 0),
+        'each was verified: every copy matches its sha256',
+      );
     });
 
     await t.test('without administrator rights install refuses with exit 3 and changes nothing', async (t) => {
@@ -201,7 +219,11 @@ async function smokeRun(): Promise<void> {
       const socketDir = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-tty-'));
       const base = nextRun();
       // The exe's input and output stay the terminal; only its exit code goes to a file.
-      await wine.writeBatch(`${base}.cmd`, [`cd /d ${cmdWord(WORK)}`, [TOOL, 'install', '--simulate'].map(cmdWord).join(' '), `>${cmdWord(`${base}.code`)} echo %ERRORLEVEL%`]);
+      await wine.writeBatch(`${base}.cmd`, [
+        `cd /d ${cmdWord(WORK)}`,
+        [TOOL, 'install', '--simulate'].map(cmdWord).join(' '),
+        `>${cmdWord(`${base}.code`)} echo %ERRORLEVEL%`,
+      ]);
       const term = await TerminalSession.start(['wine', 'cmd', '/c', `${base}.cmd`], { env, cwd: await wine.hostPath(WORK), configDir: socketDir });
       t.teardown(async () => {
         term.close();
@@ -233,7 +255,11 @@ async function smokeRun(): Promise<void> {
 
     await t.test('the runs left nothing but their own output in the working folder', async (t) => {
       const names = await readdir(await wine.hostPath(WORK));
-      t.same(names.filter((n) => !/^run-\d+\.(cmd|out|err|code)$/.test(n) && n !== ANSWERS_SAVED), [], 'no file named after a mangled path');
+      t.same(
+        names.filter((n) => !/^run-\d+\.(cmd|out|err|code)$/.test(n) && n !== ANSWERS_SAVED),
+        [],
+        'no file named after a mangled path',
+      );
     });
   });
 }
@@ -241,6 +267,9 @@ async function smokeRun(): Promise<void> {
 /** Every file of a folder, by name, with the sha256 of its bytes. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort()) out[name] = createHash('sha256').update(await readFile(path.join(dir, name))).digest('hex');
+  for (const name of (await readdir(dir)).sort())
+    out[name] = createHash('sha256')
+      .update(await readFile(path.join(dir, name)))
+      .digest('hex');
   return out;
 }

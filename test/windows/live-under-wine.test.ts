@@ -90,7 +90,13 @@ async function liveServer(t: Test, locale: Locale, standin: string): Promise<Liv
   const statePath = path.join(scratch, 'standin-state.json');
   // The ACL tools look at the prefix's files; its drive is known once the prefix exists.
   let driveC = '';
-  const broker = await StandinBroker.start(statePath, () => { throw new Error('the state is written before the first run'); }, prefixHost(() => driveC));
+  const broker = await StandinBroker.start(
+    statePath,
+    () => {
+      throw new Error('the state is written before the first run');
+    },
+    prefixHost(() => driveC),
+  );
   t.teardown(() => broker.close());
   const wine = await WinePrefix.create({ locale: locale.locale, dllOverrides: STANDIN_DLL_OVERRIDES, env: { KERIO_DCC_STANDIN_PORT: String(broker.port) } });
   t.teardown(() => wine.dispose());
@@ -112,20 +118,41 @@ async function liveServer(t: Test, locale: Locale, standin: string): Promise<Liv
   await installStandins(wine, standin);
 
   const oemcp = await wine.run(['reg', 'query', 'HKLM\\System\\CurrentControlSet\\Control\\Nls\\CodePage', '/v', 'OEMCP']);
-  t.match(oemcp.stdout, new RegExp(`OEMCP\\s+REG_SZ\\s+${locale.codePage}\\b`), `the prefix's OEM code page is ${locale.codePage} (is ${locale.locale} generated? see .ci/run)`);
+  t.match(
+    oemcp.stdout,
+    new RegExp(`OEMCP\\s+REG_SZ\\s+${locale.codePage}\\b`),
+    `the prefix's OEM code page is ${locale.codePage} (is ${locale.locale} generated? see .ci/run)`,
+  );
 
   // The state folder is as kerio-dcc makes it, administrators only: its Get-Acl answer comes from the recording.
-  await saveSimState(statePath, withStateFolderSecured({
-    schema: 1,
-    elevated: true,
-    language: locale.language,
-    services: { [SERVICE]: { state: 4, binaryPath: `"${locale.kerio}\\mailserver.exe"`, startName: 'LocalSystem', stopHangs: false, startFails: false, displayName: 'Kerio Connect' } },
-    firewall: [],
-    ...(locale.netSecurity ? {} : { netSecurity: false }),
-  }));
+  await saveSimState(
+    statePath,
+    withStateFolderSecured({
+      schema: 1,
+      elevated: true,
+      language: locale.language,
+      services: {
+        [SERVICE]: {
+          state: 4,
+          binaryPath: `"${locale.kerio}\\mailserver.exe"`,
+          startName: 'LocalSystem',
+          stopHangs: false,
+          startFails: false,
+          displayName: 'Kerio Connect',
+        },
+      },
+      firewall: [],
+      ...(locale.netSecurity ? {} : { netSecurity: false }),
+    }),
+  );
   let runs = 0;
   const server: LiveServer = {
-    wine, broker, locale, statePath, rules: `${locale.kerio}\\plugins\\spamassassin\\rules`, answers: null,
+    wine,
+    broker,
+    locale,
+    statePath,
+    rules: `${locale.kerio}\\plugins\\spamassassin\\rules`,
+    answers: null,
     exe: (args) => runExe(wine, TOOL, WORK, `${WORK}\\run-${++runs}`, server.answers ? [...args, '--answers', server.answers] : args),
   };
   return server;
@@ -138,7 +165,10 @@ function seen(run: ExeRun): { stdout: string; stderr: string } {
 /** Every file of a folder, by name, with the sha256 of its bytes. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const name of (await readdir(dir)).sort()) out[name] = createHash('sha256').update(await readFile(path.join(dir, name))).digest('hex');
+  for (const name of (await readdir(dir)).sort())
+    out[name] = createHash('sha256')
+      .update(await readFile(path.join(dir, name)))
+      .digest('hex');
   return out;
 }
 
@@ -160,12 +190,37 @@ async function installAndStatus(t: Test, server: LiveServer, { again }: { again:
   const install = await server.exe(['install', '--yes', '--json']);
   t.equal(install.errorlevel, 0, 'install: %ERRORLEVEL% is 0', seen(install));
   t.equal(install.json?.simulated, false, 'the live runner ran real Windows processes');
-  t.match(install.json?.steps?.find((s: { id: string }) => s.id === 'locate')?.detail, `(install folder ${server.locale.kerio}:`, `Kerio found at ${server.locale.kerio}, decoded from code page ${server.locale.codePage}`);
-  t.same((await state(server)).firewall.map((r) => [r.name, r.direction]), [[OUT_RULE, 'Out'], [IN_RULE, 'In']], 'the two rules, names with spaces and parentheses intact');
+  t.match(
+    install.json?.steps?.find((s: { id: string }) => s.id === 'locate')?.detail,
+    `(install folder ${server.locale.kerio}:`,
+    `Kerio found at ${server.locale.kerio}, decoded from code page ${server.locale.codePage}`,
+  );
+  t.same(
+    (await state(server)).firewall.map((r) => [r.name, r.direction]),
+    [
+      [OUT_RULE, 'Out'],
+      [IN_RULE, 'In'],
+    ],
+    'the two rules, names with spaces and parentheses intact',
+  );
   const adds = server.broker.callsOf('netsh.exe', from).filter((c) => c.args[2] === 'add');
-  t.same(adds.map((c) => c.args[4]), [`name=${OUT_RULE}`, `name=${IN_RULE}`], 'netsh received each name as one argument');
-  t.ok(adds.length === 2 && adds.every((c) => c.commandLine.includes(`"name=${c.args[4]!.slice(5)}"`)), 'quoted on the command line as Windows programs expect', { lines: adds.map((c) => c.commandLine) });
-  const readers = server.broker.calls.slice(from).filter((c) => (server.locale.netSecurity ? c.tool === 'powershell.exe' && decodePowershell(c.args)?.kind === 'firewall-rules' : c.tool === 'netsh.exe' && c.args[2] === 'show'));
+  t.same(
+    adds.map((c) => c.args[4]),
+    [`name=${OUT_RULE}`, `name=${IN_RULE}`],
+    'netsh received each name as one argument',
+  );
+  t.ok(
+    adds.length === 2 && adds.every((c) => c.commandLine.includes(`"name=${c.args[4]!.slice(5)}"`)),
+    'quoted on the command line as Windows programs expect',
+    { lines: adds.map((c) => c.commandLine) },
+  );
+  const readers = server.broker.calls
+    .slice(from)
+    .filter((c) =>
+      server.locale.netSecurity
+        ? c.tool === 'powershell.exe' && decodePowershell(c.args)?.kind === 'firewall-rules'
+        : c.tool === 'netsh.exe' && c.args[2] === 'show',
+    );
   t.ok(readers.length > 0, server.locale.netSecurity ? 'rules were read with Get-NetFirewallRule' : 'rules were read with netsh show (the fallback)');
 
   if (again) {
@@ -191,13 +246,23 @@ async function useRealDcc(t: Test, server: LiveServer): Promise<string | null> {
   const [linux, windows] = await Promise.all([linuxDcc(), windowsDcc()]);
   const dccd = await startDccServer(t, linux, { brand: BRAND });
   const home = `${DCC_DIR}\\home`;
-  for (const [from, to] of [[windows.dccproc, `${DCC_DIR}\\dccproc.exe`], [windows.cdcc, `${DCC_DIR}\\cdcc.exe`]] as const) {
+  for (const [from, to] of [
+    [windows.dccproc, `${DCC_DIR}\\dccproc.exe`],
+    [windows.cdcc, `${DCC_DIR}\\cdcc.exe`],
+  ] as const) {
     const host = await server.wine.hostPath(to);
     await mkdir(path.dirname(host), { recursive: true });
     await copyFile(from, host);
   }
   await mkdir(await server.wine.hostPath(home), { recursive: true });
-  const made = await server.wine.run([`${DCC_DIR}\\cdcc.exe`, '-h', home, 'new map', 'IPv6 off', `add 127.0.0.1,${dccd.port} RTT+0 ms ${CLIENT_ID} ${CLIENT_PASSWORD}`]);
+  const made = await server.wine.run([
+    `${DCC_DIR}\\cdcc.exe`,
+    '-h',
+    home,
+    'new map',
+    'IPv6 off',
+    `add 127.0.0.1,${dccd.port} RTT+0 ms ${CLIENT_ID} ${CLIENT_PASSWORD}`,
+  ]);
   if (made.exitCode !== 0) throw new Error(`cdcc.exe new map failed (exit ${made.exitCode}): ${made.stdout}${made.stderr}`);
   const answers = `${WORK}\\answers.ini`;
   await writeFile(await server.wine.hostPath(answers), ['[dcc]', `home = ${home}`, `dccproc = ${DCC_DIR}\\dccproc.exe`, ''].join('\r\n'));
@@ -219,7 +284,13 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
     // On a first run the state folder is made first, and Windows refuses an owner of Administrators to a
     // process that is not elevated: that is the refusal here (after a first run it is `net session`'s).
     t.match(run.json?.error?.message, /administrators/i);
-    t.same(server.broker.calls.slice(from).filter((c) => (c.tool === 'netsh.exe' && c.args[2] !== 'show') || (c.tool === 'sc.exe' && /^(stop|start)$/.test(c.args[0] ?? ''))), [], 'no changing command ran');
+    t.same(
+      server.broker.calls
+        .slice(from)
+        .filter((c) => (c.tool === 'netsh.exe' && c.args[2] !== 'show') || (c.tool === 'sc.exe' && /^(stop|start)$/.test(c.args[0] ?? ''))),
+      [],
+      'no changing command ran',
+    );
     t.same(await snapshot(await server.wine.hostPath(server.rules)), rulesBefore, 'the rules folder is untouched');
   });
 
@@ -228,7 +299,11 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
   await t.test('doctor asks the private DCC server through the real dccproc.exe: exit 0', { skip: noDcc ?? false }, async (t) => {
     const run = await server.exe(['doctor', '--json']);
     t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
-    t.same(run.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok !== true), [], 'every check holds, the service ones through sc.exe');
+    t.same(
+      run.json?.data?.checks?.filter((c: { ok: boolean }) => c.ok !== true),
+      [],
+      'every check holds, the service ones through sc.exe',
+    );
     t.same(run.json?.data?.dccproc, { version: '1.3.158', brand: BRAND, serverId: SERVER_ID }, "the real server's answer");
   });
 
@@ -267,7 +342,10 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
     const run = await server.exe(['uninstall', '--yes', '--json']);
     t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
     t.same((await state(server)).firewall, [], 'both rules deleted by name');
-    const deletes = server.broker.callsOf('netsh.exe').filter((c) => c.args[2] === 'delete').map((c) => c.args[4]);
+    const deletes = server.broker
+      .callsOf('netsh.exe')
+      .filter((c) => c.args[2] === 'delete')
+      .map((c) => c.args[4]);
     t.ok(deletes.includes(`name=${OUT_RULE}`) && deletes.includes(`name=${IN_RULE}`), 'netsh delete received the exact names', { deletes });
     const status = await server.exe(['status', '--json']);
     t.equal(status.errorlevel, 6, 'status finds DCC off: exit 6', seen(status));

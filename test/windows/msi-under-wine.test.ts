@@ -70,7 +70,9 @@ async function msiRun(): Promise<void> {
   const msiexec = async (args: string[]) => {
     const log = `${WORK}\\msiexec-${++steps}.log`;
     const result = await wine.run(['msiexec', ...args, '/qn', '/l*v', log], 600_000);
-    const logText = await readFile(await wine.hostPath(log)).then((b) => (b[1] === 0 ? b.toString('utf16le') : b.toString('latin1'))).catch(() => '');
+    const logText = await readFile(await wine.hostPath(log))
+      .then((b) => (b[1] === 0 ? b.toString('utf16le') : b.toString('latin1')))
+      .catch(() => '');
     return { code: result.exitCode, timedOut: result.timedOut, log: logText, tail: logText.split(/\r?\n/).filter(Boolean).slice(-40).join('\n') };
   };
   /** kerio-dcc started by name from a new cmd.exe in a folder without it: found only through PATH. */
@@ -115,7 +117,10 @@ async function msiRun(): Promise<void> {
       t.ok((await readFile(await exeHost())).equals(await readFile(EXE)), 'the installed exe is the released one, byte for byte');
       const client = await windowsDcc();
       for (const name of ['dccproc.exe', 'cdcc.exe', 'LICENSE', 'BUILD.txt']) {
-        t.ok((await readFile(await wine.hostPath(`${INSTALL_DIR}\\dcc\\${name}`))).equals(await readFile(path.join(client.dir, name))), `dcc\\${name} is installed beside it, byte for byte`);
+        t.ok(
+          (await readFile(await wine.hostPath(`${INSTALL_DIR}\\dcc\\${name}`))).equals(await readFile(path.join(client.dir, name))),
+          `dcc\\${name} is installed beside it, byte for byte`,
+        );
       }
       const after = await systemPath();
       t.ok(onPath(after), `the system PATH holds ${INSTALL_DIR}`, { after });
@@ -124,7 +129,7 @@ async function msiRun(): Promise<void> {
 
     await t.test('Apps & features lists kerio-dcc once, with publisher, version and an uninstall command', async (t) => {
       const products = await registered();
-      t.same(Object.keys(products), [current.productCode], 'one product, under the MSI\'s ProductCode');
+      t.same(Object.keys(products), [current.productCode], "one product, under the MSI's ProductCode");
       const entry = products[current.productCode] ?? {};
       t.equal(entry['Publisher'], 'kerio-dcc contributors');
       t.equal(entry['DisplayVersion'], VERSION);
@@ -145,12 +150,18 @@ async function msiRun(): Promise<void> {
       await mkdir(path.dirname(state), { recursive: true });
       const service = { state: 4, binaryPath: '', startName: 'LocalSystem', stopHangs: false, startFails: false };
       // As on a server installed by this version, the state folder is one kerio-dcc secured.
-      await writeFile(state, JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })));
+      await writeFile(
+        state,
+        JSON.stringify(withStateFolderSecured({ schema: 1, elevated: true, language: 'en', services: { KerioMailServer: service }, firewall: [] })),
+      );
       const run = await viaPath(['install', '--simulate', '--yes', '--json']);
       t.equal(run.errorlevel, 0, 'kerio-dcc install exits 0', { stdout: run.stdout, stderr: run.stderr });
       t.match(run.json?.backup, /^C:\\ProgramData\\kerio-dcc\\backups\\/i, 'its backup is in C:\\ProgramData\\kerio-dcc\\backups');
       dataBefore = await hashTree(await wine.hostPath(DATA));
-      t.ok(Object.keys(dataBefore).some((p) => p.startsWith(`backups${path.sep}`) && !p.endsWith(path.sep)), 'there are backup files to keep');
+      t.ok(
+        Object.keys(dataBefore).some((p) => p.startsWith(`backups${path.sep}`) && !p.endsWith(path.sep)),
+        'there are backup files to keep',
+      );
     });
 
     await t.test(`installing ${NEWER} upgrades in place: one product, the newer one`, async (t) => {
@@ -161,7 +172,12 @@ async function msiRun(): Promise<void> {
       t.equal(products[newer.productCode]?.['DisplayVersion'], NEWER);
       t.ok(existsSync(await exeHost()), 'kerio-dcc.exe is still installed');
       const after = await systemPath();
-      t.equal(after.split(';').filter((d) => d.replace(/\\$/, '').toLowerCase() === INSTALL_DIR.toLowerCase()).length, 1, 'PATH holds the folder once, not twice', { after });
+      t.equal(
+        after.split(';').filter((d) => d.replace(/\\$/, '').toLowerCase() === INSTALL_DIR.toLowerCase()).length,
+        1,
+        'PATH holds the folder once, not twice',
+        { after },
+      );
       const version = await viaPath(['--version']);
       t.equal(version.errorlevel, 0, 'kerio-dcc still runs through PATH', { stdout: version.stdout, stderr: version.stderr });
       t.same(await hashTree(await wine.hostPath(DATA)), dataBefore, `${DATA} is untouched`);

@@ -25,7 +25,12 @@ const BRAND = 'KerioShortName';
 const UPSTREAM_X_DCC = 'X-DCC-Upstream-Metrics: upstream 1; Body=0 Fuz1=0 Fuz2=0';
 
 const saVersion = installedSpamAssassinVersion();
-const saMissing = saVersion === null ? "install Debian's spamassassin (4.0.1): apt-get install -y spamassassin" : saVersion !== '4.0.1' ? `this test reproduces SpamAssassin 4.0.1's code; the installed one is ${saVersion}` : null;
+const saMissing =
+  saVersion === null
+    ? "install Debian's spamassassin (4.0.1): apt-get install -y spamassassin"
+    : saVersion !== '4.0.1'
+      ? `this test reproduces SpamAssassin 4.0.1's code; the installed one is ${saVersion}`
+      : null;
 
 t.setTimeout(10 * 60 * 1000);
 const skipReason = wineMissingReason() ?? (linuxDccMissing() || windowsDccMissing() || null) ?? saMissing;
@@ -41,14 +46,24 @@ async function shortNames(): Promise<void> {
   t.teardown(() => wine.dispose());
   const server = await startDccServer(t, linux, { brand: BRAND });
 
-  for (const [from, name] of [[windows.dccproc, 'dccproc.exe'], [windows.cdcc, 'cdcc.exe']] as const) {
+  for (const [from, name] of [
+    [windows.dccproc, 'dccproc.exe'],
+    [windows.cdcc, 'cdcc.exe'],
+  ] as const) {
     const host = await wine.hostPath(`${DCC_DIR}\\${name}`);
     await mkdir(path.dirname(host), { recursive: true });
     await copyFile(from, host);
   }
   // SpamAssassin passes -w whiteclnt (relative to the home): an empty one, as an installed DCC has.
   await writeFile(await wine.hostPath(`${DCC_DIR}\\whiteclnt`), '');
-  const made = await wine.run([`${DCC_DIR}\\cdcc.exe`, '-h', DCC_DIR, 'new map', 'IPv6 off', `add 127.0.0.1,${server.port} RTT+0 ms ${CLIENT_ID} ${CLIENT_PASSWORD}`]);
+  const made = await wine.run([
+    `${DCC_DIR}\\cdcc.exe`,
+    '-h',
+    DCC_DIR,
+    'new map',
+    'IPv6 off',
+    `add 127.0.0.1,${server.port} RTT+0 ms ${CLIENT_ID} ${CLIENT_PASSWORD}`,
+  ]);
   if (made.exitCode !== 0) throw new Error(`cdcc.exe new map failed (exit ${made.exitCode}): ${made.stdout}${made.stderr}`);
   await mkdir(await wine.hostPath(WORK), { recursive: true });
   await writeFile(await wine.hostPath(SA_TMPFILE), readTemplate('doctor-message.eml'));
@@ -79,15 +94,27 @@ async function shortNames(): Promise<void> {
 
   await t.test(`dcc_home ${short || '(short form)'}: dccproc.exe finds its map and the private server answers`, async (t) => {
     const run = await asSpamAssassin(short);
-    t.equal(run.line, `"${short}\\dccproc.exe" -C -x 0 -h ${short} -Q -a 192.0.2.1 -w whiteclnt < "${SA_TMPFILE}" 2>&1`, 'the command SpamAssassin 4.0.1 builds');
+    t.equal(
+      run.line,
+      `"${short}\\dccproc.exe" -C -x 0 -h ${short} -Q -a 192.0.2.1 -w whiteclnt < "${SA_TMPFILE}" 2>&1`,
+      'the command SpamAssassin 4.0.1 builds',
+    );
     t.comment(`dccproc printed:\n${run.output}`);
     t.equal(run.errorlevel, '0', 'dccproc exits 0');
-    t.match(run.output, new RegExp(`^X-DCC-${BRAND}-Metrics: \\S+ ${SERVER_ID}; Body=\\d+ Fuz1=\\d+ Fuz2=\\d+`, 'm'), `the header names the private server: ${BRAND}, server-ID ${SERVER_ID}`);
+    t.match(
+      run.output,
+      new RegExp(`^X-DCC-${BRAND}-Metrics: \\S+ ${SERVER_ID}; Body=\\d+ Fuz1=\\d+ Fuz2=\\d+`, 'm'),
+      `the header names the private server: ${BRAND}, server-ID ${SERVER_ID}`,
+    );
   });
 
   await t.test(`dcc_home ${DCC_DIR}: the home arrives as two words and no server answers`, async (t) => {
     const run = await asSpamAssassin(DCC_DIR);
-    t.equal(run.line, `"${DCC_DIR}\\dccproc.exe" -C -x 0 -h ${DCC_DIR} -Q -a 192.0.2.1 -w whiteclnt < "${SA_TMPFILE}" 2>&1`, 'the command SpamAssassin 4.0.1 builds');
+    t.equal(
+      run.line,
+      `"${DCC_DIR}\\dccproc.exe" -C -x 0 -h ${DCC_DIR} -Q -a 192.0.2.1 -w whiteclnt < "${SA_TMPFILE}" 2>&1`,
+      'the command SpamAssassin 4.0.1 builds',
+    );
     t.comment(`dccproc printed (errorlevel ${run.errorlevel}):\n${run.output}`);
     // dccproc stops at the stray word before it looks at any home, even though this folder is its
     // built-in default home: so -x 0 hides the failure from SpamAssassin, and no X-DCC header comes.

@@ -130,13 +130,25 @@ export function setAcl(state: SimState, params: Record<string, string>, host: Si
   const sddl = params['sddl'] ?? '';
   if (!exists(host, p)) return notFound('Get-Acl', p);
   if (!state.elevated) {
-    return result(1, '', [`Set-Acl : Attempted to perform an unauthorized operation.`, `    + CategoryInfo          : PermissionDenied: (${p}:String) [Set-Acl], UnauthorizedAccessException`, `    + FullyQualifiedErrorId : System.UnauthorizedAccessException,Microsoft.PowerShell.Commands.SetAclCommand`, ''].join(CRLF));
+    return result(
+      1,
+      '',
+      [
+        `Set-Acl : Attempted to perform an unauthorized operation.`,
+        `    + CategoryInfo          : PermissionDenied: (${p}:String) [Set-Acl], UnauthorizedAccessException`,
+        `    + FullyQualifiedErrorId : System.UnauthorizedAccessException,Microsoft.PowerShell.Commands.SetAclCommand`,
+        '',
+      ].join(CRLF),
+    );
   }
   const key = keyOf(p);
   const parsed = parseSddl(sddl);
   const owner = /^O:([^:]*?)(?=[GDS]:|$)/.exec(sddl)?.[1] ?? /^O:([^:]*?)(?=[GDS]:|$)/.exec(simulatedSddl(state, p))?.[1] ?? 'BA';
   // Entries marked inherited in the SDDL given are not written: Windows works them out again from the parent.
-  const explicit = (parsed.dacl?.aces ?? []).filter((a) => !a.flags.includes('ID')).map((a) => a.text).join('');
+  const explicit = (parsed.dacl?.aces ?? [])
+    .filter((a) => !a.flags.includes('ID'))
+    .map((a) => a.text)
+    .join('');
   const next = parsed.dacl?.protected ? `O:${owner}G:SYD:P${explicit}` : `O:${owner}G:SYD:AI${explicit}${inheritedAces(state, key)}`;
   state.acls = { ...(state.acls ?? {}), [key]: { sddl: next.replace(/D:P(?=\()/, 'D:PAI') } };
   return result(0, `${state.acls[key]!.sddl}${CRLF}`);
@@ -144,7 +156,11 @@ export function setAcl(state: SimState, params: Record<string, string>, host: Si
 
 /** A PowerShell `throw 'text'`, as Windows PowerShell 5.1 reports it (the "At line" lines are left out). */
 function thrown(text: string): CommandResult {
-  return result(1, '', [text, `    + CategoryInfo          : OperationStopped: (${text}:String) [], RuntimeException`, `    + FullyQualifiedErrorId : ${text}`, ''].join(CRLF));
+  return result(
+    1,
+    '',
+    [text, `    + CategoryInfo          : OperationStopped: (${text}:String) [], RuntimeException`, `    + FullyQualifiedErrorId : ${text}`, ''].join(CRLF),
+  );
 }
 
 /** Where the simulation keeps its state (simulated.ts): inside the state folder. */
@@ -160,7 +176,12 @@ export function newFolder(state: SimState, params: Record<string, string>, host:
   if (!host) return noHost();
   const p = params['path'] ?? '';
   if (exists(host, p)) return thrown(`${p} already exists`);
-  if (!state.elevated) return result(1, '', `Exception calling "CreateDirectory" with "2" argument(s): "The security identifier is not allowed to be the owner of this object."${CRLF}`);
+  if (!state.elevated)
+    return result(
+      1,
+      '',
+      `Exception calling "CreateDirectory" with "2" argument(s): "The security identifier is not allowed to be the owner of this object."${CRLF}`,
+    );
   const sddl = (params['sddl'] ?? '').replace(/D:P(?=\()/, 'D:PAI');
   state.acls = { ...(state.acls ?? {}), [keyOf(p)]: { sddl } };
   const folder = host.toHost(p);
@@ -199,7 +220,8 @@ export function runIcacls(state: SimState, args: string[], host: SimHost | null)
     return result(87, '', `simulated icacls.exe does not handle: icacls ${args.join(' ')}${CRLF}`);
   }
   const folder = name.slice(0, -2);
-  if (!exists(host, folder)) return result(2, '', `${folder}\\*: The system cannot find the file specified.${CRLF}Successfully processed 0 files; Failed processing 1 files${CRLF}`);
+  if (!exists(host, folder))
+    return result(2, '', `${folder}\\*: The system cannot find the file specified.${CRLF}Successfully processed 0 files; Failed processing 1 files${CRLF}`);
   const count = countInside(host.toHost(folder));
   if (!state.elevated) return result(5, `${folder}\\*: Access is denied.${CRLF}Successfully processed 0 files; Failed processing ${count} files${CRLF}`);
   const inside = `${keyOf(folder)}\\`;

@@ -64,9 +64,12 @@ function netshShow(state: SimState, texts: Texts, options: NetshOptions, args: s
 
 function showBlock(texts: Texts, rule: SimFirewallRule): string {
   const say = (word: string): string => texts.values[word] ?? word;
-  const sayList = (list: string): string => list.split(',').map((w) => say(w.trim())).join(',');
-  const [name, enabled, direction, profiles, grouping, localIp, remoteIp, protocol, localPort, remotePort, edge, action] =
-    texts.ruleLabels;
+  const sayList = (list: string): string =>
+    list
+      .split(',')
+      .map((w) => say(w.trim()))
+      .join(',');
+  const [name, enabled, direction, profiles, grouping, localIp, remoteIp, protocol, localPort, remotePort, edge, action] = texts.ruleLabels;
   const row = (label: string | undefined, value: string): string => `${label!.padEnd(38)}${value}`.trimEnd();
   const hasPorts = /^(tcp|udp)$/i.test(rule.protocol);
   return lines(

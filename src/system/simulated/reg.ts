@@ -10,7 +10,13 @@ import type { CommandResult } from '../runner.js';
 
 export function runReg(state: SimState, args: string[]): CommandResult {
   const [verb, key, flag, value] = args;
-  if (args.length !== 4 || verb?.toLowerCase() !== 'query' || key?.toLowerCase() !== CODEPAGE_KEY.toLowerCase() || flag?.toLowerCase() !== '/v' || value?.toUpperCase() !== 'OEMCP') {
+  if (
+    args.length !== 4 ||
+    verb?.toLowerCase() !== 'query' ||
+    key?.toLowerCase() !== CODEPAGE_KEY.toLowerCase() ||
+    flag?.toLowerCase() !== '/v' ||
+    value?.toUpperCase() !== 'OEMCP'
+  ) {
     return unsupported('reg.exe', args);
   }
   const fullKey = `HKEY_LOCAL_MACHINE${CODEPAGE_KEY.slice('HKLM'.length)}`;

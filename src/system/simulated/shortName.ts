@@ -50,7 +50,10 @@ export function shortComponent(name: string, atRoot: boolean): string {
 
 /** The short form of an absolute path, as ShortPath gives it (long components kept when short names are off). */
 export function simulatedShortPath(path: string, shortNames: boolean): string {
-  const [drive, ...parts] = path.replace(/\//g, '\\').split('\\').filter((p, i) => i === 0 || p !== '');
+  const [drive, ...parts] = path
+    .replace(/\//g, '\\')
+    .split('\\')
+    .filter((p, i) => i === 0 || p !== '');
   const letter = drive!.toUpperCase();
   if (!shortNames) return [letter, ...parts].join('\\');
   return [letter, ...parts.map((p, i) => shortComponent(p, i === 0))].join('\\');

@@ -212,8 +212,7 @@ export function checkSimState(json: unknown, where: string): SimState {
         problems.push(`firewall[${i}] needs a name`);
         return;
       }
-      const field = (key: keyof SimFirewallRule, fallback: string): string =>
-        typeof raw[key] === 'string' ? (raw[key] as string) : fallback;
+      const field = (key: keyof SimFirewallRule, fallback: string): string => (typeof raw[key] === 'string' ? (raw[key] as string) : fallback);
       firewall.push({
         name: raw.name,
         enabled: field('enabled', 'Yes'),
@@ -236,12 +235,19 @@ export function checkSimState(json: unknown, where: string): SimState {
   let dccproc: SimDccproc | undefined;
   if (json.dccproc !== undefined) {
     const d = json.dccproc;
-    if (!isObject(d) || !SIM_DCCPROC_MODES.includes(d.mode as SimDccproc['mode'])) problems.push(`dccproc.mode must be one of ${SIM_DCCPROC_MODES.map((m) => `"${m}"`).join(', ')}`);
-    else dccproc = { mode: d.mode as SimDccproc['mode'], brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC', ...(typeof d.serverId === 'number' ? { serverId: d.serverId } : {}) };
+    if (!isObject(d) || !SIM_DCCPROC_MODES.includes(d.mode as SimDccproc['mode']))
+      problems.push(`dccproc.mode must be one of ${SIM_DCCPROC_MODES.map((m) => `"${m}"`).join(', ')}`);
+    else
+      dccproc = {
+        mode: d.mode as SimDccproc['mode'],
+        brand: typeof d.brand === 'string' ? d.brand : 'SimulatedDCC',
+        ...(typeof d.serverId === 'number' ? { serverId: d.serverId } : {}),
+      };
   }
   if (json.shortNames !== undefined && typeof json.shortNames !== 'boolean') problems.push('shortNames must be true or false');
   if (json.netSecurity !== undefined && typeof json.netSecurity !== 'boolean') problems.push('netSecurity must be true or false');
-  if (json.codePage !== undefined && !(typeof json.codePage === 'number' && knownCodePage(json.codePage))) problems.push('codePage must be the number of an OEM code page, e.g. 437, 850, 852 or 866');
+  if (json.codePage !== undefined && !(typeof json.codePage === 'number' && knownCodePage(json.codePage)))
+    problems.push('codePage must be the number of an OEM code page, e.g. 437, 850, 852 or 866');
   if (problems.length > 0) {
     throw new Error(`The simulated system state ${where} is not usable:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
@@ -252,7 +258,20 @@ export function checkSimState(json: unknown, where: string): SimState {
     }
     acls = json.acls as Record<string, SimAcl>;
   }
-  return { schema: 1, elevated: json.elevated as boolean, services, firewall, language: language as SimLanguage, ...(dccproc ? { dccproc } : {}), ...(json.shortNames === false ? { shortNames: false } : {}), ...(typeof json.codePage === 'number' ? { codePage: json.codePage } : {}), ...(json.netSecurity === false ? { netSecurity: false } : {}), ...(acls ? { acls } : {}), ...(isObject(json.tasks) ? { tasks: json.tasks as Record<string, SimTask> } : {}), ...(Array.isArray(json.events) ? { events: json.events as SimEvent[] } : {}) };
+  return {
+    schema: 1,
+    elevated: json.elevated as boolean,
+    services,
+    firewall,
+    language: language as SimLanguage,
+    ...(dccproc ? { dccproc } : {}),
+    ...(json.shortNames === false ? { shortNames: false } : {}),
+    ...(typeof json.codePage === 'number' ? { codePage: json.codePage } : {}),
+    ...(json.netSecurity === false ? { netSecurity: false } : {}),
+    ...(acls ? { acls } : {}),
+    ...(isObject(json.tasks) ? { tasks: json.tasks as Record<string, SimTask> } : {}),
+    ...(Array.isArray(json.events) ? { events: json.events as SimEvent[] } : {}),
+  };
 }
 
 /** Written atomically (temp file in the same folder, then rename), so a reader never sees half a file. */

@@ -55,6 +55,7 @@ export async function runExe(wine: WinePrefix, tool: string, workDir: string, ba
   const code = (await read('code')).trim();
   const stdout = await read('out');
   const json = jsonOutput(args, stdout);
-  if (!/^-?\d+$/.test(code)) throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')} (wine exit ${result.exitCode}): ${result.stderr}`);
+  if (!/^-?\d+$/.test(code))
+    throw new Error(`cmd.exe printed no exit code for kerio-dcc.exe ${args.join(' ')} (wine exit ${result.exitCode}): ${result.stderr}`);
   return { errorlevel: Number(code), stdout, stderr: await read('err'), json };
 }

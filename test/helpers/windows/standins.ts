@@ -26,9 +26,7 @@ export const STANDIN_DLL_OVERRIDES = 'sc.exe,netsh.exe,net.exe,icacls.exe,powers
 
 /** Why the stand-ins cannot be built here, or null. */
 export function standinMissingReason(): string | null {
-  return findOnPath(MINGW_CC) === null
-    ? `${MINGW_CC} not found on PATH: install Debian's gcc-mingw-w64-x86-64 to build the Windows tool stand-ins`
-    : null;
+  return findOnPath(MINGW_CC) === null ? `${MINGW_CC} not found on PATH: install Debian's gcc-mingw-w64-x86-64 to build the Windows tool stand-ins` : null;
 }
 
 /** standin.exe, built once per machine into a cache keyed by the source's hash. */
@@ -148,7 +146,10 @@ export function prefixHost(driveC: () => string): SimHost {
     stateElsewhere: true,
     toHost(winPath: string): string {
       let current = driveC();
-      for (const part of winPath.replace(/^[A-Za-z]:\\?/, '').split('\\').filter(Boolean)) {
+      for (const part of winPath
+        .replace(/^[A-Za-z]:\\?/, '')
+        .split('\\')
+        .filter(Boolean)) {
         let names: string[] = [];
         try {
           names = readdirSync(current);

@@ -19,7 +19,10 @@ export class TerminalSession {
   }
 
   /** Starts `argv` (run directly, no shell) in a 160x50 pane whose working folder is `cwd`. */
-  static async start(argv: string[], options: { env: NodeJS.ProcessEnv; cwd: string; /** An empty folder of this test's, for the socket and config. */ configDir: string }): Promise<TerminalSession> {
+  static async start(
+    argv: string[],
+    options: { env: NodeJS.ProcessEnv; cwd: string; /** An empty folder of this test's, for the socket and config. */ configDir: string },
+  ): Promise<TerminalSession> {
     // A socket in our own folder: a server of its own, whatever tmux servers the user runs.
     const socket = path.join(options.configDir, 'tmux.sock');
     const config = path.join(options.configDir, 'tmux.conf');

@@ -135,7 +135,10 @@ export class WinePrefix {
 
   /** The host path of a `C:\...` path, matching existing folders case-insensitively as Windows does. */
   async hostPath(winPath: string): Promise<string> {
-    const parts = winPath.replace(/^[Cc]:\\/, '').split('\\').filter(Boolean);
+    const parts = winPath
+      .replace(/^[Cc]:\\/, '')
+      .split('\\')
+      .filter(Boolean);
     let current = this.driveC;
     for (const part of parts) {
       const names = await readdir(current).catch(() => [] as string[]);
