@@ -12,7 +12,7 @@ const LAYERS = [
   ['engine'],
   ['plans'],
   ['managed'],
-  ['store'],
+  ['store', 'log'],
   ['trust'],
   ['detect', 'demo'],
   ['model'],
