@@ -1,7 +1,6 @@
 import { PreconditionError, UsageError } from '../errors.js';
 import { UnsafeSettingError } from '../patch/localCf.js';
 import type { Planning } from '../model/context.js';
-import { unifiedDiff } from '../text/diff.js';
 import { step, type Action, type StepId, type StepPlan } from '../model/plan.js';
 import { kindOf, readIfExists, sha256 } from '../fs/files.js';
 import { PatchConflictError, type PatchResult } from '../patch/result.js';
@@ -55,7 +54,8 @@ export async function planTextEdit(
   return {
     path,
     changed: true,
-    diff: unifiedDiff(path, before, result.bytes),
+    // The diff library is loaded only when there is a change to show: status on a server that is in order never needs it.
+    diff: (await import('../text/diff.js')).unifiedDiff(path, before, result.bytes),
     notes: result.notes.map((n) => `${path}: ${n}`),
     action: { kind: 'writeFile', path, content: result.bytes },
     readHash,
