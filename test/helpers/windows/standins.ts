@@ -1,4 +1,4 @@
-// The Windows tools kerio-dcc calls (sc, netsh, net, powershell, icacls), as real Windows
+// The Windows tools kerio-dcc calls (sc, netsh, net, powershell, icacls, schtasks, eventcreate), as real Windows
 // programs in a Wine prefix: one mingw-w64 build of standin.c copied under each tool's name,
 // in place of Wine's own stubs. Each run asks this broker (a TCP server in the test process)
 // for its answer; the broker answers with the same handlers as the in-process simulation
@@ -19,10 +19,18 @@ const SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'standin.
 const MINGW_CC = 'x86_64-w64-mingw32-gcc';
 
 /** The tools replaced, by where kerio-dcc looks for them (relative to C:\windows\system32). */
-export const STANDIN_TOOLS = ['sc.exe', 'netsh.exe', 'net.exe', 'icacls.exe', 'WindowsPowerShell\\v1.0\\powershell.exe'] as const;
+export const STANDIN_TOOLS = [
+  'sc.exe',
+  'netsh.exe',
+  'net.exe',
+  'icacls.exe',
+  'schtasks.exe',
+  'eventcreate.exe',
+  'WindowsPowerShell\\v1.0\\powershell.exe',
+] as const;
 
 /** Wine runs a native copy of these instead of its built-in stubs only when told so. */
-export const STANDIN_DLL_OVERRIDES = 'sc.exe,netsh.exe,net.exe,icacls.exe,powershell.exe=n';
+export const STANDIN_DLL_OVERRIDES = 'sc.exe,netsh.exe,net.exe,icacls.exe,schtasks.exe,eventcreate.exe,powershell.exe=n';
 
 /** Why the stand-ins cannot be built here, or null. */
 export function standinMissingReason(): string | null {
