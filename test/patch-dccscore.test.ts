@@ -200,3 +200,11 @@ t.test('bytes outside ASCII on other lines survive untouched', async (t) => {
   t.same(differingIndexes(linesOf(original), linesOf(result.bytes)), [2]);
   t.ok(restoreZeroDccScores(result.bytes).bytes.equals(original));
 });
+
+t.test('a zero score written with more than one digit (00, 0.00) still turns DCC off, and is found', async (t) => {
+  for (const value of ['00', '0.00', '-0']) {
+    const original = Buffer.from(`score DCC_CHECK ${value}\n`, 'latin1');
+    t.same(activeZeroDccScoreLines(original), [1], `score DCC_CHECK ${value} is found`);
+    t.equal(disableZeroDccScores(original).bytes.toString('latin1'), `${OFF_MARKER}score DCC_CHECK ${value}\n`, `score DCC_CHECK ${value} is turned off`);
+  }
+});

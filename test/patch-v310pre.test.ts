@@ -174,3 +174,24 @@ t.test('an empty v310.pre gets the loadplugin line', async (t) => {
   t.equal(result.bytes.toString('latin1'), `${ADDED_COMMENT}\n${DCC_LOADPLUGIN}\n`);
   t.ok(disableDccPlugin(result.bytes).bytes.equals(Buffer.alloc(0)), 'disable empties it again');
 });
+
+t.test('disable comments out a DCC loadplugin line it did not add, and keeps the line before it', async (t) => {
+  const original = Buffer.from(`# DCC - perform DCC message checks.\n${DCC_LOADPLUGIN}\n`, 'latin1');
+  const result = disableDccPlugin(original);
+  t.equal(result.bytes.toString('latin1'), `# DCC - perform DCC message checks.\n#${DCC_LOADPLUGIN}\n`, "only kerio-dcc's own pair is ever removed");
+});
+
+t.test("disable removes only kerio-dcc's exact pair: a line changed since, after kerio-dcc's comment, is commented out", async (t) => {
+  const edited = `${DCC_LOADPLUGIN} # keep`;
+  const original = Buffer.from(`body X /x/\n${ADDED_COMMENT}\n${edited}\n`, 'latin1');
+  const result = disableDccPlugin(original);
+  t.equal(result.bytes.toString('latin1'), `body X /x/\n${ADDED_COMMENT}\n#${edited}\n`);
+});
+
+t.test('enable appends exactly a kerio-dcc comment and the loadplugin line when there is nothing to uncomment', async (t) => {
+  const result = enableDccPlugin(Buffer.from('body X /x/\n', 'latin1'));
+  t.equal(
+    result.bytes.toString('latin1'),
+    'body X /x/\n# kerio-dcc added the next line: this file had no DCC loadplugin line to uncomment.\nloadplugin Mail::SpamAssassin::Plugin::DCC\n',
+  );
+});
