@@ -4,6 +4,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { buildContext } from '../src/cli/context.js';
 import { InterruptedError } from '../src/errors.js';
+import { decodePowershell } from '../src/windows/powershell.js';
+import { FIREWALL_RULES_KIND } from '../src/windows/firewallPowershell.js';
 import type { Prompter } from '../src/model/context.js';
 import { newReport, type Report } from '../src/model/report.js';
 import { runInstall } from '../src/commands/install.js';
@@ -194,6 +196,10 @@ t.test('on a complete server only the confirmation is asked, and "no" changes no
   t.match(shown, /^ +-score DCC_CHECK 0\r?$/m, 'the plan with its diffs is shown before the question');
   t.ok(shown.indexOf('Detected:') >= 0 && shown.indexOf('Detected:') < shown.indexOf('will change'), 'the summary comes before the plan');
   t.equal(run.report.summary, 'Nothing changed.');
+  // Detected once (issue 15): the questions, the summary and the plan share one reading of the server.
+  const records = run.ctx.runner!.records;
+  t.equal(records.filter((r) => /sc\.exe$/i.test(r.program) && r.args[0] === 'qc').length, 1, 'sc qc asked once');
+  t.equal(records.filter((r) => decodePowershell(r.args)?.kind === FIREWALL_RULES_KIND).length, 1, 'the firewall rules read once');
   t.equal(run.report.changed, false);
   t.equal(run.report.backup, null);
   t.same(await backupsIn(image), [], 'no backup was written');
