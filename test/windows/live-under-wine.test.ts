@@ -8,45 +8,27 @@
 // (866) run install and status. Run with `npm run test:windows`.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buildImage } from '../../src/demo/image.js';
-import { loadSimState, saveSimState, type SimState } from '../../src/system/simulated.js';
-import { withStateFolderSecured } from '../../src/system/simulated/acl.js';
 import { decodePowershell } from '../../src/windows/powershell.js';
 import { CLIENT_ID, CLIENT_PASSWORD, SERVER_ID, startDccServer } from '../helpers/dccServer.js';
 import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from '../helpers/realDcc.js';
 import { stopwatch } from '../helpers/stopwatch.js';
-import { buildExeIfNeeded, EXE, runExe, type ExeRun } from '../helpers/windows/exe.js';
-import { buildStandin, installStandins, prefixHost, STANDIN_DLL_OVERRIDES, StandinBroker, standinMissingReason } from '../helpers/windows/standins.js';
-import { WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
+import { buildExeIfNeeded } from '../helpers/windows/exe.js';
+import { editStandinState, ENGLISH, liveServer, seen, SERVICE, standinState, WORK, type LiveServer, type Locale } from '../helpers/windows/liveServer.js';
+import { buildStandin, standinMissingReason } from '../helpers/windows/standins.js';
+import { wineMissingReason } from '../helpers/windows/wine.js';
 
-const TOOL = 'C:\\Program Files\\kerio-dcc\\kerio-dcc.exe';
-const WORK = 'C:\\kerio-dcc-live';
-const SERVICE = 'KerioMailServer';
 const OUT_RULE = 'Kerio DCC (UDP 6277 out)';
 const IN_RULE = 'Kerio DCC (UDP 6277 in)';
 const WOW64_PROFILE = 'C:\\Windows\\SysWOW64\\config\\systemprofile\\.spamassassin';
 const DCC_DIR = 'C:\\Program Files\\DCC Test';
 const BRAND = 'KerioLiveTest';
 
-interface Locale {
-  name: string;
-  locale: string;
-  codePage: number;
-  /** Where Kerio is installed in this prefix. */
-  kerio: string;
-  /** The words the tools print (recordings.ts has English and German). */
-  language: SimState['language'];
-  /** false: PowerShell's firewall cmdlets fail and netsh's words are read instead. */
-  netSecurity: boolean;
-}
-
 const CZECH: Locale = { name: 'Czech', locale: 'cs_CZ.UTF-8', codePage: 852, kerio: 'C:\\Služby\\Kerio\\MailServer', language: 'en', netSecurity: true };
 const OTHERS: Locale[] = [
-  { name: 'English', locale: 'en_US.UTF-8', codePage: 437, kerio: 'C:\\Program Files (x86)\\Kerio\\MailServer', language: 'en', netSecurity: true },
+  ENGLISH,
   { name: 'German', locale: 'de_DE.UTF-8', codePage: 850, kerio: 'C:\\Program Files (x86)\\Kerio\\MailServer', language: 'de', netSecurity: false },
   { name: 'Russian', locale: 'ru_RU.UTF-8', codePage: 866, kerio: 'C:\\Program Files (x86)\\Kerio\\MailServer', language: 'en', netSecurity: true },
 ];
@@ -71,97 +53,6 @@ if (skipReason !== null) {
   }
 }
 
-interface LiveServer {
-  wine: WinePrefix;
-  broker: StandinBroker;
-  locale: Locale;
-  statePath: string;
-  rules: string;
-  /** Runs kerio-dcc.exe with these arguments (and the answers file, once there is one). */
-  exe: (args: string[]) => Promise<ExeRun>;
-  /** Set by useRealDcc: every later run gets `--answers` naming the real dccproc.exe and its home. */
-  answers: string | null;
-}
-
-/** A prefix in the locale, with Kerio, DCC, kerio-dcc.exe and the stand-ins in place, and the broker answering them. */
-async function liveServer(t: Test, locale: Locale, standin: string): Promise<LiveServer> {
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'kerio-dcc-live-'));
-  t.teardown(() => rm(scratch, { recursive: true, force: true }));
-  const statePath = path.join(scratch, 'standin-state.json');
-  // The ACL tools look at the prefix's files; its drive is known once the prefix exists.
-  let driveC = '';
-  const broker = await StandinBroker.start(
-    statePath,
-    () => {
-      throw new Error('the state is written before the first run');
-    },
-    prefixHost(() => driveC),
-  );
-  t.teardown(() => broker.close());
-  const wine = await WinePrefix.create({ locale: locale.locale, dllOverrides: STANDIN_DLL_OVERRIDES, env: { KERIO_DCC_STANDIN_PORT: String(broker.port) } });
-  t.teardown(() => wine.dispose());
-  driveC = wine.driveC;
-
-  const staging = path.join(scratch, 'image');
-  await buildImage(staging, { windows64: true, kerioBitness: 'x86', eol: 'crlf' });
-  await wine.mergeIntoDriveC(staging);
-  const defaultKerio = 'C:\\Program Files (x86)\\Kerio\\MailServer';
-  if (locale.kerio !== defaultKerio) {
-    const to = await wine.hostPath(locale.kerio);
-    await mkdir(path.dirname(to), { recursive: true });
-    await rename(await wine.hostPath(defaultKerio), to);
-  }
-  const tool = await wine.hostPath(TOOL);
-  await mkdir(path.dirname(tool), { recursive: true });
-  await copyFile(EXE, tool);
-  await mkdir(await wine.hostPath(WORK), { recursive: true });
-  await installStandins(wine, standin);
-
-  const oemcp = await wine.run(['reg', 'query', 'HKLM\\System\\CurrentControlSet\\Control\\Nls\\CodePage', '/v', 'OEMCP']);
-  t.match(
-    oemcp.stdout,
-    new RegExp(`OEMCP\\s+REG_SZ\\s+${locale.codePage}\\b`),
-    `the prefix's OEM code page is ${locale.codePage} (is ${locale.locale} generated? see .ci/run)`,
-  );
-
-  // The state folder is as kerio-dcc makes it, administrators only: its Get-Acl answer comes from the recording.
-  await saveSimState(
-    statePath,
-    withStateFolderSecured({
-      schema: 1,
-      elevated: true,
-      language: locale.language,
-      services: {
-        [SERVICE]: {
-          state: 4,
-          binaryPath: `"${locale.kerio}\\mailserver.exe"`,
-          startName: 'LocalSystem',
-          stopHangs: false,
-          startFails: false,
-          displayName: 'Kerio Connect',
-        },
-      },
-      firewall: [],
-      ...(locale.netSecurity ? {} : { netSecurity: false }),
-    }),
-  );
-  let runs = 0;
-  const server: LiveServer = {
-    wine,
-    broker,
-    locale,
-    statePath,
-    rules: `${locale.kerio}\\plugins\\spamassassin\\rules`,
-    answers: null,
-    exe: (args) => runExe(wine, TOOL, WORK, `${WORK}\\run-${++runs}`, server.answers ? [...args, '--answers', server.answers] : args),
-  };
-  return server;
-}
-
-function seen(run: ExeRun): { stdout: string; stderr: string } {
-  return { stdout: run.stdout, stderr: run.stderr };
-}
-
 /** Every file of a folder, by name, with the sha256 of its bytes. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -170,18 +61,6 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
       .update(await readFile(path.join(dir, name)))
       .digest('hex');
   return out;
-}
-
-async function state(server: LiveServer): Promise<SimState> {
-  const s = await loadSimState(server.statePath);
-  if (!s) throw new Error('the stand-ins lost their state');
-  return s;
-}
-
-async function editState(server: LiveServer, edit: (s: SimState) => void): Promise<void> {
-  const s = await state(server);
-  edit(s);
-  await saveSimState(server.statePath, s);
 }
 
 /** Install (and a second install that changes nothing), then status: in every locale. */
@@ -196,7 +75,7 @@ async function installAndStatus(t: Test, server: LiveServer, { again }: { again:
     `Kerio found at ${server.locale.kerio}, decoded from code page ${server.locale.codePage}`,
   );
   t.same(
-    (await state(server)).firewall.map((r) => [r.name, r.direction]),
+    (await standinState(server)).firewall.map((r) => [r.name, r.direction]),
     [
       [OUT_RULE, 'Out'],
       [IN_RULE, 'In'],
@@ -227,7 +106,7 @@ async function installAndStatus(t: Test, server: LiveServer, { again }: { again:
     const second = await server.exe(['install', '--yes', '--json']);
     t.equal(second.errorlevel, 0, 'second install: %ERRORLEVEL% is 0', seen(second));
     t.equal(second.json?.changed, false, 'the second install changes nothing: the rules read back as wanted');
-    t.equal((await state(server)).firewall.length, 2, 'and adds no duplicate rule');
+    t.equal((await standinState(server)).firewall.length, 2, 'and adds no duplicate rule');
   }
 
   const status = await server.exe(['status', '--json']);
@@ -276,8 +155,8 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
   const rulesBefore = await snapshot(await server.wine.hostPath(server.rules));
 
   await t.test('not elevated: install refuses with exit 3 before any change', async (t) => {
-    await editState(server, (s) => void (s.elevated = false));
-    t.teardown(() => editState(server, (s) => void (s.elevated = true)));
+    await editStandinState(server, (s) => void (s.elevated = false));
+    t.teardown(() => editStandinState(server, (s) => void (s.elevated = true)));
     const from = server.broker.calls.length;
     const run = await server.exe(['install', '--yes', '--json']);
     t.equal(run.errorlevel, 3, '%ERRORLEVEL% is 3', seen(run));
@@ -314,7 +193,7 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
     const start = sc.indexOf(`start ${SERVICE}`);
     t.ok(stop >= 0 && start > stop, 'stop, then start', { sc });
     t.ok(sc.slice(stop + 1, start).includes(`query ${SERVICE}`), 'polled until stopped before starting');
-    t.equal((await state(server)).services[SERVICE]?.state, 4, 'RUNNING at the end');
+    t.equal((await standinState(server)).services[SERVICE]?.state, 4, 'RUNNING at the end');
     t.ok(existsSync(await server.wine.hostPath(`${WOW64_PROFILE}\\map`)), 'the map is in the 32-bit profile');
   });
 
@@ -322,19 +201,19 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
     const run = await server.exe(['rollback', '--yes', '--json']);
     t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
     t.same(await snapshot(await server.wine.hostPath(server.rules)), rulesBefore);
-    t.same((await state(server)).firewall, [], 'the rules install added are gone');
+    t.same((await standinState(server)).firewall, [], 'the rules install added are gone');
     const status = await server.exe(['status', '--json']);
     t.equal(status.errorlevel, 6, 'status finds DCC off: exit 6', seen(status));
   });
 
   await t.test('a service that will not start: install restores everything and exits 4', async (t) => {
-    await editState(server, (s) => void (s.services[SERVICE]!.startFails = 1));
+    await editStandinState(server, (s) => void (s.services[SERVICE]!.startFails = 1));
     const run = await server.exe(['install', '--yes', '--json']);
     t.equal(run.errorlevel, 4, '%ERRORLEVEL% is 4', seen(run));
     t.match(run.json?.error?.message, /Everything this run changed was restored/);
     t.same(await snapshot(await server.wine.hostPath(server.rules)), rulesBefore, 'the rules folder is as before');
-    t.same((await state(server)).firewall, [], 'no rule left behind');
-    t.equal((await state(server)).services[SERVICE]?.state, 4, 'Kerio runs on the old settings');
+    t.same((await standinState(server)).firewall, [], 'no rule left behind');
+    t.equal((await standinState(server)).services[SERVICE]?.state, 4, 'Kerio runs on the old settings');
   });
 
   await t.test('install, then uninstall removes the block and the rules', async (t) => {
@@ -342,7 +221,7 @@ async function lifeCycle(t: Test, server: LiveServer): Promise<void> {
     t.equal(install.errorlevel, 0, 'install exits 0', seen(install));
     const run = await server.exe(['uninstall', '--yes', '--json']);
     t.equal(run.errorlevel, 0, '%ERRORLEVEL% is 0', seen(run));
-    t.same((await state(server)).firewall, [], 'both rules deleted by name');
+    t.same((await standinState(server)).firewall, [], 'both rules deleted by name');
     const deletes = server.broker
       .callsOf('netsh.exe')
       .filter((c) => c.args[2] === 'delete')
