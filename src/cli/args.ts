@@ -8,7 +8,7 @@ const COMMON: Record<string, OptionSpec> = {
   root: { type: 'string', arg: 'DIR', help: "work on an image: DIR stands for the server's C:\\ drive" },
   simulate: {
     type: 'boolean',
-    help: 'answer sc, netsh, net and PowerShell from a simulated system (state in C:\\ProgramData\\kerio-dcc\\simulated-system.json, inside the image with --root); files are real, and so is dccproc except on an image',
+    help: 'answer the Windows tools (sc, netsh, net, reg, icacls, schtasks, eventcreate, PowerShell) from a simulated system (state in C:\\ProgramData\\kerio-dcc\\simulated-system.json, inside the image with --root); files are real, and so is dccproc except on an image',
   },
   json: { type: 'boolean', help: 'print one JSON object on stdout (schema 1); logs go to stderr' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },

@@ -2,7 +2,7 @@ import { basenameWin } from '../target/target.js';
 import type { CommandRequest, CommandResult, CommandRunner } from './runner.js';
 
 /**
- * `--simulate` on a machine's own files (no --root): sc, netsh, net and PowerShell are simulated,
+ * `--simulate` on a machine's own files (no --root): the Windows tools are simulated,
  * but the files are real, so the dccproc.exe they name is a real program and runs for real
  * (the doctor's self-test asks the real DCC servers). Only an image gets the simulated dccproc.
  */
