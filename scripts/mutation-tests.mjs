@@ -9,12 +9,26 @@
 // MUTATE_TESTS (space-separated files) replaces the set's list, e.g. to run only the CLI
 // tests against the survivors of a unit-test run (README, Development).
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 const bin = (pkg, file) => require.resolve(`${pkg}/package.json`).replace(/package\.json$/, file);
 const run = (script, args) => spawnSync(process.execPath, [script, ...args], { stdio: 'inherit' }).status ?? 1;
+
+// The tests find the real SpamAssassin rules and DCC source in ../shared (next to the
+// checkout). The sandbox is .stryker-tmp/sandbox-*/ inside the checkout, so without this link
+// every fixture test would be skipped and the score would not count them.
+const shared = path.resolve('..', 'shared');
+const realShared = path.resolve('..', '..', '..', 'shared');
+if (!existsSync(shared) && existsSync(realShared)) {
+  try {
+    symlinkSync(realShared, shared, 'dir');
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+  }
+}
 
 const marker = 'dist/.mutation-build';
 if (!existsSync(marker)) {
