@@ -143,7 +143,7 @@ t.test('markers are recognised with trailing spaces and CRLF, and a block with o
   t.ok(uninstallLocalCf(original).bytes.equals(fileBytes(head)), 'uninstall finds it too');
 
   // More CRLF lines than the block's LF lines, so that CRLF is the file's own ending.
-  const mixed = fileBytes(head + blockText(settings, '\n'));
+  const mixed = fileBytes(`x 1\r\n${head}${blockText(settings, '\n')}`);
   const again = installLocalCf(mixed, settings);
   t.equal(again.changed, false, 'same text with LF endings in a CRLF file is left alone');
   t.ok(again.bytes.equals(mixed), 'byte for byte');
@@ -303,13 +303,13 @@ t.test('markers are recognised with any trailing blank, a vertical tab or a form
 t.test('unsafeSettings lists every unsafe setting, each with its key and a readable value', async (t) => {
   const { unsafeSettings } = await import('../src/patch/localCf.js');
   t.same(unsafeSettings(settings), [], 'safe settings: nothing');
-  const problems = unsafeSettings({ home: 'c:\\sa\r', dccproc: 'c:\\dcc\t\x1b.exe', extraLines: ['use_dcc 1', 'use_dcc 0'] });
+  const problems = unsafeSettings({ home: 'c:\\sa\r', dccproc: 'c:\\dcc\t\x01.exe', extraLines: ['use_dcc 1', 'use_dcc 0'] });
   t.same(
     problems.map((p) => p.setting),
     ['home', 'dccproc', 'extraLines'],
   );
   t.match(problems[0]!.problem, 'dcc_home "c:\\sa\\r" contains a control character');
-  t.match(problems[1]!.problem, 'dcc_path "c:\\dcc\\t\\x1b.exe" contains a control character');
+  t.match(problems[1]!.problem, 'dcc_path "c:\\dcc\\t\\x01.exe" contains a control character');
   t.match(problems[2]!.problem, 'extra line 2 "use_dcc 0" switches DCC off');
 });
 
@@ -334,6 +334,8 @@ t.test('split-prone path lines: every blank SpamAssassin trims, escaped #, non-A
     'dcc_home  \tC:\\Program Files\\C', // 3: several blanks between
     'dcc_home C:\\Program Files\\\\#D', // 4: \# is a literal #
     'dcc_home C:\\Program Files\\Služby', // 5: UTF-8
+    'dcc_home C:\\Program Files\\F\rG', // 6: a lone CR is part of the value, as in Perl
+    'dcc_home C:\\Program Files # a comment\rwith a lone CR', // 7
     ...managedBlockLines(settings),
     'dcc_path C:\\Program Files\\E\\dccproc.exe', // after the block
   ].join('\n');
@@ -346,7 +348,9 @@ t.test('split-prone path lines: every blank SpamAssassin trims, escaped #, non-A
       [3, 'C:\\Program Files\\C', false],
       [4, 'C:\\Program Files\\#D', false],
       [5, 'C:\\Program Files\\Služby', false],
-      [6 + managedBlockLines(settings).length, 'C:\\Program Files\\E\\dccproc.exe', false],
+      [6, 'C:\\Program Files\\F\rG', false],
+      [7, 'C:\\Program Files', false],
+      [8 + managedBlockLines(settings).length, 'C:\\Program Files\\E\\dccproc.exe', false],
     ],
   );
   const broken = fileBytes(`${BLOCK_BEGIN}\ndcc_home C:\\a b\n`);
@@ -355,4 +359,10 @@ t.test('split-prone path lines: every blank SpamAssassin trims, escaped #, non-A
     [[2, false]],
     'broken markers: the lines are still found (install stops on the markers elsewhere)',
   );
+});
+
+t.test('a file install or uninstall leaves as it is but for a byte-order mark: the note says only that', async (t) => {
+  const bom = '\xef\xbb\xbf';
+  t.same(installLocalCf(fileBytes(`${bom}a 1\n${blockText(settings, '\n')}`), settings).notes, [BOM_REMOVED_NOTE], 'install, block current');
+  t.same(uninstallLocalCf(fileBytes(`${bom}a 1\n`)).notes, [BOM_REMOVED_NOTE], 'uninstall, no block');
 });
