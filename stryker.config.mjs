@@ -24,7 +24,13 @@ const SETS = {
   // src/system/runner.ts is measured in `quick`. All three are reached only through the CLI.
   restore: {
     mutate: ['src/engine/apply.ts', 'src/engine/recover.ts', 'src/engine/execute.ts'],
-    tests: ['test/cli-failure-restore.test.ts', 'test/cli-rollback.test.ts', 'test/cli-backups.test.ts', 'test/cli-status.test.ts'],
+    tests: [
+      'test/engine-execute.test.ts',
+      'test/cli-failure-restore.test.ts',
+      'test/cli-rollback.test.ts',
+      'test/cli-backups.test.ts',
+      'test/cli-status.test.ts',
+    ],
   },
 };
 SETS.all = {
