@@ -7,8 +7,10 @@ import t from 'tap';
 import { loadAnswers } from '../src/answers/load.js';
 import { execute } from '../src/engine/execute.js';
 import type { RunContext } from '../src/model/context.js';
+import { RecordingRunner, type CommandRequest } from '../src/system/runner.js';
 import { Target } from '../src/target/target.js';
 import { tempDir } from './helpers/cli.js';
+import { FakeRunner, type FakeReply } from './helpers/fakeRunner.js';
 
 async function context(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: RunContext; root: string; warnings: string[] }> {
   const root = await tempDir(t);
@@ -63,4 +65,26 @@ t.test('a system command without a system to run it on fails with an internal er
     execute(ctx, { kind: 'restartService', service: 'KerioConnect', timeoutSeconds: 1 }),
     /internal: a system command was planned, but no system is available/,
   );
+});
+
+t.test('a scheduled-task or firewall command is run, and fails its step when it fails or times out', async (t) => {
+  const { ctx } = await context(t);
+  const request: CommandRequest = { program: 'C:\\Windows\\System32\\schtasks.exe', args: ['/Create', '/TN', 'kerio-dcc'], mutates: true };
+  const withReply = (reply: FakeReply) => {
+    const fake = new FakeRunner([{ program: request.program, args: request.args, reply }]);
+    ctx.runner = new RecordingRunner(fake, false);
+    return fake;
+  };
+  const task = { kind: 'task', request, taskName: 'kerio-dcc' } as const;
+  const ran = withReply({});
+  await execute(ctx, task);
+  t.equal(ran.calls.length, 1, 'the task command ran once');
+  withReply({ exitCode: 1, stderr: 'ERROR: Access is denied.' });
+  await t.rejects(execute(ctx, task), /Access is denied/);
+  withReply({ timedOut: true });
+  await t.rejects(execute(ctx, task), Error, 'timed out, even with exit code 0');
+
+  const firewall = { kind: 'firewall', request, ruleName: 'DCC', before: [], after: [] } as const;
+  withReply({ exitCode: 1 });
+  await t.rejects(execute(ctx, firewall), { name: 'FirewallError', message: /Changing the Windows Firewall failed/, hint: /elevated prompt/ });
 });
