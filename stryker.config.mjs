@@ -21,11 +21,12 @@ const SETS = {
     mutate: ['src/store/*.ts', 'src/fs/files.ts', 'src/fs/atomicWrite.ts'],
     tests: ['test/fs-files.test.ts', 'test/backup-manifest.test.ts', 'test/cli-rollback.test.ts', 'test/cli-backups.test.ts', 'test/wizard.test.ts'],
   },
-  // src/system/runner.ts is measured in `quick`. All three are reached only through the CLI.
+  // src/system/runner.ts is measured in `quick`. Apart from execute()'s unit test, these are reached through the CLI only.
   restore: {
     mutate: ['src/engine/apply.ts', 'src/engine/recover.ts', 'src/engine/execute.ts'],
     tests: [
       'test/engine-execute.test.ts',
+      'test/cli-recover.test.ts',
       'test/cli-failure-restore.test.ts',
       'test/cli-rollback.test.ts',
       'test/cli-backups.test.ts',
