@@ -142,8 +142,11 @@ t.test('markers are recognised with trailing spaces and CRLF, and a block with o
   t.equal(result.bytes.toString('latin1'), head + blockText(settings, '\r\n'), 'rewritten in the file’s dominant CRLF');
   t.ok(uninstallLocalCf(original).bytes.equals(fileBytes(head)), 'uninstall finds it too');
 
-  const mixed = fileBytes(`use_bayes 1\r\nx 1\r\n${blockText(settings, '\n')}`);
-  t.equal(installLocalCf(mixed, settings).changed, false, 'same text with LF endings in a CRLF file is left alone');
+  // More CRLF lines than the block's LF lines, so that CRLF is the file's own ending.
+  const mixed = fileBytes(`x 1\r\n${head}${blockText(settings, '\n')}`);
+  const again = installLocalCf(mixed, settings);
+  t.equal(again.changed, false, 'same text with LF endings in a CRLF file is left alone');
+  t.ok(again.bytes.equals(mixed), 'byte for byte');
 });
 
 t.test('lines that only look like markers are not markers', async (t) => {
@@ -162,6 +165,11 @@ const broken: [string, string, RegExp][] = [
     /more than one kerio-dcc block: "# BEGIN kerio-dcc" on lines 1, 3, "# END kerio-dcc" on lines 2, 4/,
   ],
   ['BEGIN inside a block', `${BLOCK_BEGIN}\n${BLOCK_BEGIN}\n${BLOCK_END}\n`, /more than one kerio-dcc block/],
+  [
+    'END after a block',
+    `${BLOCK_BEGIN}\n${BLOCK_END}\nx\n${BLOCK_END}\n`,
+    /more than one kerio-dcc block: "# BEGIN kerio-dcc" on lines 1, "# END kerio-dcc" on lines 2, 4/,
+  ],
 ];
 
 t.test('broken markers stop every local.cf function with a message naming the lines and the fix', async (t) => {
@@ -257,4 +265,104 @@ t.test('the block never holds a path SpamAssassin would split', async (t) => {
   t.throws(() => managedBlockLines({ ...settings, home: 'C:\\Program Files\\DCC' }), /internal: .* must be written as its short name/);
   t.throws(() => managedBlockLines({ ...settings, extraLines: ['dcc_path C:\\Program Files\\DCC\\dccproc.exe'] }), UnsafeSettingError);
   t.doesNotThrow(() => managedBlockLines({ ...settings, extraLines: ['dcc_timeout 10', 'dcc_home C:\\PROGRA~1\\DCC'] }));
+});
+
+t.test('a block between other lines: install replaces it, status reads it, uninstall removes it, the lines after it stay', async (t) => {
+  const before = 'use_bayes 1\nrequired_score 5\n';
+  const after = 'score X 1\nscore Y 2\nscore Z 3\n';
+  const n = managedBlockLines(settings).length;
+  const original = fileBytes(before + blockText(settings, '\n') + after);
+  t.same(findManagedBlock(original, settings), { present: true, current: true, lines: managedBlockLines(settings), beginLine: 3, endLine: n + 2 });
+
+  const replaced = installLocalCf(original, moved);
+  t.equal(replaced.bytes.toString('latin1'), before + blockText(moved, '\n') + after);
+  t.same(replaced.notes, [`updated the kerio-dcc block (was lines 3-${n + 2}, now lines 3-${managedBlockLines(moved).length + 2}) to the current settings`]);
+
+  const removed = uninstallLocalCf(original);
+  t.equal(removed.bytes.toString('latin1'), before + after);
+  t.same(removed.notes, [`removed the kerio-dcc block (lines 3-${n + 2})`]);
+});
+
+t.test('without a block: install says where it added it, uninstall and status find nothing, and change nothing', async (t) => {
+  const original = fileBytes('use_bayes 1\n');
+  t.same(installLocalCf(original, settings).notes, [`added the kerio-dcc block at the end of the file (lines 2-${managedBlockLines(settings).length + 1})`]);
+  const removed = uninstallLocalCf(original);
+  t.equal(removed.changed, false);
+  t.ok(removed.bytes.equals(original));
+  t.same(removed.notes, []);
+  t.same(findManagedBlock(original, settings), { present: false, current: false, lines: [] });
+});
+
+t.test('markers are recognised with any trailing blank, a vertical tab or a form feed too', async (t) => {
+  const lines = managedBlockLines(settings);
+  const original = fileBytes([`${lines[0]}\v`, ...lines.slice(1, -1), `${lines.at(-1)}\f`, ''].join('\n'));
+  t.match(findManagedBlock(original, settings), { present: true, beginLine: 1, endLine: lines.length });
+  t.equal(uninstallLocalCf(original).bytes.length, 0);
+});
+
+t.test('unsafeSettings lists every unsafe setting, each with its key and a readable value', async (t) => {
+  const { unsafeSettings } = await import('../src/patch/localCf.js');
+  t.same(unsafeSettings(settings), [], 'safe settings: nothing');
+  const problems = unsafeSettings({ home: 'c:\\sa\r', dccproc: 'c:\\dcc\t\x01.exe', extraLines: ['use_dcc 1', 'use_dcc 0'] });
+  t.same(
+    problems.map((p) => p.setting),
+    ['home', 'dccproc', 'extraLines'],
+  );
+  t.match(problems[0]!.problem, 'dcc_home "c:\\sa\\r" contains a control character');
+  t.match(problems[1]!.problem, 'dcc_path "c:\\dcc\\t\\x01.exe" contains a control character');
+  t.match(problems[2]!.problem, 'extra line 2 "use_dcc 0" switches DCC off');
+});
+
+t.test('extra lines that would break the block or switch DCC off are refused; comments are not', async (t) => {
+  const refused: [string, RegExp][] = [
+    [BLOCK_BEGIN, /is a kerio-dcc marker line/],
+    ['score DCC_CHECK 0', /scores DCC_CHECK zero, which turns DCC off/],
+    ['use_dcc 0', /switches DCC off/],
+    ['  use_dcc  0', /switches DCC off/],
+    ['dcc_home C:\\Program Files\\DCC', /sets dcc_home to a path with a space, which SpamAssassin on Windows would pass to dccproc split apart/],
+  ];
+  for (const [line, message] of refused) t.throws(() => managedBlockLines({ ...settings, extraLines: [line] }), { message }, line);
+  for (const line of ['# use_dcc 0', 'use_dcc 1', '# score DCC_CHECK 0', 'dcc_timeout 10'])
+    t.doesNotThrow(() => managedBlockLines({ ...settings, extraLines: [line] }), line);
+});
+
+t.test('split-prone path lines: every blank SpamAssassin trims, escaped #, non-ASCII, after the block, broken markers', async (t) => {
+  const { splitPronePathLines } = await import('../src/patch/localCf.js');
+  const text = [
+    '\vdcc_home C:\\Program Files\\A\v', // 1: vertical tabs around
+    'dcc_home\vC:\\Program Files\\B', // 2: a vertical tab between key and value
+    'dcc_home  \tC:\\Program Files\\C', // 3: several blanks between
+    'dcc_home C:\\Program Files\\\\#D', // 4: \# is a literal #
+    'dcc_home C:\\Program Files\\Služby', // 5: UTF-8
+    'dcc_home C:\\Program Files\\F\rG', // 6: a lone CR is part of the value, as in Perl
+    'dcc_home C:\\Program Files # a comment\rwith a lone CR', // 7
+    ...managedBlockLines(settings),
+    'dcc_path C:\\Program Files\\E\\dccproc.exe', // after the block
+  ].join('\n');
+  const found = splitPronePathLines(Buffer.from(`${text}\n`, 'utf8'));
+  t.same(
+    found.map((f) => [f.line, f.value, f.inBlock]),
+    [
+      [1, 'C:\\Program Files\\A', false],
+      [2, 'C:\\Program Files\\B', false],
+      [3, 'C:\\Program Files\\C', false],
+      [4, 'C:\\Program Files\\#D', false],
+      [5, 'C:\\Program Files\\Služby', false],
+      [6, 'C:\\Program Files\\F\rG', false],
+      [7, 'C:\\Program Files', false],
+      [8 + managedBlockLines(settings).length, 'C:\\Program Files\\E\\dccproc.exe', false],
+    ],
+  );
+  const broken = fileBytes(`${BLOCK_BEGIN}\ndcc_home C:\\a b\n`);
+  t.same(
+    splitPronePathLines(broken).map((f) => [f.line, f.inBlock]),
+    [[2, false]],
+    'broken markers: the lines are still found (install stops on the markers elsewhere)',
+  );
+});
+
+t.test('a file install or uninstall leaves as it is but for a byte-order mark: the note says only that', async (t) => {
+  const bom = '\xef\xbb\xbf';
+  t.same(installLocalCf(fileBytes(`${bom}a 1\n${blockText(settings, '\n')}`), settings).notes, [BOM_REMOVED_NOTE], 'install, block current');
+  t.same(uninstallLocalCf(fileBytes(`${bom}a 1\n`)).notes, [BOM_REMOVED_NOTE], 'uninstall, no block');
 });

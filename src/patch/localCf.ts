@@ -224,12 +224,12 @@ function checkExtraLine(line: string, index: number): void {
  * the key (any case, - as _) is split from its value at the first run of whitespace.
  */
 function dccPathSetting(text: string): { directive: 'dcc_home' | 'dcc_path'; value: string } | null {
-  // Perl's \s on a byte string: ASCII whitespace only.
+  // Perl's \s on a byte string: ASCII whitespace only. Perl's . takes a lone CR, hence /s.
   const line = text
-    .replace(/(?<!\\)#.*$/, '')
+    .replace(/(?<!\\)#.*$/s, '')
     .replace(/\\#/g, '#')
     .replace(/^[ \t\n\r\f\v]+|[ \t\n\r\f\v]+$/g, '');
-  const m = /^([^ \t\n\r\f\v]+)[ \t\n\r\f\v]+(.*)$/.exec(line);
+  const m = /^([^ \t\n\r\f\v]+)[ \t\n\r\f\v]+(.*)$/s.exec(line);
   const key = m?.[1]!.toLowerCase().replace(/-/g, '_');
   return key === 'dcc_home' || key === 'dcc_path' ? { directive: key, value: m![2]! } : null;
 }
