@@ -1,10 +1,15 @@
 // An interrupted run (its backup still says applying) is put back before a changing command
 // does anything else: with --yes at once; a dry run only says so; without --yes and without a
 // terminal the command stops. Built CLI on a demo image with the simulated system.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { hashTree, inImage, makeImage, runCli, type CliResult } from './helpers/cli.js';
+import { buildContext } from '../src/cli/context.js';
+import { recoverUnfinishedRun } from '../src/engine/recover.js';
+import { PreconditionError } from '../src/errors.js';
+import { saveSimState, SIMULATED_STATE_PATH } from '../src/system/simulated.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
+import { hashTree, inImage, makeImage, rulesHost, runCli, simState, type CliResult } from './helpers/cli.js';
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
 
@@ -13,8 +18,9 @@ function install(root: string, ...extra: string[]): Promise<CliResult> {
 }
 
 /** An image where install ran and was killed during its service restart: its files are changed, its backup says applying. */
-async function interruptedImage(t: Test): Promise<{ root: string; id: string }> {
+async function interruptedImage(t: Test): Promise<{ root: string; id: string; rules: string; pristine: Record<string, string> }> {
   const img = await makeImage(t);
+  const pristine = await hashTree(rulesHost(img));
   const first = await install(img.root, '--yes');
   t.equal(first.code, 0, 'install', { stderr: first.stderr });
   const backups = inImage(img.root, BACKUPS);
@@ -27,7 +33,7 @@ async function interruptedImage(t: Test): Promise<{ root: string; id: string }> 
   const journalPath = path.join(backups, id!, 'journal.jsonl');
   const journal = (await readFile(journalPath, 'utf8')).trimEnd().split('\n');
   await writeFile(journalPath, journal.slice(0, -1).join('\n') + '\n');
-  return { root: img.root, id: id! };
+  return { root: img.root, id: id!, rules: rulesHost(img), pristine };
 }
 
 t.test('a dry run says the interrupted run would be restored first, and changes nothing', async (t) => {
@@ -57,4 +63,68 @@ t.test('install --yes restores the interrupted run from its backup first, says s
   const old = JSON.parse(await readFile(path.join(inImage(root, BACKUPS), id, 'manifest.json'), 'utf8'));
   t.equal(old.status, 'restored', 'the interrupted run is marked restored');
   t.equal((await readdir(inImage(root, BACKUPS))).length, 2, 'and the new install made its own backup');
+});
+
+/** The `sc start` commands a run sent. */
+function starts(run: CliResult): unknown[] {
+  return (run.json?.commands ?? []).filter((c: { program: string; args: string[] }) => /sc\.exe$/i.test(c.program) && c.args[0] === 'start');
+}
+
+t.test('the DCC client gone since: uninstall --yes still restores the interrupted run, restarts Kerio on it, then has nothing to do', async (t) => {
+  const { root, id, rules, pristine } = await interruptedImage(t);
+  await rm(inImage(root, 'C:\\sa\\dccproc.exe'));
+  const run = await runCli(['uninstall', '--root', root, '--simulate', '--json', '--yes']);
+  t.equal(run.code, 0, 'exit 0: recovery does not need DCC to find the rules folder', { stderr: run.stderr });
+  t.match(run.stderr, `Restoring from ${BACKUPS}\\${id} first`);
+  t.equal(run.json?.changed, false, 'uninstall found nothing left to remove');
+  t.equal(starts(run).length, 1, 'Kerio was restarted once, by the recovery, so that it runs on the restored rules');
+  t.same(await hashTree(rules), pristine, 'the rules folder is byte for byte as before the interrupted install');
+});
+
+t.test('a recovery that cannot finish stops the run (exit 3), lists what is left and how to finish it', async (t) => {
+  const { root, id } = await interruptedImage(t);
+  const state = await simState({ root });
+  state.services['KerioMailServer']!.startFails = true;
+  await saveSimState(inImage(root, SIMULATED_STATE_PATH), withStateFolderSecured(state));
+  const run = await install(root, '--yes');
+  t.equal(run.code, 3, 'exit 3', { stderr: run.stderr });
+  t.match(run.json?.error?.message, /did not finish: it was interrupted or killed\. Restoring it was incomplete:\n {2}- /);
+  t.match(run.json?.error?.hint, `Fix the cause, then run: kerio-dcc rollback ${id} --force --yes --restart`);
+  const manifest = JSON.parse(await readFile(path.join(inImage(root, BACKUPS), id, 'manifest.json'), 'utf8'));
+  t.equal(manifest.status, 'restore-failed', 'the backup records that its restore failed');
+  t.equal((await readdir(inImage(root, BACKUPS))).length, 1, 'and the install did not go on to make a backup of its own');
+});
+
+/** recoverUnfinishedRun as on a terminal (no --yes): the administrator answers its question. */
+async function askedAtTerminal(root: string, answer: boolean): Promise<{ asked: [string, boolean][]; result: string | null; error: unknown }> {
+  const ctx = await buildContext({ name: 'install', values: { root, simulate: true }, positionals: [] });
+  const asked: [string, boolean][] = [];
+  ctx.ui.prompter = {
+    input: () => Promise.reject(new Error('recovery asks no text')),
+    confirm: (message, defaultValue) => (asked.push([message, defaultValue]), Promise.resolve(answer)),
+  };
+  Object.assign(ctx.ui, { info: () => undefined, warn: () => undefined, progress: null });
+  try {
+    return { asked, result: await recoverUnfinishedRun(ctx), error: null };
+  } catch (error) {
+    return { asked, result: null, error };
+  }
+}
+
+t.test('on a terminal the administrator is asked first (default yes): yes restores, no stops and changes nothing', async (t) => {
+  const question = /did not finish: it was interrupted or killed\. Restore the server from its backup now\?$/;
+  const yes = await interruptedImage(t);
+  const restored = await askedAtTerminal(yes.root, true);
+  t.equal(restored.error, null, 'no error', { error: restored.error });
+  t.match(restored.asked, [[question, true]], 'asked once, with yes as the default');
+  t.match(restored.result, 'It was restored from its backup before this run.');
+  t.same(await hashTree(yes.rules), yes.pristine, 'the rules folder is as before the interrupted install');
+
+  const no = await interruptedImage(t);
+  const before = await hashTree(no.root);
+  const declined = await askedAtTerminal(no.root, false);
+  t.equal(declined.asked.length, 1, 'asked once');
+  t.type(declined.error, PreconditionError, 'no stops the run');
+  t.match((declined.error as PreconditionError).hint, `Restore it with: kerio-dcc rollback ${no.id} --yes`);
+  t.same(await hashTree(no.root), before, 'and changes nothing');
 });
