@@ -13,7 +13,8 @@ import {
   showRules,
   type FirewallRule,
 } from '../src/windows/firewall.js';
-import { firewallRulesRequest } from '../src/windows/firewallPowershell.js';
+import { firewallRulesRequest, parseFirewallRules } from '../src/windows/firewallPowershell.js';
+import { describeDifferences, readProfiles } from '../src/windows/firewallRule.js';
 import { decodePowershell } from '../src/windows/powershell.js';
 import { systemTool } from '../src/windows/tools.js';
 import { FakeRunner, type FakeReply, type FakeRow } from './helpers/fakeRunner.js';
@@ -411,4 +412,153 @@ t.test('output PowerShell did not print as the script does falls back to netsh',
     runner.calls.map((c) => c.program),
     [psRow([OUT_NAME], {}).program, NETSH],
   );
+});
+
+// ------------------------------------------------- checks that mutation testing found untested
+
+t.test('every localized word netsh may print is read as what it means', async (t) => {
+  const out = dccFirewallRules(PREFIX)[0]!;
+  const words: Array<[keyof Pick<FirewallRule, 'enabled' | 'direction' | 'action'>, number, string, unknown]> = [
+    ['enabled', 1, 'Yes', true],
+    ['enabled', 1, 'Ja', true],
+    ['enabled', 1, 'Oui', true],
+    ['enabled', 1, 'No', false],
+    ['enabled', 1, 'Nein', false],
+    ['enabled', 1, 'Non', false],
+    ...(['In', 'Eingehend', 'Eingang', 'Entrée', 'Entrant'] as const).map((w) => ['direction', 2, w, 'in'] as const),
+    ...(['Out', 'Ausgehend', 'Ausgang', 'Sortie', 'Sortant'] as const).map((w) => ['direction', 2, w, 'out'] as const),
+    ...(['Allow', 'Zulassen', 'Autoriser'] as const).map((w) => ['action', 11, w, 'allow'] as const),
+    ...(['Block', 'Blockieren', 'Bloquer'] as const).map((w) => ['action', 11, w, 'block'] as const),
+    ...(['Bypass', 'Umgehen', 'Contourner'] as const).map((w) => ['action', 11, w, 'bypass'] as const),
+  ];
+  for (const [field, at, word, meaning] of words) {
+    const values = enValues(OUT_NAME, 'Out');
+    values[at] = word;
+    const [rule] = parseShowRuleOutput(showOutput([block(EN_LABELS, values)]));
+    t.same({ value: rule![field], unreadable: rule!.unreadable }, { value: meaning, unreadable: undefined }, `${field} "${word}"`);
+  }
+  const [german] = parseShowRuleOutput(
+    showOutput([
+      block(DE_LABELS, [OUT_NAME, 'Ja', 'Ausgehend', 'Domäne,Privat,Öffentlich', '', 'Beliebig', 'Beliebig', 'UDP', '1024-65535', '6277', 'Nein', 'Zulassen']),
+    ]),
+  );
+  t.ok(ruleMatches(german!, out), 'a German rule with every field known matches');
+});
+
+t.test('a rule block too short to read by position is reported, never guessed', async (t) => {
+  const short = block(EN_LABELS.slice(0, 6), enValues(OUT_NAME, 'Out').slice(0, 6));
+  const [rule] = parseShowRuleOutput(showOutput([short]));
+  t.equal(rule!.action, null, 'no action is read from a short block');
+  t.same(rule!.unreadable, ['the rule block has 5 lines, expected at least 8'], 'the block is reported as unreadable, and no field of it as a word');
+  const exact = [...enValues(OUT_NAME, 'Out').slice(0, 8), 'Allow'];
+  const [eight] = parseShowRuleOutput(showOutput([block([...EN_LABELS.slice(0, 8), 'Action:'], exact)]));
+  t.equal(eight!.action, 'allow', 'eight lines are enough: the last one is the action');
+  t.equal(eight!.unreadable, undefined);
+  const icmp = [OUT_NAME, 'Yes', 'Out', 'Domain,Private,Public', '', 'Any', 'Any', 'ICMPv4', 'Type    Code', 'Any     Any', 'No', 'Block'];
+  const rules = parseShowRuleOutput(showOutput([block(EN_LABELS, icmp), block(EN_LABELS, enValues(IN_NAME, 'In'))]));
+  t.equal(rules.length, 2, 'two blocks, two rules');
+  t.match(rules[0], { name: OUT_NAME, protocol: 'ICMPv4', localPort: '', remotePort: '', action: 'block' }, 'the first block ends before the next rule name');
+  t.same(rules[1], dccFirewallRules(PREFIX)[1], 'the second block is read whole');
+  const unknownProfiles = parseShowRuleOutput(showOutput([block(EN_LABELS, enValues(OUT_NAME, 'Out', { profiles: 'Dominio,Privado' }))]))[0]!;
+  t.same(unknownProfiles.unreadable, ['profiles "Dominio,Privado"']);
+  const noProfiles = parseShowRuleOutput(showOutput([block(EN_LABELS, enValues(OUT_NAME, 'Out', { profiles: '' }))]))[0]!;
+  t.equal(noProfiles.unreadable, undefined, 'an empty profile line is not an unreadable word');
+});
+
+t.test('rules saved before a run compare by their exact profiles (rollback puts back a one-profile rule)', async (t) => {
+  const saved = { ...dccFirewallRules(PREFIX)[0]!, profiles: 'Domain' };
+  t.notOk(ruleMatches({ ...saved, profiles: 'Public' }, saved), 'another single profile');
+  t.notOk(ruleMatches({ ...saved, profiles: 'Private,Public' }, { ...saved, profiles: 'Domain,Private' }), 'two profiles, one of them different');
+  t.ok(ruleMatches({ ...saved, profiles: 'Private,Domain' }, { ...saved, profiles: 'Domain,Private' }), 'the same two in another order');
+  t.ok(
+    ruleMatches({ ...saved, profiles: 'Dominio,Privado' }, { ...saved, profiles: 'Domain,Private' }),
+    'two unknown words against two profiles: cannot tell, not a difference',
+  );
+  t.notOk(ruleMatches({ ...saved, profiles: 'Dominio' }, { ...saved, profiles: 'Domain,Private' }), 'one unknown word against two profiles: a difference');
+  const all = dccFirewallRules(PREFIX)[0]!;
+  t.ok(ruleMatches({ ...all, profiles: 'Domain,Privado,Público' }, all), 'three words, some unknown, are all three profiles');
+  t.same([...(readProfiles(' Domain , Private ') ?? [])], ['domain', 'private'], 'spaces around the words are ignored');
+  t.same([...(readProfiles('') ?? ['null'])], [], 'no profile line is no profile');
+  t.equal(readProfiles('Domain,Privado'), null, 'one unknown word makes the list unknown');
+});
+
+t.test('the reasons name each difference as the plan shows it', async (t) => {
+  const wanted = dccFirewallRules(PREFIX)[0]!;
+  const actual: FirewallRule = { ...wanted, enabled: true, protocol: '', localPort: '', remotePort: '', profiles: 'Public' };
+  t.same(describeDifferences(actual, wanted), [
+    'protocol (none) (wanted UDP)',
+    'local port (none) (wanted 1024-65535)',
+    'remote port (none) (wanted 6277)',
+    'profiles Public (wanted Domain,Private,Public)',
+  ]);
+  t.same(describeDifferences({ ...wanted, enabled: true }, { ...wanted, enabled: false }), ['enabled (wanted disabled)']);
+  t.same(describeDifferences({ ...wanted, localPort: ' 1024 - 65535 ' }, wanted), [], 'spaces in a port range are not a difference');
+});
+
+t.test('a rule put back from a backup keeps what netsh can set, and leaves out what it cannot', async (t) => {
+  const base = dccFirewallRules(PREFIX)[0]!;
+  const args = (rule: FirewallRule) => addRuleRequest(target, rule).args.slice(2);
+  t.same(args({ ...base, protocol: 'Any', localPort: '', remotePort: '' }), [
+    'add',
+    'rule',
+    `name=${OUT_NAME}`,
+    'dir=out',
+    'action=allow',
+    'profile=any',
+    'enable=yes',
+  ]);
+  t.same(args({ ...base, protocol: '17', localPort: 'Any', remotePort: '53,6277-6280', profiles: 'Public,Domain', enabled: false, action: 'block' }), [
+    'add',
+    'rule',
+    `name=${OUT_NAME}`,
+    'dir=out',
+    'action=block',
+    'protocol=17',
+    'remoteport=53,6277-6280',
+    'profile=domain,public',
+    'enable=no',
+  ]);
+  t.same(
+    args({ ...base, protocol: 'TCP', localPort: 'RPC', remotePort: '6277,x' }),
+    ['add', 'rule', `name=${OUT_NAME}`, 'dir=out', 'action=allow', 'protocol=TCP', 'profile=any', 'enable=yes'],
+    'keywords and words are left out',
+  );
+  t.throws(() => addRuleRequest(target, { ...base, profiles: 'Dominio' }), /internal: cannot add a rule with profiles "Dominio"/);
+  t.throws(() => addRuleRequest(target, { ...base, profiles: '' }), /internal: cannot add a rule with profiles ""/);
+  for (const unknown of ['enabled', 'action'] as const) {
+    t.throws(() => addRuleRequest(target, { ...base, [unknown]: null }), FirewallError, `an unknown ${unknown} is refused`);
+  }
+  t.throws(
+    () => addRuleRequest(target, { ...base, action: null }),
+    { message: `Cannot create the firewall rule "${OUT_NAME}": its direction, action or state is not known` },
+    'without unreadable words, the message says only that',
+  );
+});
+
+t.test("PowerShell output that is not the script's is not believed (netsh is asked instead)", async (t) => {
+  const line = JSON.stringify({
+    name: OUT_NAME,
+    enabled: 'True',
+    direction: 'Outbound',
+    action: 'Allow',
+    profile: 'Any',
+    protocol: 'UDP',
+    localPort: '1024-65535',
+    remotePort: '6277',
+  });
+  t.same(parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${line}\r\n`, stderr: '' }), [dccFirewallRules(PREFIX)[0]]);
+  for (const odd of ['null', '"text"', '42', JSON.stringify({ enabled: 'True' }), JSON.stringify({ name: 7 })]) {
+    t.equal(parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${odd}\r\n`, stderr: '' }), null, odd);
+  }
+  const partly = JSON.parse(line);
+  const rule = parseFirewallRules({ exitCode: 0, timedOut: false, stdout: JSON.stringify({ ...partly, profile: 'Domain, Public' }) + '\n', stderr: '' })![0]!;
+  t.equal(rule.profiles, 'Domain,Public', 'a flags list is read as netsh would print it');
+  const unknown = parseFirewallRules({
+    exitCode: 0,
+    timedOut: false,
+    stdout: JSON.stringify({ ...partly, profile: 'Domain, Elsewhere', protocol: 'ICMPv4' }) + '\n',
+    stderr: '',
+  })![0]!;
+  t.same(unknown.unreadable, ['profiles "Domain, Elsewhere"']);
+  t.match(unknown, { localPort: '', remotePort: '' }, 'no ports for a protocol without them');
 });
