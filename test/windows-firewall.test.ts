@@ -562,3 +562,22 @@ t.test("PowerShell output that is not the script's is not believed (netsh is ask
   t.same(unknown.unreadable, ['profiles "Domain, Elsewhere"']);
   t.match(unknown, { localPort: '', remotePort: '' }, 'no ports for a protocol without them');
 });
+
+t.test('the plan says in full why each rule is added, kept or replaced', async (t) => {
+  const reasons = async (out: FakeReply, inbound: FakeReply) => {
+    const plans = await planFirewallRules(new FakeRunner([NO_NETSECURITY, showRow(OUT_NAME, out), showRow(IN_NAME, inbound)]), target, PREFIX);
+    return plans.map((p) => ({ reason: p.reason, notes: p.notes }));
+  };
+  t.same(await reasons(NO_RULES_EN, found(block(EN_LABELS, enValues(IN_NAME, 'In')))), [
+    { reason: `no rule named "${OUT_NAME}" exists`, notes: [] },
+    { reason: 'the rule exists as wanted', notes: [] },
+  ]);
+  const french = block(FR_LABELS, [IN_NAME, 'Oui', 'Actif', 'Domaine,Privé,Public', '', 'Tout', 'Tout', 'UDP', '1024-65535', '6277', 'Non', 'Autoriser']);
+  t.same(await reasons(found(block(EN_LABELS, enValues(OUT_NAME, 'Out', { remotePort: '53', action: 'Block' }))), found(french)), [
+    { reason: 'the existing rule differs: action block (wanted allow), remote port 53 (wanted 6277)', notes: [] },
+    {
+      reason: 'the rule exists; could not read direction "Actif" (localized netsh output), every readable field is as wanted',
+      notes: [`firewall rule "${IN_NAME}": could not read direction "Actif" (localized netsh output); treated as "cannot tell"`],
+    },
+  ]);
+});
