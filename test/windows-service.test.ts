@@ -242,3 +242,76 @@ t.test('elevation is decided by the exit code of net session alone', async (t) =
   t.equal(await isElevated(no, target), false);
   t.equal(no.calls[0]!.mutates, false);
 });
+
+// ------------------------------------------------- checks that mutation testing found untested
+
+t.test('an unquoted command line with spaces and no arguments, or without .exe, still gives the program', async (t) => {
+  t.equal(executableOfCommandLine('C:\\Program Files\\Kerio\\MailServer\\mailserver.exe'), 'C:\\Program Files\\Kerio\\MailServer\\mailserver.exe');
+  t.equal(executableOfCommandLine('C:\\svc\\run.cmd -service'), 'C:\\svc\\run.cmd');
+  t.equal(executableOfCommandLine('"" -service'), null, 'empty quotes name no program');
+  t.equal(executableOfCommandLine('   '), null);
+});
+
+t.test('sc qc without a program line or with an empty account gives null for them', async (t) => {
+  const stdout = qcOutput('x', '')
+    .split('\r\n')
+    .filter((l) => !l.includes('BINARY_PATH_NAME'))
+    .join('\r\n');
+  t.same(await queryServiceConfig(new FakeRunner([row('qc', { stdout })]), target, NAME), { name: NAME, binaryPath: null, startName: null });
+});
+
+t.test('every state has its name', async (t) => {
+  t.same([1, 2, 3, 4, 5, 6, 7].map(stateName), [
+    'STOPPED (1)',
+    'START_PENDING (2)',
+    'STOP_PENDING (3)',
+    'RUNNING (4)',
+    'CONTINUE_PENDING (5)',
+    'PAUSE_PENDING (6)',
+    'PAUSED (7)',
+  ]);
+});
+
+t.test('only a refusal for want of rights gets the elevation hint', async (t) => {
+  const runner = new FakeRunner([
+    row('stop', scError('ControlService', 1051, 'A stop control has been sent to a service that other running services are dependent on.')),
+  ]);
+  const error = (await restartService(runner, target, NAME, { timeoutMs: 1000, ...fakeClock() }).catch((e: unknown) => e)) as ServiceError;
+  t.equal(error.scExitCode, 1051);
+  t.equal(error.hint, undefined, 'no hint about elevation for another sc error');
+});
+
+t.test('a start that fails says how to start it by hand', async (t) => {
+  const runner = new FakeRunner([
+    row('stop', queryOutput(3)),
+    row('query', queryOutput(1)),
+    row('start', scError('StartService', 1053, 'The service did not respond.')),
+  ]);
+  const error = (await restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() }).catch((e: unknown) => e)) as ServiceError;
+  t.equal(error.hint, `Start it by hand (sc.exe start ${NAME}) and read the Windows event log for the reason.`);
+});
+
+t.test('a slow stop reports the seconds waited, and a timeout says the whole story', async (t) => {
+  const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', queryOutput(3))]);
+  const progress: Array<[number, number]> = [];
+  const error = (await restartService(runner, target, NAME, {
+    timeoutMs: 3_000,
+    pollMs: 1000,
+    ...fakeClock(),
+    onProgress: (s, state) => progress.push([s, state]),
+  }).catch((e: unknown) => e)) as ServiceError;
+  t.same(progress, [
+    [0, 3],
+    [1, 3],
+    [2, 3],
+  ]);
+  t.equal(error.message, `The service "${NAME}" is still STOP_PENDING (3) after 3 s; it did not stop within the 3 s allowed.`);
+  t.equal(error.hint, `Check the service with sc.exe query ${NAME} or services.msc; if it is only slow, allow it more time and run again.`);
+});
+
+t.test('without a sleep of its own, the wait really waits between polls', async (t) => {
+  const runner = new FakeRunner([row('stop', queryOutput(3)), row('query', [queryOutput(3), queryOutput(1), queryOutput(4)]), row('start', queryOutput(4))]);
+  const started = Date.now();
+  await restartService(runner, target, NAME, { timeoutMs: 10_000, pollMs: 150 });
+  t.ok(Date.now() - started >= 140, `one real poll interval passed (${Date.now() - started} ms)`);
+});
