@@ -41,3 +41,58 @@ t.test('the simulation refuses a script it does not model, loudly', async (t) =>
   t.equal(raw.exitCode, 1);
   t.match(raw.stderr, /without a kerio-dcc script/);
 });
+
+// ------------------------------------------------- checks that mutation testing found untested
+
+t.test('every script starts with the same preamble: stop at the first error, no progress bars, UTF-8 out', async (t) => {
+  t.equal(
+    scriptText({ kind: 'get-acl', params: { path: "C:\\it's" }, body: 'Get-Acl -LiteralPath $path' }),
+    [
+      '# kerio-dcc: get-acl',
+      "$path = 'C:\\it''s'",
+      '# kerio-dcc: body',
+      "$ErrorActionPreference = 'Stop'",
+      "$ProgressPreference = 'SilentlyContinue'",
+      '[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false',
+      'Get-Acl -LiteralPath $path',
+    ].join('\n'),
+  );
+  t.throws(() => scriptText({ kind: 'get-acl now', params: {}, body: '' }), /kind/, 'a kind is one word');
+});
+
+t.test('the request asks for UTF-8 output, and carries a time limit only when given one', async (t) => {
+  const script = { kind: 'x', params: {}, body: '' };
+  const plain = powershellRequest(target, script, { mutates: true });
+  t.equal(plain.output, 'utf8');
+  t.equal(plain.mutates, true);
+  t.notOk('timeoutMs' in plain, 'no time limit of its own');
+  t.equal(powershellRequest(target, script, { mutates: false, timeoutMs: 5000 }).timeoutMs, 5000);
+});
+
+t.test('only Windows itself, run from 32-bit Node, is reached through Sysnative', async (t) => {
+  t.equal(powershellPath(new Target({ root: null, systemRoot: 'C:\\Windows' })), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe');
+  t.equal(
+    powershellPath(new Target({ root: '/tmp/image', wow64Process: true })),
+    'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe',
+    'an image has no WOW64 redirection',
+  );
+});
+
+t.test('a script that kerio-dcc did not build, or that was altered, does not decode', async (t) => {
+  const encode = (text: string) => ['-EncodedCommand', Buffer.from(text, 'utf16le').toString('base64')];
+  t.same(
+    decodePowershell(encode("# kerio-dcc: get-acl\n$path = 'C:\\x'\n# kerio-dcc: body\nGet-Acl")),
+    { kind: 'get-acl', params: { path: 'C:\\x' }, text: "# kerio-dcc: get-acl\n$path = 'C:\\x'\n# kerio-dcc: body\nGet-Acl" },
+    'the encoded script may come first',
+  );
+  for (const text of [
+    'Get-Date',
+    '# kerio-dcc: get-acl extra\n# kerio-dcc: body',
+    "# kerio-dcc: get-acl\n$path = 'C:\\x'; Remove-Item C:\\\n# kerio-dcc: body",
+    '# kerio-dcc: get-acl\nRemove-Item C:\\\n# kerio-dcc: body',
+    "# kerio-dcc: get-acl\n$path = 'C:\\x'",
+  ]) {
+    t.equal(decodePowershell(encode(text)), null, JSON.stringify(text));
+  }
+  t.equal(decodePowershell(['-NoProfile']), null, 'no -EncodedCommand at all');
+});
