@@ -581,3 +581,30 @@ t.test('the plan says in full why each rule is added, kept or replaced', async (
     },
   ]);
 });
+
+t.test('what a short block does not hold is empty, and its words are not reported one by one', async (t) => {
+  const [rule] = parseShowRuleOutput(showOutput([block(EN_LABELS.slice(0, 3), [OUT_NAME, 'Actif', 'Out'])]));
+  t.same(rule, {
+    name: OUT_NAME,
+    enabled: null,
+    direction: 'out',
+    profiles: '',
+    protocol: '',
+    localPort: '',
+    remotePort: '',
+    action: null,
+    unreadable: ['the rule block has 2 lines, expected at least 8'],
+  });
+});
+
+t.test('a rule on more profiles than the one saved is a difference too', async (t) => {
+  const saved = { ...dccFirewallRules(PREFIX)[0]!, profiles: 'Domain,Private' };
+  t.notOk(ruleMatches({ ...saved, profiles: 'Domain,Private,Public' }, saved));
+});
+
+t.test('PowerShell lines ending in LF alone are read one rule per line', async (t) => {
+  const line = (name: string, direction: string) =>
+    JSON.stringify({ name, enabled: 'True', direction, action: 'Allow', profile: 'Any', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277' });
+  const rules = parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${line(OUT_NAME, 'Outbound')}\n${line(IN_NAME, 'Inbound')}\n`, stderr: '' });
+  t.same(rules, dccFirewallRules(PREFIX));
+});
