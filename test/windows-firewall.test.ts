@@ -536,29 +536,14 @@ t.test('a rule put back from a backup keeps what netsh can set, and leaves out w
 });
 
 t.test("PowerShell output that is not the script's is not believed (netsh is asked instead)", async (t) => {
-  const line = JSON.stringify({
-    name: OUT_NAME,
-    enabled: 'True',
-    direction: 'Outbound',
-    action: 'Allow',
-    profile: 'Any',
-    protocol: 'UDP',
-    localPort: '1024-65535',
-    remotePort: '6277',
-  });
-  t.same(parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${line}\r\n`, stderr: '' }), [dccFirewallRules(PREFIX)[0]]);
+  const parsed = (stdout: string) => parseFirewallRules({ exitCode: 0, timedOut: false, stdout, stderr: '' });
+  t.same(parsed(`${psLine(OUT_NAME, 'Outbound')}\r\n`), [dccFirewallRules(PREFIX)[0]]);
+  t.same(parsed(`${psLine(OUT_NAME, 'Outbound')}\n${psLine(IN_NAME, 'Inbound')}\n`), dccFirewallRules(PREFIX), 'lines ending in LF alone, one rule each');
   for (const odd of ['null', '"text"', '42', JSON.stringify({ enabled: 'True' }), JSON.stringify({ name: 7 })]) {
-    t.equal(parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${odd}\r\n`, stderr: '' }), null, odd);
+    t.equal(parsed(`${odd}\r\n`), null, odd);
   }
-  const partly = JSON.parse(line);
-  const rule = parseFirewallRules({ exitCode: 0, timedOut: false, stdout: JSON.stringify({ ...partly, profile: 'Domain, Public' }) + '\n', stderr: '' })![0]!;
-  t.equal(rule.profiles, 'Domain,Public', 'a flags list is read as netsh would print it');
-  const unknown = parseFirewallRules({
-    exitCode: 0,
-    timedOut: false,
-    stdout: JSON.stringify({ ...partly, profile: 'Domain, Elsewhere', protocol: 'ICMPv4' }) + '\n',
-    stderr: '',
-  })![0]!;
+  t.equal(parsed(psLine(OUT_NAME, 'Outbound', { profile: 'Domain, Public' }))![0]!.profiles, 'Domain,Public', 'a flags list is read as netsh would print it');
+  const unknown = parsed(psLine(OUT_NAME, 'Outbound', { profile: 'Domain, Elsewhere', protocol: 'ICMPv4' }))![0]!;
   t.same(unknown.unreadable, ['profiles "Domain, Elsewhere"']);
   t.match(unknown, { localPort: '', remotePort: '' }, 'no ports for a protocol without them');
 });
@@ -600,11 +585,4 @@ t.test('what a short block does not hold is empty, and its words are not reporte
 t.test('a rule on more profiles than the one saved is a difference too', async (t) => {
   const saved = { ...dccFirewallRules(PREFIX)[0]!, profiles: 'Domain,Private' };
   t.notOk(ruleMatches({ ...saved, profiles: 'Domain,Private,Public' }, saved));
-});
-
-t.test('PowerShell lines ending in LF alone are read one rule per line', async (t) => {
-  const line = (name: string, direction: string) =>
-    JSON.stringify({ name, enabled: 'True', direction, action: 'Allow', profile: 'Any', protocol: 'UDP', localPort: '1024-65535', remotePort: '6277' });
-  const rules = parseFirewallRules({ exitCode: 0, timedOut: false, stdout: `${line(OUT_NAME, 'Outbound')}\n${line(IN_NAME, 'Inbound')}\n`, stderr: '' });
-  t.same(rules, dccFirewallRules(PREFIX));
 });

@@ -10,6 +10,10 @@ t.test('PowerShell is called by absolute path, and 32-bit Node on 64-bit Windows
   t.equal(powershellPath(target), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe');
   const wow = new Target({ root: null, wow64Process: true, systemRoot: 'C:\\Windows' });
   t.equal(powershellPath(wow), 'C:\\Windows\\Sysnative\\WindowsPowerShell\\v1.0\\powershell.exe');
+  const windows = new Target({ root: null, systemRoot: 'C:\\Windows' });
+  t.equal(powershellPath(windows), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', '64-bit Node on Windows');
+  const imageWow = new Target({ root: '/tmp/image', wow64Process: true });
+  t.equal(powershellPath(imageWow), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe', 'an image has no WOW64 redirection');
 });
 
 t.test('a script travels base64-encoded, so no command-line parser ever sees a path', async (t) => {
@@ -67,15 +71,6 @@ t.test('the request asks for UTF-8 output, and carries a time limit only when gi
   t.equal(plain.mutates, true);
   t.notOk('timeoutMs' in plain, 'no time limit of its own');
   t.equal(powershellRequest(target, script, { mutates: false, timeoutMs: 5000 }).timeoutMs, 5000);
-});
-
-t.test('only Windows itself, run from 32-bit Node, is reached through Sysnative', async (t) => {
-  t.equal(powershellPath(new Target({ root: null, systemRoot: 'C:\\Windows' })), 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe');
-  t.equal(
-    powershellPath(new Target({ root: '/tmp/image', wow64Process: true })),
-    'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe',
-    'an image has no WOW64 redirection',
-  );
 });
 
 t.test('a script that kerio-dcc did not build, or that was altered, does not decode', async (t) => {

@@ -94,8 +94,16 @@ t.test('the state is the number after STATE, not the word', async (t) => {
 });
 
 t.test('stateName shows the name administrators know with the number', async (t) => {
-  t.equal(stateName(ServiceState.stopPending), 'STOP_PENDING (3)');
-  t.equal(stateName(ServiceState.running), 'RUNNING (4)');
+  t.same([1, 2, 3, 4, 5, 6, 7].map(stateName), [
+    'STOPPED (1)',
+    'START_PENDING (2)',
+    'STOP_PENDING (3)',
+    'RUNNING (4)',
+    'CONTINUE_PENDING (5)',
+    'PAUSE_PENDING (6)',
+    'PAUSED (7)',
+  ]);
+  t.equal(stateName(ServiceState.running), 'RUNNING (4)', 'the numbers are the ServiceState values');
   t.equal(stateName(9), 'UNKNOWN_STATE (9)');
 });
 
@@ -195,6 +203,7 @@ t.test('a start that sc refuses names its exit code', async (t) => {
   t.type(error, ServiceError);
   t.equal(error.scExitCode, 1053);
   t.match(error.message, /did not start again: sc\.exe start failed with exit code 1053/);
+  t.equal(error.hint, `Start it by hand (sc.exe start ${NAME}) and read the Windows event log for the reason.`);
 });
 
 t.test('a service that stops again while starting is reported with its exit code', async (t) => {
@@ -260,18 +269,6 @@ t.test('sc qc without a program line or with an empty account gives null for the
   t.same(await queryServiceConfig(new FakeRunner([row('qc', { stdout })]), target, NAME), { name: NAME, binaryPath: null, startName: null });
 });
 
-t.test('every state has its name', async (t) => {
-  t.same([1, 2, 3, 4, 5, 6, 7].map(stateName), [
-    'STOPPED (1)',
-    'START_PENDING (2)',
-    'STOP_PENDING (3)',
-    'RUNNING (4)',
-    'CONTINUE_PENDING (5)',
-    'PAUSE_PENDING (6)',
-    'PAUSED (7)',
-  ]);
-});
-
 t.test('only a refusal for want of rights gets the elevation hint', async (t) => {
   const runner = new FakeRunner([
     row('stop', scError('ControlService', 1051, 'A stop control has been sent to a service that other running services are dependent on.')),
@@ -279,16 +276,6 @@ t.test('only a refusal for want of rights gets the elevation hint', async (t) =>
   const error = (await restartService(runner, target, NAME, { timeoutMs: 1000, ...fakeClock() }).catch((e: unknown) => e)) as ServiceError;
   t.equal(error.scExitCode, 1051);
   t.equal(error.hint, undefined, 'no hint about elevation for another sc error');
-});
-
-t.test('a start that fails says how to start it by hand', async (t) => {
-  const runner = new FakeRunner([
-    row('stop', queryOutput(3)),
-    row('query', queryOutput(1)),
-    row('start', scError('StartService', 1053, 'The service did not respond.')),
-  ]);
-  const error = (await restartService(runner, target, NAME, { timeoutMs: 10_000, ...fakeClock() }).catch((e: unknown) => e)) as ServiceError;
-  t.equal(error.hint, `Start it by hand (sc.exe start ${NAME}) and read the Windows event log for the reason.`);
 });
 
 t.test('a slow stop reports the seconds waited, and a timeout says the whole story', async (t) => {

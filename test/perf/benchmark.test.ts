@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import t, { type Test as Tap } from 'tap';
 // @ts-expect-error: the benchmark's generator is plain JavaScript, without types
 import { addGeneratedRules } from '../../bench/generateRules.mjs';
-import { PROJECT, makeImage, rulesHost, runCli, runNode, succeeded, tempDir } from '../helpers/cli.js';
+import { BIN, PROJECT, makeImage, rulesHost, runNode, succeeded, tempDir, type CliResult } from '../helpers/cli.js';
 
 t.test('npm run bench prints its table, with every command beside its baseline', async (t) => {
   const dir = await tempDir(t);
@@ -29,22 +29,26 @@ t.test('npm run bench prints its table, with every command beside its baseline',
 
 const RECORD_USAGE = pathToFileURL(path.join(PROJECT, 'bench', 'recordUsage.mjs')).href;
 
-/** Runs the CLI and returns its peak memory (RSS) in MB, as the process itself saw it. */
-async function peakMb(t: Tap, args: string[]): Promise<number> {
+/** Runs a Node script with the usage probe and returns its peak memory (RSS) in MB, as the process itself saw it. */
+async function probedPeakMb(t: Tap, script: string, args: string[]): Promise<{ result: CliResult; mb: number }> {
   const file = path.join(await tempDir(t), 'usage');
-  const result = await runCli(args, { env: { NODE_OPTIONS: `--import=${RECORD_USAGE}`, BENCH_USAGE_FILE: file } });
+  const result = await runNode(script, args, { env: { NODE_OPTIONS: `--import=${RECORD_USAGE}`, BENCH_USAGE_FILE: file } });
+  return { result, mb: Number((await readFile(file, 'utf8')).split(' ')[0]) / 1024 };
+}
+
+/** Runs the CLI and returns its peak memory in MB. */
+async function peakMb(t: Tap, args: string[]): Promise<number> {
+  const { result, mb } = await probedPeakMb(t, BIN, args);
   succeeded(t, result, args[0]!);
-  return Number((await readFile(file, 'utf8')).split(' ')[0]) / 1024;
+  return mb;
 }
 
 t.test('the peak memory probe reports the process it runs in, not the one that started it', async (t) => {
   // Linux keeps a parent's peak RSS in its child's getrusage maxrss across fork and exec: this
   // test process, made large on purpose, must not show up in a `node -e 0` it starts.
   const ballast = Buffer.alloc(300 * 1024 * 1024, 1);
-  const file = path.join(await tempDir(t), 'usage');
-  const result = await runNode('-e', ['0'], { env: { NODE_OPTIONS: `--import=${RECORD_USAGE}`, BENCH_USAGE_FILE: file } });
+  const { result, mb } = await probedPeakMb(t, '-e', ['0']);
   t.equal(result.code, 0, 'node -e 0 ran', { stderr: result.stderr });
-  const mb = Number((await readFile(file, 'utf8')).split(' ')[0]) / 1024;
   t.ok(mb < 150, `node -e 0 peaked at ${mb.toFixed(1)} MB, started by a process of ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MB`);
   t.equal(ballast[ballast.length - 1], 1, 'the ballast was held while the child ran');
 });
