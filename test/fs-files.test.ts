@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { copyAndHashFile, fileContains, readsBackAs, sha256File, walk } from '../src/fs/files.js';
+import { copyAndHashFile, fileContains, kindOf, readIfExists, readsBackAs, sha256, sha256File, sha256IfExists, sizeOf, walk } from '../src/fs/files.js';
 import { eachInSlices } from '../src/fs/slices.js';
-import { AtomicFile } from '../src/fs/atomicWrite.js';
+import { AtomicFile, LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { tempDir } from './helpers/cli.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
@@ -133,4 +134,194 @@ t.test('a file whose rename fails is left as it was, with no temp file', async (
   await t.rejects(file.commit(), { code: /^(EISDIR|ENOTEMPTY|EPERM|EEXIST)$/ }, 'renaming over a folder that holds something fails');
   t.same((await readdir(dir)).sort(), ['is-a-folder'], 'the temp file is gone');
   t.same(await readdir(target), ['inside'], 'and the folder is as it was');
+});
+
+/** Descriptors this process holds on files in `dir` (Linux: /proc), to prove a handle was closed. */
+async function handlesIn(dir: string): Promise<number> {
+  let n = 0;
+  for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')).startsWith(dir + path.sep)) n++;
+  return n;
+}
+const onLinux = { skip: process.platform !== 'linux' && 'counts open handles in /proc' };
+
+/** An error as Windows gives it while antivirus holds the file, or any other. */
+const failure = (code?: string) => Object.assign(new Error(`failed${code ? ` (${code})` : ''}`), code ? { code } : {});
+
+t.test('a locked file is retried with a growing wait, for a bounded time; any other error stops at once', async (t) => {
+  for (const code of ['EPERM', 'EBUSY', 'EACCES']) {
+    const waits: number[] = [];
+    let calls = 0;
+    const result = await retryWhileLocked(
+      'C:\\x',
+      async () => {
+        if (++calls <= 2) throw failure(code);
+        return 'done';
+      },
+      { sleep: async (ms) => void waits.push(ms) },
+    );
+    t.same([result, waits], ['done', [50, 100]], `${code}: retried after 50 and 100 ms, then it worked`);
+  }
+  const waits: number[] = [];
+  await t.rejects(
+    retryWhileLocked('/host/local.cf', () => Promise.reject(failure('EBUSY')), { budgetMs: 5000, sleep: async (ms) => void waits.push(ms) }),
+    new LockedFileError('/host/local.cf', 'EBUSY'),
+    'a file still locked after the budget fails with LockedFileError',
+  );
+  t.same(waits, [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000], 'the wait doubles up to 1 s, until 5 s have been waited');
+  t.equal(
+    new LockedFileError('/host/local.cf', 'EBUSY').message,
+    '/host/local.cf stayed locked (EBUSY) while replacing it; another program (antivirus, an indexer, Kerio) holds it open',
+    'and says which file and why',
+  );
+  const byDefault: number[] = [];
+  await t.rejects(
+    retryWhileLocked('x', () => Promise.reject(failure('EPERM')), { sleep: async (ms) => void byDefault.push(ms) }),
+    LockedFileError,
+  );
+  t.equal(
+    byDefault.reduce((a, b) => a + b, 0),
+    10_550,
+    'by default it gives up after 10 s of waiting',
+  );
+  for (const code of ['ENOENT', undefined]) {
+    let slept = false;
+    await t.rejects(
+      retryWhileLocked('x', () => Promise.reject(failure(code)), { sleep: async () => void (slept = true) }),
+      { message: failure(code).message },
+      `${code ?? 'an error without a code'}: thrown at once`,
+    );
+    t.equal(slept, false, `${code ?? 'no code'}: without waiting`);
+  }
+  const started = Date.now();
+  await t.rejects(
+    retryWhileLocked('x', () => Promise.reject(failure('EBUSY')), { budgetMs: 60 }),
+    LockedFileError,
+  );
+  t.ok(Date.now() - started >= 140, 'the waits are real time when no sleep is given (50 + 100 ms)');
+});
+
+t.test('the temp file of a replacement is named so that it is recognised as a leftover, and nothing else is', async (t) => {
+  for (const name of ['.local.cf.kerio-dcc-0123abcd.tmp', '.ab.kerio-dcc-ffffffff.tmp', '.v310.pre.kerio-dcc-00000000.tmp'])
+    t.ok(isLeftoverTemp(name), `${name} is one`);
+  for (const name of [
+    'local.cf.kerio-dcc-0123abcd.tmp',
+    '..kerio-dcc-0123abcd.tmp',
+    '.x.kerio-dcc-0123abc.tmp',
+    '.x.kerio-dcc-0123ABCD.tmp',
+    '.x.kerio-dcc-0123abcd.tmp.bak',
+    'x.tmp',
+    '.x.kerio-dcc-0123abcdx.tmp',
+  ])
+    t.notOk(isLeftoverTemp(name), `${name} is not`);
+  const dir = await tempDir(t);
+  const file = AtomicFile.create(path.join(dir, 'local.cf'));
+  file.write('x');
+  const names = await readdir(dir);
+  t.match(names, [/^\.local\.cf\.kerio-dcc-[0-9a-f]{8}\.tmp$/], 'a write in progress is a hidden temp file beside its target');
+  t.ok(isLeftoverTemp(names[0]!), 'which is recognised as a leftover');
+  file.discard();
+});
+
+t.test('a file is replaced atomically with exactly its new bytes', async (t) => {
+  const dir = await tempDir(t);
+  const target = path.join(dir, 'local.cf');
+  for (const content of [Buffer.from('score DCC_CHECK 0\r\n'), Buffer.alloc(200_000, 'é'), Buffer.alloc(0)]) {
+    await writeFile(target, 'old\n');
+    await atomicWrite(target, content);
+    t.same(await readFile(target), content, `${content.length} bytes: the file holds them`);
+    t.same(await readdir(dir), ['local.cf'], `${content.length} bytes: no temp file is left`);
+  }
+});
+
+/**
+ * Runs `scenario` once to number its fault points (fault.ts), then again with an I/O error at
+ * the first point whose label matches: the in-process form of the fault-injection suite.
+ */
+async function failingAt<T>(t: Parameters<Parameters<typeof t.test>[0]>[0], label: RegExp, scenario: () => Promise<T>): Promise<T> {
+  const log = path.join(await tempDir(t), 'points');
+  const env = process.env;
+  env['KERIO_DCC_FAULT'] = 'count';
+  env['KERIO_DCC_FAULT_LOG'] = log;
+  try {
+    await scenario();
+    const points = (await readFile(log, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => ({ n: Number(l.split('\t')[0]), label: l.split('\t')[1]! }));
+    const at = points.find((p) => label.test(p.label));
+    if (!at) throw new Error(`no fault point matches ${label}: ${points.map((p) => p.label).join(', ')}`);
+    // The numbering goes on from the counting run: the point comes as many points later again.
+    env['KERIO_DCC_FAULT'] = `${points.at(-1)!.n + at.n - points[0]!.n + 1}:throw`;
+    return await scenario();
+  } finally {
+    delete env['KERIO_DCC_FAULT'];
+    delete env['KERIO_DCC_FAULT_LOG'];
+  }
+}
+
+t.test('a replacement that fails at any step leaves the file as it was, with no temp file and no open handle', onLinux, async (t) => {
+  const dir = await tempDir(t);
+  const target = path.join(dir, 'local.cf');
+  const content = Buffer.alloc(100_000, 'n');
+  for (const step of ['temp create', 'temp write', 'fsync', 'rename']) {
+    const label = new RegExp(`^${step} ${target.replace(/[\\.]/g, '\\$&')}$`);
+    await t.rejects(
+      failingAt(t, label, async () => {
+        await writeFile(target, 'old\n');
+        await atomicWrite(target, content);
+      }),
+      { code: 'EIO', message: /^injected fault at point \d+ \(/ },
+      `a fault at ${step} fails the write`,
+    );
+    t.equal(await readFile(target, 'utf8'), 'old\n', `${step}: the file is as it was`);
+    t.same(await readdir(dir), ['local.cf'], `${step}: no temp file is left`);
+    t.equal(await handlesIn(dir), 0, `${step}: no handle is left open`);
+  }
+});
+
+t.test('the helpers that read files close what they open and tell a missing file from a failure', onLinux, async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'v310.pre');
+  const bytes = Buffer.from('loadplugin Mail::SpamAssassin::Plugin::DCC\r\n'.repeat(9000));
+  await writeFile(file, bytes);
+  const expected = createHash('sha256').update(bytes).digest('hex');
+  t.equal(sha256(bytes), expected, 'sha256 of bytes');
+  t.equal(sha256File(file), expected, 'sha256 of a file larger than the shared buffer');
+  t.equal(sha256IfExists(file), expected, 'and when it may be missing');
+  t.same(await readIfExists(file), bytes, 'the bytes of a file');
+  t.equal(await sizeOf(file), bytes.length, 'its size');
+  t.equal(await handlesIn(dir), 0, 'no handle is left open');
+
+  await mkdir(path.join(dir, 'folder'));
+  await symlink(file, path.join(dir, 'link'));
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  const kinds: [string, string | null][] = [
+    ['v310.pre', 'file'],
+    ['folder', 'dir'],
+    ['link', 'link'],
+    ['fifo', 'other'],
+    ['missing', null],
+    ['v310.pre/below-a-file', null],
+  ];
+  for (const [name, kind] of kinds) t.equal(await kindOf(path.join(dir, name)), kind, `${name} is ${kind}`);
+  for (const name of ['missing', 'v310.pre/below-a-file']) {
+    t.equal(sha256IfExists(path.join(dir, name)), null, `${name}: no hash`);
+    t.equal(await readIfExists(path.join(dir, name)), null, `${name}: no bytes`);
+  }
+  t.equal(await sizeOf(path.join(dir, 'missing')), null, 'a missing file has no size');
+  const tooLong = path.join(dir, 'x'.repeat(300));
+  for (const [what, read] of [
+    ['kindOf', () => kindOf(tooLong)],
+    ['readIfExists', () => readIfExists(tooLong)],
+    ['sha256IfExists', async () => sha256IfExists(tooLong)],
+    ['sizeOf', () => sizeOf(tooLong)],
+  ] as const)
+    await t.rejects(read(), { code: 'ENAMETOOLONG' }, `${what}: a path that cannot be read is an error, not a missing file`);
+  t.throws(() => sha256IfExists(path.join(dir, 'folder')), { code: 'EISDIR' }, 'a folder is not a missing file');
+  t.equal(await handlesIn(dir), 0, 'still no handle open');
+
+  const dropped = AtomicFile.create(path.join(dir, 'local.cf'));
+  dropped.write('half');
+  dropped.discard();
+  t.equal(await handlesIn(dir), 0, 'a discarded replacement closes its temp file');
 });
