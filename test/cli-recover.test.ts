@@ -23,17 +23,25 @@ async function interruptedImage(t: Test): Promise<{ root: string; id: string; ru
   const pristine = await hashTree(rulesHost(img));
   const first = await install(img.root, '--yes');
   t.equal(first.code, 0, 'install', { stderr: first.stderr });
-  const backups = inImage(img.root, BACKUPS);
-  const [id] = await readdir(backups);
-  const manifestPath = path.join(backups, id!, 'manifest.json');
+  return { root: img.root, id: await interruptNewest(img.root), rules: rulesHost(img), pristine };
+}
+
+/** Makes the newest backup look as a killed run leaves it (manifest applying, last step unfinished): its id. */
+async function interruptNewest(root: string): Promise<string> {
+  const backups = inImage(root, BACKUPS);
+  const id = (await readdir(backups))
+    .filter((n) => /^\d{8}T/.test(n))
+    .sort()
+    .pop()!;
+  const manifestPath = path.join(backups, id, 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
   manifest.status = 'applying';
   manifest.finishedAt = null;
   await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
-  const journalPath = path.join(backups, id!, 'journal.jsonl');
+  const journalPath = path.join(backups, id, 'journal.jsonl');
   const journal = (await readFile(journalPath, 'utf8')).trimEnd().split('\n');
   await writeFile(journalPath, journal.slice(0, -1).join('\n') + '\n');
-  return { root: img.root, id: id!, rules: rulesHost(img), pristine };
+  return id;
 }
 
 t.test('a dry run says the interrupted run would be restored first, and changes nothing', async (t) => {
@@ -127,4 +135,37 @@ t.test('on a terminal the administrator is asked first (default yes): yes restor
   t.type(declined.error, PreconditionError, 'no stops the run');
   t.match((declined.error as PreconditionError).hint, `Restore it with: kerio-dcc rollback ${no.id} --yes`);
   t.same(await hashTree(no.root), before, 'and changes nothing');
+});
+
+t.test('an interrupted backups --secure is not undone: install stops (exit 3) with the command that finishes it, and changes nothing', async (t) => {
+  const img = await makeImage(t);
+  t.equal((await install(img.root, '--yes')).code, 0, 'install');
+  // As the previous version left it: a state folder nobody made safe.
+  const state = await simState(img);
+  delete state.acls;
+  await saveSimState(inImage(img.root, SIMULATED_STATE_PATH), state);
+  const secure = (...extra: string[]) => runCli(['backups', '--secure', '--root', img.root, '--simulate', '--json', ...extra]);
+  const secured = await secure('--yes');
+  t.equal(secured.code, 0, 'backups --secure', { stderr: secured.stderr });
+  const id = await interruptNewest(img.root);
+  t.equal(
+    JSON.parse(await readFile(path.join(inImage(img.root, BACKUPS), id, 'manifest.json'), 'utf8')).command,
+    'secure',
+    'the interrupted run is the securing',
+  );
+
+  const before = await hashTree(img.root);
+  const run = await install(img.root, '--yes');
+  t.equal(run.code, 3, 'exit 3', { stderr: run.stderr });
+  t.match(
+    run.json?.error?.message,
+    new RegExp(`^An earlier kerio-dcc backups --secure \\(backup ${id}, started [^)]+\\) did not finish: it was interrupted or killed\\.$`),
+  );
+  t.match(run.json?.error?.hint, /^Finish it with: kerio-dcc backups --secure --yes .*Nothing was changed\.$/);
+  t.same(await hashTree(img.root), before, 'nothing changed: the folder was not made unsafe again');
+
+  t.equal((await secure('--yes')).code, 0, 'backups --secure --yes finishes it');
+  const again = await install(img.root, '--yes');
+  t.equal(again.code, 0, 'then install runs', { stderr: again.stderr });
+  t.notMatch(again.stdout + again.stderr, 'did not finish', 'with no interrupted run left');
 });
