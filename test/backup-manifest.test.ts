@@ -320,6 +320,11 @@ t.test('a manifest that misstates anything a restore relies on is refused, namin
     ['a permissions entry with a relative path', (m) => (m.acls[0].path = 'ProgramData\\kerio-dcc'), /a permissions entry has no valid path or SDDL/],
     ['a permissions entry without the SDDL before', (m) => (m.acls[0].before = 1), /a permissions entry has no valid path or SDDL/],
     ['a permissions entry without the SDDL after', (m) => delete m.acls[0].after, /a permissions entry has no valid path or SDDL/],
+    [
+      'a second permissions entry with a relative path',
+      (m) => m.acls.push({ ...m.acls[0], path: 'kerio-dcc' }),
+      /a permissions entry has no valid path or SDDL/,
+    ],
     ['no file count', (m) => delete m.fileCount, notOurs],
     ['a file size total that is not a number', (m) => (m.fileBytes = '26'), notOurs],
     ['one file too many counted', (m) => m.fileCount++, /cannot be trusted: files\.jsonl does not hold the 4 file\(s\) that manifest\.json counts\.$/],
@@ -484,6 +489,7 @@ t.test('a manifest may name only the rules folder, the .spamassassin folders, th
   const made = (...dirs: string[]): Manifest['created'] => dirs.map((p) => ({ type: 'dir', path: p }));
   await t.resolves(check([], made(`${profile}\\.spamassassin\\`, profile, 'C:\\Windows\\System32\\config')), 'the folders made on the way to a profile folder');
   await t.resolves(check([], made('C:\\Program Files\\DCC', 'C:\\ProgramData')), 'the folders made on the way to the DCC client folders');
+  await t.resolves(check([], made(`${rules}\\new folder\\`)), 'a folder made in the rules folder, written with a trailing backslash');
   for (const [what, created] of [
     ['a folder made beside them', made(`${profile}\\.spamassassin`, 'C:\\Temp\\junk')],
     ['a folder above a profile folder that was not made', made(profile)],
