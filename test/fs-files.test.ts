@@ -75,8 +75,23 @@ t.test('a folder walk reports files below every subfolder, and links without fol
   await mkdir(path.join(dir, 'outside'));
   await writeFile(path.join(dir, 'outside', 'secret'), 's');
   await symlink(path.join(dir, 'outside'), path.join(dir, 'b', 'link'));
+  execFileSync('mkfifo', [path.join(dir, 'b', 'fifo')]);
   const seen = [...walk(path.join(dir, 'b'))].map((e) => `${e.relative.split(path.sep).join('/')}:${e.kind}`).sort();
-  t.same(seen, ['b.cf:file', 'c/c.cf:file', 'link:link']);
+  t.same(seen, ['b.cf:file', 'c/c.cf:file', 'fifo:other', 'link:link']);
+  if (process.platform === 'linux') t.equal(await handlesIn(dir), 0, 'no folder handle is left open');
+});
+
+t.test('subfolders are walked in name order, so every run backs up in the same order', async (t) => {
+  const dir = await tempDir(t);
+  const names = Array.from({ length: 30 }, (_, i) => `sub ${String.fromCharCode(122 - i)}${i}`);
+  for (const name of names) {
+    await mkdir(path.join(dir, name));
+    await writeFile(path.join(dir, name, 'x.cf'), name);
+  }
+  t.same(
+    [...walk(dir)].map((e) => path.dirname(e.relative)),
+    [...names].sort(),
+  );
 });
 
 t.test('a copy is checked by reading it back: a copy that differs from the hashed bytes, or is short, does not pass', async (t) => {
@@ -168,6 +183,12 @@ t.test('a locked file is retried with a growing wait, for a bounded time; any ot
     'a file still locked after the budget fails with LockedFileError',
   );
   t.same(waits, [50, 100, 200, 400, 800, 1000, 1000, 1000, 1000], 'the wait doubles up to 1 s, until 5 s have been waited');
+  const exactly: number[] = [];
+  await t.rejects(
+    retryWhileLocked('x', () => Promise.reject(failure('EBUSY')), { budgetMs: 150, sleep: async (ms) => void exactly.push(ms) }),
+    LockedFileError,
+  );
+  t.same(exactly, [50, 100], 'a budget waited exactly is used up');
   t.equal(
     new LockedFileError('/host/local.cf', 'EBUSY').message,
     '/host/local.cf stayed locked (EBUSY) while replacing it; another program (antivirus, an indexer, Kerio) holds it open',
