@@ -14,6 +14,7 @@ import {
 import { backupCopyPath, checkManifestPaths, type Manifest, type ManifestFile, type ManifestHead, type ManifestTail } from '../src/store/manifest.js';
 import { ANSWERS_COPY, WATCH_FOLDER } from '../src/trust/watchFiles.js';
 import { PROJECT, tempDir } from './helpers/cli.js';
+import { failingAt } from './helpers/faults.js';
 
 /** A manifest with its file list as a plain array, as a test builds and compares it. */
 type Plain = Omit<Manifest, 'files'> & { files: ManifestFile[] };
@@ -507,4 +508,42 @@ t.test('a manifest may name only the rules folder, the .spamassassin folders, th
     },
     'a backup of another rules folder is refused',
   );
+});
+
+t.test('a backup that fails while it is started, put in place or cleared leaves no half-made backup', async (t) => {
+  const root = await tempDir(t);
+  let runs = 0;
+  let base = '';
+  const fresh = async () => {
+    base = path.join(root, `run ${runs++}`);
+    await mkdir(base);
+  };
+  const start = async () => {
+    await fresh();
+    await (await BackupWriter.create(base, ID)).discard();
+  };
+  for (const [point, label] of [
+    ['making its .partial folder', /^mkdir .*\.partial$/],
+    ['creating its file list', /^temp create .*files\.jsonl$/],
+  ] as const) {
+    await t.rejects(failingAt(t, label, start), { code: 'EIO' }, `a fault ${point} fails it`);
+    t.same(await readdir(base), [], `${point}: nothing is left`);
+  }
+
+  const { head, tail } = split(manifestWith([]));
+  const finish = async () => {
+    await fresh();
+    await (await BackupWriter.create(base, ID)).finish(head, tail);
+  };
+  await t.rejects(failingAt(t, /^backup in place /, finish), { code: 'EIO' }, 'a fault as it is put in place fails it');
+  t.same(await readdir(base), [`${ID}.partial`], 'it stays a .partial folder');
+  t.same(await backupNames(base), [], 'which is not a backup');
+
+  const clear = async () => {
+    await fresh();
+    await mkdir(path.join(base, `${ID}.partial`));
+    return clearInterruptedBackups(base);
+  };
+  await t.rejects(failingAt(t, /^clear /, clear), { code: 'EIO' }, 'a fault while clearing an interrupted backup is reported');
+  t.same(await readdir(base), [`${ID}.partial`], 'and the folder is left for the next run');
 });

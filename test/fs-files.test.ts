@@ -8,6 +8,7 @@ import { copyAndHashFile, fileContains, kindOf, readIfExists, readsBackAs, sha25
 import { eachInSlices } from '../src/fs/slices.js';
 import { AtomicFile, LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { tempDir } from './helpers/cli.js';
+import { failingAt } from './helpers/faults.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
   const dir = await tempDir(t);
@@ -253,32 +254,6 @@ t.test('a file is replaced atomically with exactly its new bytes', async (t) => 
     t.same(await readdir(dir), ['local.cf'], `${content.length} bytes: no temp file is left`);
   }
 });
-
-/**
- * Runs `scenario` once to number its fault points (fault.ts), then again with an I/O error at
- * the first point whose label matches: the in-process form of the fault-injection suite.
- */
-async function failingAt<T>(t: Parameters<Parameters<typeof t.test>[0]>[0], label: RegExp, scenario: () => Promise<T>): Promise<T> {
-  const log = path.join(await tempDir(t), 'points');
-  const env = process.env;
-  env['KERIO_DCC_FAULT'] = 'count';
-  env['KERIO_DCC_FAULT_LOG'] = log;
-  try {
-    await scenario();
-    const points = (await readFile(log, 'utf8'))
-      .trimEnd()
-      .split('\n')
-      .map((l) => ({ n: Number(l.split('\t')[0]), label: l.split('\t')[1]! }));
-    const at = points.find((p) => label.test(p.label));
-    if (!at) throw new Error(`no fault point matches ${label}: ${points.map((p) => p.label).join(', ')}`);
-    // The numbering goes on from the counting run: the point comes as many points later again.
-    env['KERIO_DCC_FAULT'] = `${points.at(-1)!.n + at.n - points[0]!.n + 1}:throw`;
-    return await scenario();
-  } finally {
-    delete env['KERIO_DCC_FAULT'];
-    delete env['KERIO_DCC_FAULT_LOG'];
-  }
-}
 
 t.test('a replacement that fails at any step leaves the file as it was, with no temp file and no open handle', onLinux, async (t) => {
   const dir = await tempDir(t);
