@@ -19,7 +19,7 @@ const SETS = {
   },
   backup: {
     mutate: ['src/store/*.ts', 'src/fs/files.ts', 'src/fs/atomicWrite.ts'],
-    tests: ['test/fs-files.test.ts', 'test/backup-manifest.test.ts', 'test/cli-rollback.test.ts', 'test/cli-backups.test.ts', 'test/wizard.test.ts'],
+    tests: ['test/fs-files.test.ts', 'test/backup-manifest.test.ts', 'test/store-lock.test.ts', 'test/cli-rollback.test.ts', 'test/cli-backups.test.ts', 'test/wizard.test.ts'],
   },
   // src/system/runner.ts is measured in `quick`. Apart from execute()'s unit test, these are reached through the CLI only.
   restore: {

@@ -1,0 +1,101 @@
+// One changing run at a time (src/store/lock.ts), as a unit: the CLI suites reach the lock on
+// every run, but only the fault-injection suite (minutes long) ever finds one held or stale.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import t, { type Test } from 'tap';
+import { buildContext } from '../src/cli/context.js';
+import { LOCK_NAME, acquireLock } from '../src/store/lock.js';
+import { inImage, makeImage } from './helpers/cli.js';
+
+const STATE = 'C:\\ProgramData\\kerio-dcc';
+const BACKUPS = `${STATE}\\backups`;
+const HELD = new RegExp(`^Another kerio-dcc run holds the lock: install \\(pid \\d+ on [^,]+, started [^)]+\\)\\.$`);
+
+async function lockContext(t: Test) {
+  const img = await makeImage(t);
+  const ctx = await buildContext({ name: 'install', values: { root: img.root, simulate: true }, positionals: [] });
+  const warnings: string[] = [];
+  Object.assign(ctx.ui, { info: () => undefined, warn: (m: string) => warnings.push(m), progress: null });
+  return { ctx, warnings, root: img.root, file: inImage(img.root, `${BACKUPS}\\${LOCK_NAME}`) };
+}
+
+/** A pid that no process has any more: a child that has exited and been reaped. */
+const deadPid = () => spawnSync(process.execPath, ['-e', '0']).pid!;
+
+const lockOf = (pid: number, host = os.hostname()) => JSON.stringify({ pid, host, command: 'install', startedAt: '2026-12-02T10:00:00.000Z' });
+
+t.test('a run takes the lock, saying who holds it, and gives it back with the folders it made', async (t) => {
+  const { ctx, file, root } = await lockContext(t);
+  t.notOk(existsSync(inImage(root, BACKUPS)), 'the demo server has no backups folder yet');
+  const lock = await acquireLock(ctx, 'install');
+  t.match(JSON.parse(await readFile(file, 'utf8')), { pid: process.pid, host: os.hostname(), command: 'install', startedAt: /^\d{4}-\d\d-\d\dT/ });
+  await lock.release();
+  t.notOk(existsSync(inImage(root, BACKUPS)), 'releasing it takes away the lock and the folders made for it');
+
+  const again = await acquireLock(ctx, 'install');
+  await rm(file);
+  await again.release();
+  t.pass('a lock already gone is released without an error');
+});
+
+t.test('a lock held by a running process stops the run (exit 3), naming the holder', async (t) => {
+  const { ctx, file } = await lockContext(t);
+  const first = await acquireLock(ctx, 'install');
+  const before = await readFile(file, 'utf8');
+  const refused = acquireLock(ctx, 'uninstall');
+  await t.rejects(refused, {
+    exitCode: 3,
+    message: HELD,
+    hint: `Wait for it to finish. If it is not running any more, delete ${BACKUPS}\\${LOCK_NAME}. Nothing was changed.`,
+  });
+  t.equal(await readFile(file, 'utf8'), before, 'the holder keeps its lock');
+  await first.release();
+
+  await mkdir(inImage(ctx.target.root!, BACKUPS), { recursive: true });
+  await writeFile(file, lockOf(1));
+  await t.rejects(acquireLock(ctx, 'install'), { message: HELD }, 'so does a lock of any process that still runs (pid 1)');
+  await writeFile(file, lockOf(deadPid(), 'OTHER-SERVER'));
+  await t.rejects(
+    acquireLock(ctx, 'install'),
+    { message: /^Another kerio-dcc run holds the lock: install \(pid \d+ on OTHER-SERVER, / },
+    "and a lock of another computer's process, which cannot be checked",
+  );
+});
+
+t.test('a lock left by a process that no longer runs on this computer is taken over, with a warning', async (t) => {
+  const { ctx, file, warnings } = await lockContext(t);
+  await mkdir(inImage(ctx.target.root!, BACKUPS), { recursive: true });
+  const pid = deadPid();
+  await writeFile(file, lockOf(pid));
+  const lock = await acquireLock(ctx, 'rollback');
+  t.same(warnings, [`taking over a lock left by kerio-dcc install (pid ${pid}, started 2026-12-02T10:00:00.000Z), which is no longer running`]);
+  t.match(JSON.parse(await readFile(file, 'utf8')), { pid: process.pid, command: 'rollback' }, 'the lock is now this run’s');
+  t.same(await readdir(inImage(ctx.target.root!, BACKUPS)), [LOCK_NAME], 'no renamed stale lock is left');
+  await lock.release();
+});
+
+t.test('a lock that cannot be read is given a moment, then stops the run naming the file', async (t) => {
+  const { ctx, file } = await lockContext(t);
+  await mkdir(inImage(ctx.target.root!, BACKUPS), { recursive: true });
+  await writeFile(file, '{"pid":');
+  await t.rejects(acquireLock(ctx, 'install'), {
+    message: `${BACKUPS}\\${LOCK_NAME} exists but cannot be read.`,
+    hint: 'If no other kerio-dcc is running, delete that file and run again. Nothing was changed.',
+  });
+  // A lock being written as this run looks: read again a moment later, it names its holder.
+  await writeFile(file, '');
+  setTimeout(() => void writeFile(file, lockOf(1)), 30);
+  await t.rejects(acquireLock(ctx, 'install'), { message: HELD }, 'a lock written meanwhile is read again');
+});
+
+t.test('the run that takes the lock clears what runs stopped while backing up left, and says so', async (t) => {
+  const { ctx, warnings } = await lockContext(t);
+  const partial = inImage(ctx.target.root!, `${BACKUPS}\\20261202T100000Z.partial`);
+  await mkdir(partial, { recursive: true });
+  const lock = await acquireLock(ctx, 'install');
+  t.notOk(existsSync(partial), 'the .partial folder is gone');
+  t.same(warnings, [`removed ${BACKUPS}\\20261202T100000Z.partial: the unfinished backup of a run that was stopped before it changed anything`]);
+  await lock.release();
+});
