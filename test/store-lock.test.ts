@@ -8,6 +8,7 @@ import t, { type Test } from 'tap';
 import { buildContext } from '../src/cli/context.js';
 import { LOCK_NAME, acquireLock } from '../src/store/lock.js';
 import { inImage, makeImage } from './helpers/cli.js';
+import { failingAt } from './helpers/faults.js';
 
 const STATE = 'C:\\ProgramData\\kerio-dcc';
 const BACKUPS = `${STATE}\\backups`;
@@ -99,3 +100,61 @@ t.test('the run that takes the lock clears what runs stopped while backing up le
   t.same(warnings, [`removed ${BACKUPS}\\20261202T100000Z.partial: the unfinished backup of a run that was stopped before it changed anything`]);
   await lock.release();
 });
+
+t.test('a lock that cannot be taken, cleared around or given back fails safe', async (t) => {
+  // Each run of a scenario gets a server of its own, so that the counting run and the faulted one reach the same points.
+  let run = await lockContext(t);
+  const fresh = async () => (run = await lockContext(t));
+  await t.rejects(
+    failingAt(t, /^lock take /, async () => (await acquireLock((await fresh()).ctx, 'install')).release()),
+    { code: 'EIO' },
+    'a failure creating the lock stops the run with that error',
+  );
+  t.notOk(existsSync(run.file), 'and leaves no lock');
+
+  const lock = await failingAt(t, /^clear /, async () => {
+    const { ctx } = await fresh();
+    await mkdir(inImage(ctx.target.root!, `${BACKUPS}\\20261202T100000Z.partial`), { recursive: true });
+    return acquireLock(ctx, 'install');
+  });
+  t.same(
+    run.warnings,
+    ['could not remove the unfinished backup of a run stopped while backing up (EIO); it is left for the next run'],
+    'an unfinished backup that cannot be cleared is only a warning',
+  );
+  t.ok(existsSync(run.file), 'the lock is taken all the same');
+  await lock.release();
+
+  await failingAt(t, /^lock release /, async () => (await acquireLock((await fresh()).ctx, 'install')).release());
+  t.ok(existsSync(run.file), 'a lock that cannot be removed is left, without an error (the next run takes it over: its pid no longer runs)');
+});
+
+t.test('a stale lock that cannot be moved aside is tried three times, then the run stops', async (t) => {
+  const { ctx, file, warnings } = await lockContext(t);
+  await mkdir(`${file}.stale-${process.pid}`, { recursive: true });
+  await writeFile(`${file}.stale-${process.pid}/x`, '');
+  await writeFile(file, lockOf(deadPid()));
+  await t.rejects(acquireLock(ctx, 'install'), { message: `Could not take the lock ${BACKUPS}\\${LOCK_NAME}.`, hint: 'Run again; nothing was changed.' });
+  t.equal(warnings.length, 3, 'after three attempts to take it over');
+});
+
+t.test(
+  'without a system to ask (an image without --simulate), the folders made for the lock are taken away too, and one that cannot be made stops the run',
+  async (t) => {
+    const img = await makeImage(t);
+    await mkdir(inImage(img.root, 'C:\\ProgramData'), { recursive: true });
+    const ctx = await buildContext({ name: 'install', values: { root: img.root }, positionals: [] });
+    const lock = await acquireLock(ctx, 'install');
+    t.ok(existsSync(inImage(img.root, `${BACKUPS}\\${LOCK_NAME}`)), 'the lock is taken');
+    await lock.release();
+    t.notOk(existsSync(inImage(img.root, 'C:\\ProgramData\\kerio-dcc')), 'the state folder made for it is gone');
+    t.ok(existsSync(inImage(img.root, 'C:\\ProgramData')), 'and what was there before is not');
+
+    await writeFile(inImage(img.root, STATE), 'a file where the state folder should be');
+    await t.rejects(acquireLock(ctx, 'install'), {
+      exitCode: 3,
+      message: `Cannot create ${BACKUPS} (ENOTDIR).`,
+      hint: 'Set backup.dir in the answers file to a folder you can write to. Nothing was changed.',
+    });
+  },
+);
