@@ -185,6 +185,32 @@ t.test('when the second firewall rule cannot be added, install puts back the fil
   t.equal(netshAdds.length, 1, 'the first rule had been added');
   await assertAsBefore(t, img, original);
   t.equal((await manifestOf(img, install)).status, 'restored');
+  const id = backupIdIn(install);
+  t.match(
+    install.json.error.message,
+    new RegExp(
+      `^Step "[^"]+" failed: injected fault at point ${secondRule} \\([^]*\\nEverything this run changed was restored from the backup C:\\\\ProgramData\\\\kerio-dcc\\\\backups\\\\${id}\\.$`,
+    ),
+    'the message names the step, the cause and the backup',
+  );
+  t.equal(install.json.error.hint, 'Fix the cause above and run again.');
+  t.same([stepStatus(install, 'firewall'), stepStatus(install, 'service')], ['failed', 'not-run'], 'the step after the failed one says it did not run');
+  const serviceControl = install.json.commands.filter(
+    (c: { program: string; args: string[] }) => basenameWin(c.program) === 'sc.exe' && ['start', 'stop'].includes(c.args[0]!),
+  );
+  t.same(serviceControl, [], 'Kerio was not touched, so the restore does not restart it');
+  const journal = (await readFile(path.join(inImage(img.root, joinWin(BACKUPS, id)), 'journal.jsonl'), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.match(
+    journal.slice(-2),
+    [
+      { step: 'firewall', event: 'failed' },
+      { step: 'restore', event: 'restored' },
+    ],
+    'the journal records the failure and the restore',
+  );
 });
 
 t.test('Ctrl-C while Kerio is slowly stopping ends the wait at once, restores everything, and exits 130', async (t) => {

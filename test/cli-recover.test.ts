@@ -169,3 +169,33 @@ t.test('an interrupted backups --secure is not undone: install stops (exit 3) wi
   t.equal(again.code, 0, 'then install runs', { stderr: again.stderr });
   t.notMatch(again.stdout + again.stderr, 'did not finish', 'with no interrupted run left');
 });
+
+t.test('a file edited since the interrupted run is not overwritten by the recovery: exit 3 names it, and the edit stays', async (t) => {
+  const { root, id, rules } = await interruptedImage(t);
+  const localCf = path.join(rules, 'local.cf');
+  const edited = (await readFile(localCf, 'utf8')) + 'score MY_RULE 1.0\r\n';
+  await writeFile(localCf, edited);
+  const run = await install(root, '--yes');
+  t.equal(run.code, 3, 'exit 3', { stderr: run.stderr });
+  t.match(run.json?.error?.message, /Restoring it was incomplete:\n {2}- .*local\.cf/);
+  t.match(run.json?.error?.hint, `kerio-dcc rollback ${id} --force --yes --restart`);
+  t.equal(await readFile(localCf, 'utf8'), edited, "the administrator's edit is kept");
+});
+
+t.test('a run whose every step finished is not recovered, even when marking its backup complete was lost or its journal ends torn', async (t) => {
+  const img = await makeImage(t);
+  t.equal((await install(img.root, '--yes')).code, 0, 'install');
+  const backups = inImage(img.root, BACKUPS);
+  const [id] = await readdir(backups);
+  const manifestPath = path.join(backups, id!, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
+  await writeFile(manifestPath, JSON.stringify({ ...manifest, status: 'applying', finishedAt: null }, null, 2));
+  const journalPath = path.join(backups, id!, 'journal.jsonl');
+  await writeFile(journalPath, (await readFile(journalPath, 'utf8')) + '{"at":"2026-12-02T10:00:00.000Z","step":');
+  const before = await hashTree(rulesHost(img));
+  const run = await install(img.root, '--yes');
+  t.equal(run.code, 0, 'exit 0', { stderr: run.stderr });
+  t.notMatch(run.stdout + run.stderr, 'did not finish', 'no interrupted run is reported');
+  t.equal(run.json?.changed, false, 'and there is nothing to do');
+  t.same(await hashTree(rulesHost(img)), before, 'the rules folder is as the finished run left it');
+});
