@@ -313,3 +313,12 @@ t.test('status reports a profile folder or map that someone other than administr
   );
   t.equal(aclReads.length, 1, 'the state folder, profile folder and map are read in one PowerShell call');
 });
+
+t.test('backups --secure on a server without a state folder makes it, safe, and leaves it there', async (t) => {
+  const img = await makeImage(t);
+  const run = await kerio(img, 'backups', '--secure', '--yes');
+  t.equal(run.code, 0, 'exit 0', { error: run.json?.error });
+  const state = await loadSimState(inImage(img.root, SIMULATED_STATE_PATH));
+  t.ok(state, 'the state folder is there, with the simulated system kept in it');
+  t.match(state?.acls?.[STATE_KEY], { sddl: /^O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)$/ }, 'made safe: SYSTEM and Administrators only');
+});
