@@ -322,3 +322,12 @@ t.test('backups --secure on a server without a state folder makes it, safe, and 
   t.ok(state, 'the state folder is there, with the simulated system kept in it');
   t.match(state?.acls?.[STATE_KEY], { sddl: /^O:BAG:SYD:PAI\(A;OICI;FA;;;SY\)\(A;OICI;FA;;;BA\)$/ }, 'made safe: SYSTEM and Administrators only');
 });
+
+t.test('a run that changes nothing on a server without a state folder leaves none behind', async (t) => {
+  const img = await makeImage(t);
+  const before = await hashTree(img.root);
+  const run = await kerio(img, 'uninstall', '--yes');
+  t.equal(run.code, 0, 'exit 0', { error: run.json?.error });
+  t.equal(run.json?.changed, false, 'uninstall had nothing to do');
+  t.same(await hashTree(img.root), before, 'the image is as it was: the folders made for the lock are gone again');
+});
