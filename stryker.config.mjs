@@ -19,7 +19,14 @@ const SETS = {
   },
   backup: {
     mutate: ['src/store/*.ts', 'src/fs/files.ts', 'src/fs/atomicWrite.ts'],
-    tests: ['test/fs-files.test.ts', 'test/backup-manifest.test.ts', 'test/store-lock.test.ts', 'test/cli-rollback.test.ts', 'test/cli-backups.test.ts', 'test/wizard.test.ts'],
+    tests: [
+      'test/fs-files.test.ts',
+      'test/backup-manifest.test.ts',
+      'test/store-lock.test.ts',
+      'test/cli-rollback.test.ts',
+      'test/cli-backups.test.ts',
+      'test/wizard.test.ts',
+    ],
   },
   // src/system/runner.ts is measured in `quick`. Apart from execute()'s unit test, these are reached through the CLI only.
   restore: {
@@ -51,7 +58,9 @@ export default {
   coverageAnalysis: 'off',
   // Two cores: two tap runs at a time.
   concurrency: 2,
-  timeoutMS: 300_000,
+  // A mutant that hangs costs this much. The service waits (windows, restore) need minutes; elsewhere an
+  // endless loop (a write loop that never ends, say) is cut after a minute.
+  timeoutMS: ['windows', 'restore', 'all'].includes(name) ? 300_000 : 60_000,
   tempDirName: '.stryker-tmp',
   ignorePatterns: ['dist', '.tap', 'reports'],
   // The json report lists each survivor's location (for a second run with --mutate ranges).
