@@ -26,8 +26,8 @@ async function interruptedImage(t: Test): Promise<{ root: string; id: string; ru
   return { root: img.root, id: await interruptNewest(img.root), rules: rulesHost(img), pristine };
 }
 
-/** Makes the newest backup look as a killed run leaves it (manifest applying, last step unfinished): its id. */
-async function interruptNewest(root: string): Promise<string> {
+/** Marks the newest backup as a run still applying leaves it: its id and its journal's path. */
+async function markApplying(root: string): Promise<{ id: string; journal: string }> {
   const backups = inImage(root, BACKUPS);
   const id = (await readdir(backups))
     .filter((n) => /^\d{8}T/.test(n))
@@ -35,12 +35,15 @@ async function interruptNewest(root: string): Promise<string> {
     .pop()!;
   const manifestPath = path.join(backups, id, 'manifest.json');
   const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-  manifest.status = 'applying';
-  manifest.finishedAt = null;
-  await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
-  const journalPath = path.join(backups, id, 'journal.jsonl');
-  const journal = (await readFile(journalPath, 'utf8')).trimEnd().split('\n');
-  await writeFile(journalPath, journal.slice(0, -1).join('\n') + '\n');
+  await writeFile(manifestPath, JSON.stringify({ ...manifest, status: 'applying', finishedAt: null }, null, 2));
+  return { id, journal: path.join(backups, id, 'journal.jsonl') };
+}
+
+/** Makes the newest backup look as a killed run leaves it (manifest applying, last step unfinished): its id. */
+async function interruptNewest(root: string): Promise<string> {
+  const { id, journal } = await markApplying(root);
+  const lines = (await readFile(journal, 'utf8')).trimEnd().split('\n');
+  await writeFile(journal, lines.slice(0, -1).join('\n') + '\n');
   return id;
 }
 
@@ -185,13 +188,8 @@ t.test('a file edited since the interrupted run is not overwritten by the recove
 t.test('a run whose every step finished is not recovered, even when marking its backup complete was lost or its journal ends torn', async (t) => {
   const img = await makeImage(t);
   t.equal((await install(img.root, '--yes')).code, 0, 'install');
-  const backups = inImage(img.root, BACKUPS);
-  const [id] = await readdir(backups);
-  const manifestPath = path.join(backups, id!, 'manifest.json');
-  const manifest = JSON.parse(await readFile(manifestPath, 'utf8'));
-  await writeFile(manifestPath, JSON.stringify({ ...manifest, status: 'applying', finishedAt: null }, null, 2));
-  const journalPath = path.join(backups, id!, 'journal.jsonl');
-  await writeFile(journalPath, (await readFile(journalPath, 'utf8')) + '{"at":"2026-12-02T10:00:00.000Z","step":');
+  const { journal } = await markApplying(img.root);
+  await writeFile(journal, (await readFile(journal, 'utf8')) + '{"at":"2026-12-02T10:00:00.000Z","step":');
   const before = await hashTree(rulesHost(img));
   const run = await install(img.root, '--yes');
   t.equal(run.code, 0, 'exit 0', { stderr: run.stderr });
