@@ -1,5 +1,5 @@
 import t from 'tap';
-import { cp, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   BackupWriter,
@@ -14,7 +14,7 @@ import {
 import { backupCopyPath, checkManifestPaths, type Manifest, type ManifestFile, type ManifestHead, type ManifestTail } from '../src/store/manifest.js';
 import { ANSWERS_COPY, WATCH_FOLDER } from '../src/trust/watchFiles.js';
 import { PROJECT, tempDir } from './helpers/cli.js';
-import { failingAt } from './helpers/faults.js';
+import { failingAt, handlesIn } from './helpers/faults.js';
 
 /** A manifest with its file list as a plain array, as a test builds and compares it. */
 type Plain = Omit<Manifest, 'files'> & { files: ManifestFile[] };
@@ -384,14 +384,9 @@ t.test(
     const lines = (await readFile(listFile, 'utf8')).split('\n');
     lines[1] = '{';
     await writeFile(listFile, lines.join('\n'));
-    const openOnList = async () => {
-      let n = 0;
-      for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')) === listFile) n++;
-      return n;
-    };
     for (let i = 0; i < 5; i++) await t.rejects(readManifest(dir), /files\.jsonl is not valid JSON/);
     await new Promise((r) => setImmediate(r));
-    t.equal(await openOnList(), 0, 'no handle on files.jsonl is left after five refusals');
+    t.equal(await handlesIn(dir), 0, 'no handle on files.jsonl is left after five refusals');
   },
 );
 

@@ -10,6 +10,7 @@ import type { Image } from '../src/demo/image.js';
 import { SIMULATED_STATE_PATH, loadSimState, saveSimState } from '../src/system/simulated.js';
 import { PROGRAMDATA_CHILD_SDDL, simulatedSddl } from '../src/system/simulated/acl.js';
 import { inImage, kerioOnImage, makeImage, simState, tempDir, type CliResult } from './helpers/cli.js';
+import { faultPointsOf } from './helpers/faults.js';
 
 type Tap = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -54,13 +55,7 @@ t.test('backups --secure that fails or is killed at any point leaves the folder 
   const count = await kerio(counting, ['backups', '--secure', '--yes'], { KERIO_DCC_FAULT: 'count', KERIO_DCC_FAULT_LOG: log });
   t.equal(count.code, 0, 'the counting run secures the folder', { error: count.json?.error });
   t.equal(await folderSddl(counting), SAFE, 'after: the safe ACL');
-  const points = (await readFile(log, 'utf8'))
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [n, label] = line.split('\t');
-      return { n: Number(n), label: label!.split(counting.root).join('<root>') };
-    });
+  const points = faultPointsOf(await readFile(log, 'utf8'), counting.root);
   t.ok(
     points.some((p) => /set-acl|EncodedCommand/.test(p.label)) && points.some((p) => p.label.includes('icacls.exe')),
     'the points include the Set-Acl and icacls commands',

@@ -10,6 +10,7 @@ import { LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '
 import { loadSimState, plainServerState, saveSimState, SIMULATED_STATE_PATH, type SimFirewallRule } from '../src/system/simulated.js';
 import { Target } from '../src/target/target.js';
 import { hashTree, inImage, makeImage, simState, tempDir, type CliResult, kerioOnImage } from './helpers/cli.js';
+import { faultPointsOf, type FaultPoint } from './helpers/faults.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 import { LOG_FOLDER } from '../src/log/runLog.js';
 import { ANSWERS_COPY, LAST_RUN, TASK_FILE } from '../src/trust/watchFiles.js';
@@ -125,26 +126,13 @@ async function serverState(img: Image): Promise<ServerState> {
   };
 }
 
-interface Point {
-  n: number;
-  label: string;
-}
-
-function pointsOf(text: string, img: Image): Point[] {
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [n, label] = line.split('\t');
-      return { n: Number(n), label: label!.split(img.root).join('<root>') };
-    });
-}
+type Point = FaultPoint;
 
 /** Runs a command with KERIO_DCC_FAULT (count, or faults) and KERIO_DCC_FAULT_LOG: its result, and every point it reached, in order. */
 async function loggedRun(t: Tap, img: Image, args: string[], fault: string, answers = SHORT_WAIT): Promise<{ result: CliResult; points: Point[] }> {
   const log = path.join(await tempDir(t), 'points.log');
   const result = await kerio(img, args, { KERIO_DCC_FAULT: fault, KERIO_DCC_FAULT_LOG: log }, answers);
-  return { result, points: pointsOf(await readFile(log, 'utf8').catch(() => ''), img) };
+  return { result, points: faultPointsOf(await readFile(log, 'utf8').catch(() => ''), img.root) };
 }
 
 /** Runs a command once with KERIO_DCC_FAULT=count: every point it reaches, in order. A counting run that fails throws. */

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, readFile, readdir, readlink, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { copyAndHashFile, fileContains, kindOf, readIfExists, readsBackAs, sha256, sha256File, sha256IfExists, sizeOf, walk } from '../src/fs/files.js';
 import { eachInSlices } from '../src/fs/slices.js';
 import { AtomicFile, LockedFileError, atomicWrite, isLeftoverTemp, retryWhileLocked } from '../src/fs/atomicWrite.js';
 import { tempDir } from './helpers/cli.js';
-import { failingAt } from './helpers/faults.js';
+import { failingAt, handlesIn } from './helpers/faults.js';
 
 t.test('a rule file is found to mention DCC_CHECK wherever the word falls, even split across two reads', async (t) => {
   const dir = await tempDir(t);
@@ -152,12 +152,6 @@ t.test('a file whose rename fails is left as it was, with no temp file', async (
   t.same(await readdir(target), ['inside'], 'and the folder is as it was');
 });
 
-/** Descriptors this process holds on files in `dir` (Linux: /proc), to prove a handle was closed. */
-async function handlesIn(dir: string): Promise<number> {
-  let n = 0;
-  for (const fd of await readdir('/proc/self/fd')) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => '')).startsWith(dir + path.sep)) n++;
-  return n;
-}
 const onLinux = { skip: process.platform !== 'linux' && 'counts open handles in /proc' };
 
 /** An error as Windows gives it while antivirus holds the file, or any other. */
