@@ -77,11 +77,20 @@ async function shortNames(): Promise<void> {
   const asSpamAssassin = async (home: string) => {
     const [opened] = spamAssassinPipeOpens([{ dcc_home: home, dcc_path: `${home}\\dccproc.exe`, upstream_x_dcc: UPSTREAM_X_DCC }]);
     const line = opened!.replace(/\|$/, '');
-    const base = `${WORK}\\run-${++runs}`;
-    // cmd.exe's own stdout is the pipe Perl reads; the exit code goes to a file of its own.
-    const run = await wine.runBatch(`${base}.cmd`, [line, `>"${base}.code" echo %ERRORLEVEL%`]);
-    const code = (await readFile(await wine.hostPath(`${base}.code`), 'utf8').catch(() => '')).trim();
-    return { line, output: run.stdout, errorlevel: code };
+    for (let attempt = 1; ; attempt++) {
+      const base = `${WORK}\\run-${++runs}`;
+      // cmd.exe's own stdout is the pipe Perl reads; the exit code goes to a file of its own.
+      const run = await wine.runBatch(`${base}.cmd`, [line, `>"${base}.code" echo %ERRORLEVEL%`]);
+      const code = (await readFile(await wine.hostPath(`${base}.code`), 'utf8').catch(() => '')).trim();
+      // Wine's cmd.exe says "Can't recognize ..." (errorlevel 9009) also when CreateProcess fails for
+      // a program it found (programs/cmd/wcmdmain.c): on a loaded machine Wine at times fails to
+      // start a process. dccproc never ran, so it said nothing: start it again, as a person would.
+      if (code === '9009' && run.stdout.startsWith("Can't recognize ") && attempt < 3) {
+        t.comment(`Wine could not start dccproc.exe (attempt ${attempt}): ${run.stdout.trim()}`);
+        continue;
+      }
+      return { line, output: run.stdout, errorlevel: code };
+    }
   };
 
   const before = await server.reports();
