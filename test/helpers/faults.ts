@@ -29,10 +29,11 @@ export async function handlesIn(dir: string): Promise<number> {
 }
 
 /**
- * Runs `scenario` once to number its fault points (fault.ts), then again with an I/O error at
- * the first point whose label matches: the in-process form of the fault-injection suite.
+ * Runs `scenario` once to number its fault points (fault.ts), then again with an I/O error (or
+ * the errno `code`) at the first point whose label matches: the in-process form of the
+ * fault-injection suite.
  */
-export async function failingAt<T>(t: { teardown(fn: () => unknown): void }, label: RegExp, scenario: () => Promise<T>): Promise<T> {
+export async function failingAt<T>(t: { teardown(fn: () => unknown): void }, label: RegExp, scenario: () => Promise<T>, code = 'EIO'): Promise<T> {
   const log = path.join(await tempDir(t), 'points');
   const env = process.env;
   env['KERIO_DCC_FAULT'] = 'count';
@@ -43,7 +44,7 @@ export async function failingAt<T>(t: { teardown(fn: () => unknown): void }, lab
     const at = points.find((p) => label.test(p.label));
     if (!at) throw new Error(`no fault point matches ${label}: ${points.map((p) => p.label).join(', ')}`);
     // The numbering goes on from the counting run: the point comes as many points later again.
-    env['KERIO_DCC_FAULT'] = `${points.at(-1)!.n + at.n - points[0]!.n + 1}:throw`;
+    env['KERIO_DCC_FAULT'] = `${points.at(-1)!.n + at.n - points[0]!.n + 1}:${code}`;
     return await scenario();
   } finally {
     delete env['KERIO_DCC_FAULT'];
