@@ -282,6 +282,14 @@ t.test('a new backup takes a name no folder has, and says so when none is free',
   );
   await second.discard();
 
+  const freed = await tempDir(t);
+  for (const name of [`${ID}-2`, `${ID}-3a`, `${ID}-7.old`, `20261127T120001Z-9`]) await mkdir(path.join(freed, name));
+  const third = await BackupWriter.create(freed, ID);
+  t.equal(third.id, `${ID}-3`, 'a name retention freed is not taken again: the new backup sorts after the one made before it in the same second');
+  await third.discard();
+  await mkdir(path.join(freed, `${ID}-4.partial`));
+  t.equal((await BackupWriter.create(freed, ID)).id, `${ID}-5`, 'nor the name of a backup being made');
+
   for (let n = 2; n < 100; n++) await mkdir(path.join(base, `${ID}-${n}`));
   await t.rejects(BackupWriter.create(base, ID), { message: `internal: could not find a free backup folder name in ${base}` }, '99 taken names stop the run');
 

@@ -86,11 +86,20 @@ export class BackupWriter {
     this.list = AtomicFile.create(path.join(building, FILE_LIST));
   }
 
-  /** Makes `<id>.partial` in `base` under a name no backup has: `stamp`, else `stamp-2`, ... */
+  /**
+   * Makes `<id>.partial` in `base` under a name after every one made in the same second:
+   * `stamp`, else `stamp-2`, ... A name retention freed is not taken again, so the names
+   * still sort in the order the runs ran (prune.ts's compareIds: the newest is rolled back first).
+   */
   static async create(base: string, stamp: string): Promise<BackupWriter> {
     // One point however many names are tried, so a run numbers its points alike whatever second it starts in.
     faultPoint(`mkdir ${path.join(base, stamp)}${PARTIAL}`);
-    for (let n = 1; n < 100; n++) {
+    let first = 1;
+    for (const name of await readdir(base).catch(() => [])) {
+      const [id, n] = name.replace(/\.partial$/, '').split('-');
+      if (id === stamp && isBackupId(name.replace(/\.partial$/, ''))) first = Math.max(first, Number(n ?? 1) + 1);
+    }
+    for (let n = first; n < 100; n++) {
       const id = n === 1 ? stamp : `${stamp}-${n}`;
       const dir = path.join(base, id);
       try {
