@@ -31,20 +31,36 @@ export async function handlesIn(dir: string): Promise<number> {
 /**
  * Runs `scenario` once to number its fault points (fault.ts), then again with an I/O error (or
  * the errno `code`) at the first point whose label matches: the in-process form of the
- * fault-injection suite.
+ * fault-injection suite. With several labels, a fault at each in turn: the second is looked for
+ * among the points the run reaches after the first fault (a restore's own points, say), so the
+ * scenario runs once more per label.
  */
-export async function failingAt<T>(t: { teardown(fn: () => unknown): void }, label: RegExp, scenario: () => Promise<T>, code = 'EIO'): Promise<T> {
-  const log = path.join(await tempDir(t), 'points');
+export async function failingAt<T>(t: { teardown(fn: () => unknown): void }, label: RegExp | RegExp[], scenario: () => Promise<T>, code = 'EIO'): Promise<T> {
+  const labels = Array.isArray(label) ? label : [label];
+  const dir = await tempDir(t);
   const env = process.env;
-  env['KERIO_DCC_FAULT'] = 'count';
-  env['KERIO_DCC_FAULT_LOG'] = log;
+  /** The faults, as places within a run (0 is its first point). */
+  const faults: number[] = [];
+  /** The number the next run's first point gets: the numbering goes on from run to run. */
+  let next = 0;
+  const spec = () => (faults.length ? faults.map((f) => `${next + f}:${code}`).join(',') : 'count');
   try {
-    await scenario();
-    const points = faultPointsOf(await readFile(log, 'utf8'));
-    const at = points.find((p) => label.test(p.label));
-    if (!at) throw new Error(`no fault point matches ${label}: ${points.map((p) => p.label).join(', ')}`);
-    // The numbering goes on from the counting run: the point comes as many points later again.
-    env['KERIO_DCC_FAULT'] = `${points.at(-1)!.n + at.n - points[0]!.n + 1}:${code}`;
+    for (const [i, wanted] of labels.entries()) {
+      const log = path.join(dir, `points-${i}`);
+      env['KERIO_DCC_FAULT'] = spec();
+      env['KERIO_DCC_FAULT_LOG'] = log;
+      // The counting run must succeed; a run with the faults found so far fails, as it should.
+      if (i === 0) await scenario();
+      else await scenario().catch(() => undefined);
+      const points = faultPointsOf(await readFile(log, 'utf8').catch(() => ''));
+      const first = points[0]?.n ?? next;
+      const at = points.find((p) => p.n - first > (faults.at(-1) ?? -1) && wanted.test(p.label));
+      if (!at) throw new Error(`no fault point matches ${wanted}: ${points.map((p) => p.label).join(', ')}`);
+      faults.push(at.n - first);
+      next = points.at(-1)!.n + 1;
+    }
+    env['KERIO_DCC_FAULT'] = spec();
+    delete env['KERIO_DCC_FAULT_LOG'];
     return await scenario();
   } finally {
     delete env['KERIO_DCC_FAULT'];
