@@ -23,6 +23,7 @@ const SETS = {
       'test/fs-files.test.ts',
       'test/backup-manifest.test.ts',
       'test/store-lock.test.ts',
+      'test/store-create.test.ts',
       'test/cli-rollback.test.ts',
       'test/cli-backups.test.ts',
       'test/wizard.test.ts',
@@ -30,9 +31,10 @@ const SETS = {
   },
   // src/system/runner.ts is measured in `quick`. Apart from execute()'s unit test, these are reached through the CLI only.
   restore: {
-    mutate: ['src/engine/apply.ts', 'src/engine/recover.ts', 'src/engine/execute.ts'],
+    mutate: ['src/engine/apply.ts', 'src/engine/recover.ts', 'src/engine/execute.ts', 'src/store/journal.ts', 'src/store/unfinished.ts'],
     tests: [
       'test/engine-execute.test.ts',
+      'test/engine-apply.test.ts',
       'test/cli-recover.test.ts',
       'test/cli-failure-restore.test.ts',
       'test/cli-rollback.test.ts',
