@@ -304,6 +304,43 @@ t.test('a backup that fails while it is made is removed, and the message says wh
   t.same(await readdir(base), []);
 });
 
+t.test('a copy that fails is reported as the failure it is: only a copy that reads back wrong is called a mismatch', async (t) => {
+  // A stand-in for the copy: a disk that fails a read, or a copy that reads back wrong, cannot be made here.
+  const real = await import('../src/fs/files.js');
+  const failing = async (error: Error) =>
+    (
+      await t.mockImport<typeof import('../src/store/create.js')>('../src/store/create.js', {
+        '../src/fs/files.js': {
+          ...real,
+          copyAndHashFile: () => {
+            throw error;
+          },
+        },
+      })
+    ).createBackup;
+  const checkHint = 'Nothing was changed. Check that the backup folder is writable and the disk is not full.';
+  const cases: [string, Error, string | RegExp, string][] = [
+    [
+      'a read error',
+      Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' }),
+      `Making the backup in ${BACKUPS}\\${ID} failed (EIO): EIO: i/o error, read`,
+      checkHint,
+    ],
+    ['an error without a code', new Error('the disk went away'), `Making the backup in ${BACKUPS}\\${ID} failed: the disk went away`, checkHint],
+    [
+      'a copy that reads back wrong',
+      new real.CopyMismatchError('/copy'),
+      /^The backup copy of C:\\Program Files \(x86\)\\Kerio\\.*\\rules\\[^\\]+ does not match the original after copying\.$/,
+      'The disk may be failing or full. Nothing was changed.',
+    ],
+  ];
+  for (const [what, error, message, hint] of cases) {
+    const { ctx, location, base } = await setup(t);
+    await t.rejects((await failing(error))(ctx, handPlan(location), location), { exitCode: 3, message, hint }, what);
+    t.same(await readdir(base), [], `${what}: no backup is left`);
+  }
+});
+
 /** Makes a backup at `when` and marks it `status`; its id. */
 async function backupAt(s: Awaited<ReturnType<typeof setup>>, when: string, status: 'complete' | 'applying' = 'complete'): Promise<string> {
   s.setClock(new Date(when));
@@ -316,6 +353,9 @@ t.test('backup ids sort by time, then by their number within the same second', a
   const ids = ['20261203T080001Z', '20261203T080000Z-10', '20261203T080000Z', '20261203T080000Z-2', '20261202T235959Z'];
   t.same([...ids].sort(compareIds), ['20261202T235959Z', '20261203T080000Z', '20261203T080000Z-2', '20261203T080000Z-10', '20261203T080001Z']);
   t.equal(compareIds('20261203T080000Z', '20261203T080000Z'), 0);
+  t.ok(compareIds('20261202T235959Z', '20261203T080000Z') < 0, 'an earlier second is older');
+  t.ok(compareIds('20261203T080000Z-5', '20261203T080001Z') < 0, 'whatever the number of the runs in it');
+  t.ok(compareIds('20261203T080001Z', '20261203T080000Z-5') > 0);
   t.ok(compareIds('20261203T080000Z-2', '20261203T080000Z') > 0, 'a second backup in a second is newer than the first');
 });
 
