@@ -15,6 +15,8 @@ import type { StepId, StepStatus } from '../src/model/plan.js';
 import { planInstall } from '../src/plans/install.js';
 import { createBackup, markBackup } from '../src/store/create.js';
 import { readManifestHead } from '../src/store/format.js';
+import { SIMULATED_STATE_PATH, saveSimState } from '../src/system/simulated.js';
+import { withStateFolderSecured } from '../src/system/simulated/acl.js';
 import { hashTree, inImage, makeImage, simState, tempDir } from './helpers/cli.js';
 import { failingAt, handlesIn } from './helpers/faults.js';
 
@@ -206,4 +208,73 @@ t.test('a second fault while restoring: exit 5, and the message lists what was n
     message: /was incomplete:\n {2}- could not update the manifest: injected fault at point \d+ \(temp create .*\/manifest\.json\)$/,
   });
   t.match(await readManifestHead(run.backup), { status: 'applying' }, 'the manifest could not say so: it still says applying');
+});
+
+t.test("a step that fails with kerio-dcc's own error: its hint is part of the message", async (t) => {
+  const run = await installing(t);
+  const state = await simState(run.img);
+  Object.assign(state.services['KerioMailServer']!, { startFails: 1 });
+  await saveSimState(inImage(run.img.root, SIMULATED_STATE_PATH), withStateFolderSecured(state));
+  await t.rejects(run.apply(), {
+    exitCode: 4,
+    message: new RegExp(
+      `^Step "service KerioMailServer" failed: The service "KerioMailServer" stopped again while starting \\(WIN32_EXIT_CODE 1067\\): it is STOPPED \\(1\\)\\. Read the Windows event log and Kerio's error\\.log for the reason, then start it with sc\\.exe start KerioMailServer\\.\\n${esc(RESTORED)}$`,
+    ),
+  });
+});
+
+t.test('a restore that cannot even be planned, or finds the manifest unreadable, says so: exit 5', async (t) => {
+  let run!: Run;
+  const scenario = async () => {
+    run = await installing(t);
+    return run.apply();
+  };
+  // The restore reads the system again (PowerShell) before it puts anything back: a failure there stops the whole restore.
+  await t.rejects(failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, /^command \S*powershell\.exe /], scenario), {
+    exitCode: 5,
+    message: /was incomplete:\n {2}- injected fault at point \d+ \(command \S*powershell\.exe [^\n]*\)$/,
+  });
+  t.match(await readManifestHead(run.backup), { status: 'restore-failed' });
+
+  const torn = await installing(t);
+  const runner = torn.ctx.runner!;
+  const send = runner.run.bind(runner);
+  // The first rule's command fails, and by then the backup's manifest has been damaged (a failing disk).
+  runner.run = async (request) => {
+    if (!(request.mutates && request.args.includes('add'))) return send(request);
+    await writeFile(path.join(torn.backup, 'manifest.json'), '{ torn');
+    throw Object.assign(new Error('netsh could not be started'), { code: 'EIO' });
+  };
+  await t.rejects(torn.apply(), {
+    exitCode: 5,
+    message:
+      /^Step "firewall \(UDP 6277\)" failed: netsh could not be started\nRestoring from the backup .* was incomplete:\n {2}- \S[^\n]*manifest\.json[^\n]*$/,
+  });
+});
+
+t.test('two things the restore could not put back are listed one a line', async (t) => {
+  let run!: Run;
+  const scenario = async () => {
+    run = await installing(t);
+    return run.apply();
+  };
+  const error = await failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, /^writeFile .*\\local\.cf$/, /^writeFile .*\\v310\.pre$/], scenario).catch(
+    (e: Error) => e,
+  );
+  t.match(error, { exitCode: 5 });
+  t.match((error as Error).message.split('\n').slice(-2), [/^ {2}- restore files: .*\\local\.cf\)$/, /^ {2}- restore files: .*\\v310\.pre\)$/]);
+});
+
+t.test('a journal that cannot be written fails its step, and the run is put back', async (t) => {
+  let run!: Run;
+  const scenario = async () => {
+    run = await installing(t);
+    return run.apply();
+  };
+  await t.rejects(failingAt(t, /^journal firewall finish$/, scenario), {
+    exitCode: 4,
+    message: /^Step "firewall \(UDP 6277\)" failed: injected fault at point \d+ \(journal firewall finish\)\n/,
+  });
+  t.equal(run.statuses.get('firewall'), 'failed');
+  t.equal(run.statuses.get('service'), 'not-run');
 });

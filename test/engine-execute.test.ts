@@ -1,7 +1,7 @@
 // execute() carries out one planned action. The planner only plans removing a folder that is
 // there and empty, deleting a file that is there, and so on; these are the answers execute()
 // gives when the server changed between planning and acting, which no CLI run can time.
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { loadAnswers } from '../src/answers/load.js';
@@ -10,6 +10,7 @@ import type { RunContext } from '../src/model/context.js';
 import { RecordingRunner, type CommandRequest } from '../src/system/runner.js';
 import { Target } from '../src/target/target.js';
 import { tempDir } from './helpers/cli.js';
+import { faultPointsOf } from './helpers/faults.js';
 import { FakeRunner, type FakeReply } from './helpers/fakeRunner.js';
 
 async function context(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: RunContext; root: string; warnings: string[] }> {
@@ -87,4 +88,29 @@ t.test('a scheduled-task or firewall command is run, and fails its step when it 
   const firewall = { kind: 'firewall', request, ruleName: 'DCC', before: [], after: [] } as const;
   withReply({ exitCode: 1 });
   await t.rejects(execute(ctx, firewall), { name: 'FirewallError', message: /Changing the Windows Firewall failed/, hint: /elevated prompt/ });
+});
+
+t.test('each action names its fault point by what it changes: a path, a rule, a task or a service', async (t) => {
+  const { ctx } = await context(t);
+  const log = path.join(await tempDir(t), 'points');
+  const request: CommandRequest = { program: 'C:\\Windows\\System32\\schtasks.exe', args: [], mutates: true };
+  process.env['KERIO_DCC_FAULT'] = 'count';
+  process.env['KERIO_DCC_FAULT_LOG'] = log;
+  try {
+    // No system to run commands on: those actions fail right after their point, which is all that is looked at here.
+    for (const action of [
+      { kind: 'mkdir', path: 'C:\\made' },
+      { kind: 'firewall', request, ruleName: 'Kerio DCC (UDP 6277 in)', before: [], after: [] },
+      { kind: 'task', request, taskName: 'kerio-dcc watch' },
+      { kind: 'restartService', service: 'KerioMailServer', timeoutSeconds: 1 },
+    ] as const)
+      await execute(ctx, action).catch(() => undefined);
+  } finally {
+    delete process.env['KERIO_DCC_FAULT'];
+    delete process.env['KERIO_DCC_FAULT_LOG'];
+  }
+  t.same(
+    faultPointsOf(await readFile(log, 'utf8')).map((p) => p.label),
+    ['mkdir C:\\made', 'firewall Kerio DCC (UDP 6277 in)', 'task kerio-dcc watch', 'restartService KerioMailServer'],
+  );
 });

@@ -14,6 +14,7 @@ import { step, type Action, type Plan } from '../src/model/plan.js';
 import { createBackup, markBackup } from '../src/store/create.js';
 import { readManifestHead } from '../src/store/format.js';
 import { compareIds, listBackupDirs, pruneBackups } from '../src/store/prune.js';
+import { findUnfinishedRun } from '../src/store/unfinished.js';
 import { joinWin } from '../src/target/target.js';
 import { TOOL_VERSION } from '../src/version.js';
 import { SIMULATED_STATE_PATH, saveSimState } from '../src/system/simulated.js';
@@ -420,4 +421,17 @@ t.test('an old backup that cannot be removed is left, with a warning, and the ot
   t.same(removed, [ids[0]], 'the next one is still removed');
   t.same((await readdir(s.base)).sort(), [ids[1], ids[2]]);
   t.same(s.warnings, [`could not remove the old backup ${ids[1]} (EIO); it is left in place`]);
+});
+
+t.test('an interrupted run is only ever the newest readable backup; one that left no journal is one too', async (t) => {
+  const s = await setup(t);
+  t.equal(await findUnfinishedRun(s.ctx), null, 'no backups: none');
+  // A backup still 'applying' whose run was killed before its first step wrote the journal.
+  const older = await backupAt(s, '2026-12-01T08:00:00.000Z', 'applying');
+  t.match(await findUnfinishedRun(s.ctx), { dir: path.join(s.base, older), winDir: `${BACKUPS}\\${older}` }, 'an applying backup without a journal');
+  const unreadable = await backupAt(s, '2026-12-02T08:00:00.000Z');
+  await writeFile(path.join(s.base, unreadable, 'manifest.json'), '{ torn');
+  t.match(await findUnfinishedRun(s.ctx), { dir: path.join(s.base, older) }, 'a newer backup that cannot be read is passed over');
+  await backupAt(s, '2026-12-03T08:00:00.000Z');
+  t.equal(await findUnfinishedRun(s.ctx), null, 'behind a complete newer backup, the applying one is not an interrupted run');
 });
