@@ -10,6 +10,7 @@ import t, { type Test } from 'tap';
 import { buildContext } from '../src/cli/context.js';
 import { detectFacts } from '../src/detect/facts.js';
 import { locate } from '../src/detect/locate.js';
+import { ExitCode, KerioDccError } from '../src/errors.js';
 import { applyPlan, plannedStatuses, type ApplyResult } from '../src/engine/apply.js';
 import type { StepId, StepStatus } from '../src/model/plan.js';
 import { planInstall } from '../src/plans/install.js';
@@ -250,6 +251,18 @@ t.test('a restore that cannot even be planned, or finds the manifest unreadable,
     message:
       /^Step "firewall \(UDP 6277\)" failed: netsh could not be started\nRestoring from the backup .* was incomplete:\n {2}- \S[^\n]*manifest\.json[^\n]*$/,
   });
+});
+
+t.test("a step that fails with kerio-dcc's own error without a hint: its message alone", async (t) => {
+  const run = await installing(t);
+  const runner = run.ctx.runner!;
+  const send = runner.run.bind(runner);
+  // A stand-in for a command refused with kerio-dcc's own error that has no hint (the simulation's errors all have one).
+  runner.run = async (request) => {
+    if (request.mutates && request.args.includes('add')) throw new KerioDccError(ExitCode.precondition, 'netsh refused the rule.');
+    return send(request);
+  };
+  await t.rejects(run.apply(), { exitCode: 4, message: `Step "firewall (UDP 6277)" failed: netsh refused the rule.\n${RESTORED}` });
 });
 
 t.test('two things the restore could not put back are listed one a line', async (t) => {
