@@ -95,9 +95,10 @@ export class BackupWriter {
     // One point however many names are tried, so a run numbers its points alike whatever second it starts in.
     faultPoint(`mkdir ${path.join(base, stamp)}${PARTIAL}`);
     let first = 1;
-    for (const name of await readdir(base).catch(() => [])) {
-      const [id, n] = name.replace(/\.partial$/, '').split('-');
-      if (id === stamp && isBackupId(name.replace(/\.partial$/, ''))) first = Math.max(first, Number(n ?? 1) + 1);
+    for (const entry of await readdir(base).catch(() => [])) {
+      const name = entry.endsWith(PARTIAL) ? entry.slice(0, -PARTIAL.length) : entry;
+      const [id, n] = name.split('-');
+      if (id === stamp && isBackupId(name)) first = Math.max(first, Number(n ?? 1) + 1);
     }
     for (let n = first; n < 100; n++) {
       const id = n === 1 ? stamp : `${stamp}-${n}`;
