@@ -14,7 +14,7 @@ import { readTemplate } from '../../src/templates.js';
 import { CLIENT_ID, CLIENT_PASSWORD, SERVER_ID, startDccServer } from '../helpers/dccServer.js';
 import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from '../helpers/realDcc.js';
 import { installedSpamAssassinVersion, spamAssassinPipeOpens } from '../helpers/spamassassinWindows.js';
-import { WinePrefix, wineMissingReason } from '../helpers/windows/wine.js';
+import { WinePrefix, wineDidNotStart, wineMissingReason } from '../helpers/windows/wine.js';
 
 const DCC_DIR = 'C:\\Program Files\\DCC';
 const WORK = 'C:\\kerio-dcc-short-names';
@@ -82,10 +82,8 @@ async function shortNames(): Promise<void> {
       // cmd.exe's own stdout is the pipe Perl reads; the exit code goes to a file of its own.
       const run = await wine.runBatch(`${base}.cmd`, [line, `>"${base}.code" echo %ERRORLEVEL%`]);
       const code = (await readFile(await wine.hostPath(`${base}.code`), 'utf8').catch(() => '')).trim();
-      // Wine's cmd.exe says "Can't recognize ..." (errorlevel 9009) also when CreateProcess fails for
-      // a program it found (programs/cmd/wcmdmain.c): on a loaded machine Wine at times fails to
-      // start a process. dccproc never ran, so it said nothing: start it again, as a person would.
-      if (code === '9009' && run.stdout.startsWith("Can't recognize ") && attempt < 3) {
+      // dccproc never ran, so it said nothing: start it again, as a person would.
+      if (wineDidNotStart(code, run.stdout) && attempt < 3) {
         t.comment(`Wine could not start dccproc.exe (attempt ${attempt}): ${run.stdout.trim()}`);
         continue;
       }

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { jsonOutput, PROJECT } from '../cli.js';
-import { cmdWord, findOnPath, type WinePrefix, type WineResult } from './wine.js';
+import { cmdWord, findOnPath, wineDidNotStart, type WinePrefix, type WineResult } from './wine.js';
 
 /** kerio-dcc.exe as `npm run build:exe` makes it. */
 export const EXE = path.join(PROJECT, 'dist', 'kerio-dcc.exe');
@@ -20,15 +20,42 @@ function newestInput(): number {
   return newest;
 }
 
-/** Builds dist/kerio-dcc.exe when it is missing or older than its sources; returns why it cannot, or null. */
+/** Held while one test process builds the exe (a folder: making it is atomic). */
+const BUILDING = path.join(PROJECT, 'dist', '.exe-build.lock');
+/** A build takes seconds; a lock older than this was left by a test process that was killed. */
+const STALE_BUILD_MS = 10 * 60 * 1000;
+
+/**
+ * Builds dist/kerio-dcc.exe when it is missing or older than its sources; returns why it cannot,
+ * or null. Test files run side by side: one builds, the others wait for it and use its exe (two
+ * builds at once removed each other's bundle).
+ */
 export function buildExeIfNeeded(): string | null {
-  if (existsSync(EXE) && statSync(EXE).mtimeMs >= newestInput()) return null;
+  const fresh = () => existsSync(EXE) && statSync(EXE).mtimeMs >= newestInput();
+  if (fresh()) return null;
   if (findOnPath('osslsigncode') === null) {
     return "osslsigncode not found on PATH: install Debian's osslsigncode (apt-get install osslsigncode) to build dist/kerio-dcc.exe for the Windows smoke test";
   }
-  const build = spawnSync(process.execPath, [path.join(PROJECT, 'scripts', 'build-exe.mjs')], { cwd: PROJECT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (build.status !== 0) throw new Error(`npm run build:exe failed (exit ${build.status}); see its output above`);
-  return null;
+  mkdirSync(path.dirname(BUILDING), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(BUILDING);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const since = Date.now() - (statSync(BUILDING, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+    if (since > STALE_BUILD_MS) rmSync(BUILDING, { recursive: true, force: true });
+    else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+  try {
+    if (fresh()) return null;
+    const build = spawnSync(process.execPath, [path.join(PROJECT, 'scripts', 'build-exe.mjs')], { cwd: PROJECT, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (build.status !== 0) throw new Error(`npm run build:exe failed (exit ${build.status}); see its output above`);
+    return null;
+  } finally {
+    rmSync(BUILDING, { recursive: true, force: true });
+  }
 }
 
 /** What one run of kerio-dcc.exe left: the exit code cmd.exe saw, and its output. */
@@ -45,6 +72,14 @@ export interface ExeRun {
  * the files its output goes to.
  */
 export async function runExe(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {
+  for (let attempt = 1; ; attempt++) {
+    const run = await runExeOnce(wine, tool, workDir, base, args);
+    // kerio-dcc.exe never ran (Wine could not start it): nothing changed, so it is started again.
+    if (!wineDidNotStart(String(run.errorlevel), run.stderr) || attempt === 3) return run;
+  }
+}
+
+async function runExeOnce(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {
   const result: WineResult = await wine.runBatch(`${base}.cmd`, [
     `cd /d ${cmdWord(workDir)}`,
     `${[tool, ...args].map(cmdWord).join(' ')} >${cmdWord(`${base}.out`)} 2>${cmdWord(`${base}.err`)}`,

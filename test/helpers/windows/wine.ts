@@ -40,6 +40,16 @@ function assertPlainForCmd(word: string): void {
 }
 
 /** One word of a cmd.exe command line: quoted when it holds a space, as an administrator would type it. */
+/**
+ * Wine's cmd.exe says "Can't recognize '...' as an internal or external command" (errorlevel
+ * 9009) also when CreateProcess fails for a program it found (programs/cmd/wcmdmain.c), which a
+ * loaded machine at times gives (seen once in CI, for a dccproc.exe that had just run). The
+ * program never ran, so the caller may start it again.
+ */
+export function wineDidNotStart(errorlevel: string, output: string): boolean {
+  return errorlevel === '9009' && output.startsWith("Can't recognize ");
+}
+
 export function cmdWord(word: string): string {
   assertPlainForCmd(word);
   return /\s/.test(word) ? `"${word}"` : word;
