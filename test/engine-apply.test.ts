@@ -7,7 +7,6 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buildContext } from '../src/cli/context.js';
 import { detectFacts } from '../src/detect/facts.js';
 import { locate } from '../src/detect/locate.js';
 import { ExitCode, KerioDccError } from '../src/errors.js';
@@ -18,7 +17,9 @@ import { createBackup, markBackup } from '../src/store/create.js';
 import { readManifestHead } from '../src/store/format.js';
 import { SIMULATED_STATE_PATH, saveSimState } from '../src/system/simulated.js';
 import { withStateFolderSecured } from '../src/system/simulated/acl.js';
-import { hashTree, inImage, makeImage, simState, tempDir } from './helpers/cli.js';
+import type { CommandResult } from '../src/system/runner.js';
+import { hashTree, inImage, makeImage, simState } from './helpers/cli.js';
+import { runContext } from './helpers/context.js';
 import { failingAt, handlesIn } from './helpers/faults.js';
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
@@ -27,13 +28,9 @@ const RESTORED = `Everything this run changed was restored from the backup ${BAC
 const esc = (s: string) => s.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
 
 /** install --yes --restart on a fresh demo image with its simulated system, up to the plan. */
-async function installing(t: Test, ini = '') {
+async function installing(t: Test, ini?: string) {
   const img = await makeImage(t);
-  const answers = path.join(await tempDir(t), 'answers.ini');
-  await writeFile(answers, ini);
-  const ctx = await buildContext({ name: 'install', values: { root: img.root, simulate: true, yes: true, restart: true, answers }, positionals: [] });
-  const warnings: string[] = [];
-  Object.assign(ctx.ui, { info: () => undefined, warn: (m: string) => warnings.push(m), progress: null });
+  const { ctx, warnings } = await runContext(t, img.root, { values: { yes: true, restart: true }, ...(ini === undefined ? {} : { ini }) });
   ctx.now = () => new Date('2026-12-03T08:00:00.000Z');
   const location = await locate(ctx, { requireDcc: true });
   const plan = await planInstall(ctx, await detectFacts(ctx, { requireDcc: true, location }));
@@ -45,13 +42,33 @@ async function installing(t: Test, ini = '') {
     warnings,
     statuses,
     location,
-    rules: inImage(img.root, location.rulesDir),
     backup: inImage(img.root, `${BACKUPS}\\${ID}`),
     apply: (): Promise<ApplyResult> => applyPlan(ctx, plan, location, statuses),
   };
 }
 
 type Run = Awaited<ReturnType<typeof installing>>;
+
+/** A scenario for failingAt, which runs it again and again: each time install on a fresh image; `last()` is the latest. */
+function freshInstalls(t: Test, before?: (run: Run) => Promise<void>) {
+  let last!: Run;
+  const scenario = async () => {
+    last = await installing(t);
+    await before?.(last);
+    return last.apply();
+  };
+  return { scenario, last: () => last };
+}
+
+/**
+ * What the run's system does when asked to add a firewall rule: `instead`, given the simulated
+ * system's own answer to call (every other command is left to it).
+ */
+function onRuleAdd(run: Run, instead: (send: () => Promise<CommandResult>) => Promise<CommandResult>): void {
+  const runner = run.ctx.runner!;
+  const send = runner.run.bind(runner);
+  runner.run = (request) => (request.mutates && request.args.includes('add') ? instead(() => send(request)) : send(request));
+}
 
 /** What a journal recorded, as `step event` lines. */
 async function journalOf(dir: string): Promise<string[]> {
@@ -122,18 +139,16 @@ async function trees(run: Run): Promise<Record<string, string>> {
 }
 
 t.test('a step that fails: everything is put back, the later steps did not run, exit 4', async (t) => {
-  let run!: Run;
   let before: Record<string, string> = {};
-  const scenario = async () => {
-    run = await installing(t);
+  const { scenario, last } = freshInstalls(t, async (run) => {
     before = await trees(run);
-    return run.apply();
-  };
+  });
   await t.rejects(failingAt(t, /^firewall Kerio DCC \(UDP 6277 in\)$/, scenario), {
     exitCode: 4,
     message: new RegExp(`^Step "firewall \\(UDP 6277\\)" failed: injected fault at point \\d+ \\(firewall Kerio DCC \\(UDP 6277 in\\)\\)\\n${esc(RESTORED)}$`),
     hint: 'Fix the cause above and run again.',
   });
+  const run = last();
   t.same(Object.fromEntries(run.statuses), {
     locate: 'unchanged',
     backup: 'changed',
@@ -156,14 +171,12 @@ t.test('Ctrl-C between two actions: the step stops, everything is put back, exit
   const run = await installing(t);
   const before = await trees(run);
   const listening = process.listeners('SIGINT');
-  const runner = run.ctx.runner!;
-  const send = runner.run.bind(runner);
   // Ctrl-C while the first firewall rule is being added: apply's own handler, as the signal would call it.
-  runner.run = async (request) => {
-    const result = await send(request);
-    if (request.mutates && request.args.includes('add')) for (const l of process.listeners('SIGINT')) if (!listening.includes(l)) l('SIGINT');
+  onRuleAdd(run, async (send) => {
+    const result = await send();
+    for (const l of process.listeners('SIGINT')) if (!listening.includes(l)) l('SIGINT');
     return result;
-  };
+  });
   await t.rejects(run.apply(), {
     exitCode: 130,
     message: `Interrupted during step "firewall (UDP 6277)".\n${RESTORED}`,
@@ -176,25 +189,22 @@ t.test('Ctrl-C between two actions: the step stops, everything is put back, exit
 });
 
 t.test('a backup that cannot be marked complete does not fail a run whose changes are all made', async (t) => {
-  let run!: Run;
-  const scenario = async () => {
-    run = await installing(t);
-    return run.apply();
-  };
+  const { scenario, last } = freshInstalls(t);
   const result = await failingAt(t, new RegExp(`^temp create .*/${ID}/manifest\\.json$`), scenario);
   t.equal(result.statuses.get('service'), 'changed');
-  t.same(run.warnings, [
-    `could not mark backup ${ID} complete (injected fault at point ${run.warnings[0]?.match(/point (\d+)/)?.[1]} (temp create ${run.backup}/manifest.json)); its journal shows the run finished`,
-  ]);
-  t.match(await readManifestHead(run.backup), { status: 'applying' }, 'the manifest still says applying');
+  const { warnings, backup } = last();
+  t.equal(warnings.length, 1);
+  t.match(
+    warnings[0],
+    new RegExp(
+      `^could not mark backup ${ID} complete \\(injected fault at point \\d+ \\(temp create ${esc(backup)}/manifest\\.json\\)\\); its journal shows the run finished$`,
+    ),
+  );
+  t.match(await readManifestHead(backup), { status: 'applying' }, 'the manifest still says applying');
 });
 
 t.test('a second fault while restoring: exit 5, and the message lists what was not put back and how to finish', async (t) => {
-  let run!: Run;
-  const scenario = async () => {
-    run = await installing(t);
-    return run.apply();
-  };
+  const { scenario, last } = freshInstalls(t);
   await t.rejects(failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, /^writeFile .*\\local\.cf$/], scenario), {
     exitCode: 5,
     message: new RegExp(
@@ -202,13 +212,13 @@ t.test('a second fault while restoring: exit 5, and the message lists what was n
     ),
     hint: `Fix the cause, then run: kerio-dcc rollback ${ID} --force --yes --restart (it puts back what is left and starts KerioMailServer; the backup holds every original file).`,
   });
-  t.match(await readManifestHead(run.backup), { status: 'restore-failed' });
+  t.match(await readManifestHead(last().backup), { status: 'restore-failed' });
 
   await t.rejects(failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, new RegExp(`^temp create .*/${ID}/manifest\\.json$`)], scenario), {
     exitCode: 5,
     message: /was incomplete:\n {2}- could not update the manifest: injected fault at point \d+ \(temp create .*\/manifest\.json\)$/,
   });
-  t.match(await readManifestHead(run.backup), { status: 'applying' }, 'the manifest could not say so: it still says applying');
+  t.match(await readManifestHead(last().backup), { status: 'applying' }, 'the manifest could not say so: it still says applying');
 });
 
 t.test("a step that fails with kerio-dcc's own error: its hint is part of the message", async (t) => {
@@ -225,27 +235,20 @@ t.test("a step that fails with kerio-dcc's own error: its hint is part of the me
 });
 
 t.test('a restore that cannot even be planned, or finds the manifest unreadable, says so: exit 5', async (t) => {
-  let run!: Run;
-  const scenario = async () => {
-    run = await installing(t);
-    return run.apply();
-  };
+  const { scenario, last } = freshInstalls(t);
   // The restore reads the system again (PowerShell) before it puts anything back: a failure there stops the whole restore.
   await t.rejects(failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, /^command \S*powershell\.exe /], scenario), {
     exitCode: 5,
     message: /was incomplete:\n {2}- injected fault at point \d+ \(command \S*powershell\.exe [^\n]*\)$/,
   });
-  t.match(await readManifestHead(run.backup), { status: 'restore-failed' });
+  t.match(await readManifestHead(last().backup), { status: 'restore-failed' });
 
   const torn = await installing(t);
-  const runner = torn.ctx.runner!;
-  const send = runner.run.bind(runner);
   // The first rule's command fails, and by then the backup's manifest has been damaged (a failing disk).
-  runner.run = async (request) => {
-    if (!(request.mutates && request.args.includes('add'))) return send(request);
+  onRuleAdd(torn, async () => {
     await writeFile(path.join(torn.backup, 'manifest.json'), '{ torn');
     throw Object.assign(new Error('netsh could not be started'), { code: 'EIO' });
-  };
+  });
   await t.rejects(torn.apply(), {
     exitCode: 5,
     message:
@@ -255,22 +258,15 @@ t.test('a restore that cannot even be planned, or finds the manifest unreadable,
 
 t.test("a step that fails with kerio-dcc's own error without a hint: its message alone", async (t) => {
   const run = await installing(t);
-  const runner = run.ctx.runner!;
-  const send = runner.run.bind(runner);
   // A stand-in for a command refused with kerio-dcc's own error that has no hint (the simulation's errors all have one).
-  runner.run = async (request) => {
-    if (request.mutates && request.args.includes('add')) throw new KerioDccError(ExitCode.precondition, 'netsh refused the rule.');
-    return send(request);
-  };
+  onRuleAdd(run, async () => {
+    throw new KerioDccError(ExitCode.precondition, 'netsh refused the rule.');
+  });
   await t.rejects(run.apply(), { exitCode: 4, message: `Step "firewall (UDP 6277)" failed: netsh refused the rule.\n${RESTORED}` });
 });
 
 t.test('two things the restore could not put back are listed one a line', async (t) => {
-  let run!: Run;
-  const scenario = async () => {
-    run = await installing(t);
-    return run.apply();
-  };
+  const { scenario } = freshInstalls(t);
   const error = await failingAt(t, [/^firewall Kerio DCC \(UDP 6277 in\)$/, /^writeFile .*\\local\.cf$/, /^writeFile .*\\v310\.pre$/], scenario).catch(
     (e: Error) => e,
   );
@@ -279,15 +275,11 @@ t.test('two things the restore could not put back are listed one a line', async 
 });
 
 t.test('a journal that cannot be written fails its step, and the run is put back', async (t) => {
-  let run!: Run;
-  const scenario = async () => {
-    run = await installing(t);
-    return run.apply();
-  };
+  const { scenario, last } = freshInstalls(t);
   await t.rejects(failingAt(t, /^journal firewall finish$/, scenario), {
     exitCode: 4,
     message: /^Step "firewall \(UDP 6277\)" failed: injected fault at point \d+ \(journal firewall finish\)\n/,
   });
-  t.equal(run.statuses.get('firewall'), 'failed');
-  t.equal(run.statuses.get('service'), 'not-run');
+  t.equal(last().statuses.get('firewall'), 'failed');
+  t.equal(last().statuses.get('service'), 'not-run');
 });

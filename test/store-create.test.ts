@@ -5,12 +5,12 @@
 // create, the firewall rules and folder permissions before and after, and the refusals.
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buildContext } from '../src/cli/context.js';
 import { locate, type Location } from '../src/detect/locate.js';
 import { step, type Action, type Plan } from '../src/model/plan.js';
+import * as files from '../src/fs/files.js';
 import { createBackup, markBackup } from '../src/store/create.js';
 import { readManifestHead } from '../src/store/format.js';
 import { compareIds, listBackupDirs, pruneBackups } from '../src/store/prune.js';
@@ -24,6 +24,7 @@ import { SAFE_FOLDER_SDDL } from '../src/windows/acl.js';
 import type { FirewallRule } from '../src/windows/firewallRule.js';
 import { readBackupJson } from './helpers/backupStore.js';
 import { inImage, makeImage, simState, tempDir } from './helpers/cli.js';
+import { runContext } from './helpers/context.js';
 import { failingAt } from './helpers/faults.js';
 
 const BACKUPS = 'C:\\ProgramData\\kerio-dcc\\backups';
@@ -38,14 +39,7 @@ const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('he
  */
 async function setup(t: Test, ini?: string, simulate = true) {
   const img = await makeImage(t);
-  const values: Record<string, string | boolean> = { root: img.root, simulate };
-  if (ini !== undefined) {
-    values['answers'] = path.join(await tempDir(t), 'answers.ini');
-    await writeFile(values['answers'], ini);
-  }
-  const ctx = await buildContext({ name: 'install', values, positionals: [] });
-  const warnings: string[] = [];
-  Object.assign(ctx.ui, { info: () => undefined, warn: (m: string) => warnings.push(m), progress: null });
+  const { ctx, warnings } = await runContext(t, img.root, { values: { simulate }, ...(ini === undefined ? {} : { ini }) });
   let clock = NOW;
   ctx.now = () => clock;
   const location = await locate(ctx, { requireDcc: false });
@@ -214,7 +208,7 @@ t.test('a file the run replaces and keeps state in is recorded so; a backup with
   t.same(m.created, [{ type: 'dir', path: PROFILE }], 'a file that was there is not created');
   t.notOk('dccLicense' in m, 'no licence decision when the run provisions no DCC client');
   t.notOk(
-    [...m.files].some((f: any) => f.path.endsWith('local.cf') && 'keepsState' in f),
+    m.files.some((f: any) => f.path.endsWith('local.cf') && 'keepsState' in f),
     'local.cf holds no state',
   );
 });
@@ -307,12 +301,11 @@ t.test('a backup that fails while it is made is removed, and the message says wh
 
 t.test('a copy that fails is reported as the failure it is: only a copy that reads back wrong is called a mismatch', async (t) => {
   // A stand-in for the copy: a disk that fails a read, or a copy that reads back wrong, cannot be made here.
-  const real = await import('../src/fs/files.js');
   const failing = async (error: Error) =>
     (
       await t.mockImport<typeof import('../src/store/create.js')>('../src/store/create.js', {
         '../src/fs/files.js': {
-          ...real,
+          ...files,
           copyAndHashFile: () => {
             throw error;
           },
@@ -330,7 +323,7 @@ t.test('a copy that fails is reported as the failure it is: only a copy that rea
     ['an error without a code', new Error('the disk went away'), `Making the backup in ${BACKUPS}\\${ID} failed: the disk went away`, checkHint],
     [
       'a copy that reads back wrong',
-      new real.CopyMismatchError('/copy'),
+      new files.CopyMismatchError('/copy'),
       /^The backup copy of C:\\Program Files \(x86\)\\Kerio\\.*\\rules\\[^\\]+ does not match the original after copying\.$/,
       'The disk may be failing or full. Nothing was changed.',
     ],
@@ -408,8 +401,6 @@ t.test('an old backup that cannot be removed is left, with a warning, and the ot
   const s = await setup(t, '[backup]\nkeep = 1\n');
   const ids = [await backupAt(s, '2026-12-01T08:00:00.000Z'), await backupAt(s, '2026-12-02T08:00:00.000Z'), await backupAt(s, '2026-12-03T08:00:00.000Z')];
   const snapshot = path.join(await tempDir(t), 'snapshot');
-  await mkdir(snapshot);
-  const { cp } = await import('node:fs/promises');
   await cp(s.base, snapshot, { recursive: true });
   const prune = async () => {
     await rm(s.base, { recursive: true, force: true });

@@ -5,9 +5,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import t, { type Test } from 'tap';
-import { buildContext } from '../src/cli/context.js';
 import { LOCK_NAME, acquireLock } from '../src/store/lock.js';
 import { inImage, makeImage } from './helpers/cli.js';
+import { runContext } from './helpers/context.js';
 import { failingAt } from './helpers/faults.js';
 
 const STATE = 'C:\\ProgramData\\kerio-dcc';
@@ -16,9 +16,7 @@ const HELD = new RegExp(`^Another kerio-dcc run holds the lock: install \\(pid \
 
 async function lockContext(t: Test) {
   const img = await makeImage(t);
-  const ctx = await buildContext({ name: 'install', values: { root: img.root, simulate: true }, positionals: [] });
-  const warnings: string[] = [];
-  Object.assign(ctx.ui, { info: () => undefined, warn: (m: string) => warnings.push(m), progress: null });
+  const { ctx, warnings } = await runContext(t, img.root);
   return { ctx, warnings, root: img.root, file: inImage(img.root, `${BACKUPS}\\${LOCK_NAME}`) };
 }
 
@@ -143,7 +141,7 @@ t.test(
   async (t) => {
     const img = await makeImage(t);
     await mkdir(inImage(img.root, 'C:\\ProgramData'), { recursive: true });
-    const ctx = await buildContext({ name: 'install', values: { root: img.root }, positionals: [] });
+    const { ctx } = await runContext(t, img.root, { values: { simulate: false } });
     const lock = await acquireLock(ctx, 'install');
     t.ok(existsSync(inImage(img.root, `${BACKUPS}\\${LOCK_NAME}`)), 'the lock is taken');
     await lock.release();

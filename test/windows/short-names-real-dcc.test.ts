@@ -14,7 +14,7 @@ import { readTemplate } from '../../src/templates.js';
 import { CLIENT_ID, CLIENT_PASSWORD, SERVER_ID, startDccServer } from '../helpers/dccServer.js';
 import { linuxDcc, linuxDccMissing, windowsDcc, windowsDccMissing } from '../helpers/realDcc.js';
 import { installedSpamAssassinVersion, spamAssassinPipeOpens } from '../helpers/spamassassinWindows.js';
-import { WinePrefix, wineDidNotStart, wineMissingReason } from '../helpers/windows/wine.js';
+import { WinePrefix, untilWineStartsIt, wineMissingReason } from '../helpers/windows/wine.js';
 
 const DCC_DIR = 'C:\\Program Files\\DCC';
 const WORK = 'C:\\kerio-dcc-short-names';
@@ -77,18 +77,18 @@ async function shortNames(): Promise<void> {
   const asSpamAssassin = async (home: string) => {
     const [opened] = spamAssassinPipeOpens([{ dcc_home: home, dcc_path: `${home}\\dccproc.exe`, upstream_x_dcc: UPSTREAM_X_DCC }]);
     const line = opened!.replace(/\|$/, '');
-    for (let attempt = 1; ; attempt++) {
+    const once = async () => {
       const base = `${WORK}\\run-${++runs}`;
       // cmd.exe's own stdout is the pipe Perl reads; the exit code goes to a file of its own.
       const run = await wine.runBatch(`${base}.cmd`, [line, `>"${base}.code" echo %ERRORLEVEL%`]);
       const code = (await readFile(await wine.hostPath(`${base}.code`), 'utf8').catch(() => '')).trim();
-      // dccproc never ran, so it said nothing: start it again, as a person would.
-      if (wineDidNotStart(code, run.stdout) && attempt < 3) {
-        t.comment(`Wine could not start dccproc.exe (attempt ${attempt}): ${run.stdout.trim()}`);
-        continue;
-      }
       return { line, output: run.stdout, errorlevel: code };
-    }
+    };
+    return untilWineStartsIt(
+      once,
+      (run) => run,
+      (output) => t.comment(`Wine could not start dccproc.exe: ${output.trim()}`),
+    );
   };
 
   const before = await server.reports();

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { jsonOutput, PROJECT } from '../cli.js';
-import { cmdWord, findOnPath, wineDidNotStart, type WinePrefix, type WineResult } from './wine.js';
+import { cmdWord, findOnPath, untilWineStartsIt, type WinePrefix, type WineResult } from './wine.js';
 
 /** kerio-dcc.exe as `npm run build:exe` makes it. */
 export const EXE = path.join(PROJECT, 'dist', 'kerio-dcc.exe');
@@ -71,12 +71,11 @@ export interface ExeRun {
  * %ERRORLEVEL% after it. `base` (a `C:\...` path without extension) names the batch file and
  * the files its output goes to.
  */
-export async function runExe(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {
-  for (let attempt = 1; ; attempt++) {
-    const run = await runExeOnce(wine, tool, workDir, base, args);
-    // kerio-dcc.exe never ran (Wine could not start it): nothing changed, so it is started again.
-    if (!wineDidNotStart(String(run.errorlevel), run.stderr) || attempt === 3) return run;
-  }
+export function runExe(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {
+  return untilWineStartsIt(
+    () => runExeOnce(wine, tool, workDir, base, args),
+    (run) => ({ errorlevel: String(run.errorlevel), output: run.stderr }),
+  );
 }
 
 async function runExeOnce(wine: WinePrefix, tool: string, workDir: string, base: string, args: string[]): Promise<ExeRun> {

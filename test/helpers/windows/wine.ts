@@ -39,17 +39,28 @@ function assertPlainForCmd(word: string): void {
   if (/["%^&|<>!\r\n]/.test(word)) throw new Error(`refusing to put ${JSON.stringify(word)} into a batch file: it needs cmd.exe escaping`);
 }
 
-/** One word of a cmd.exe command line: quoted when it holds a space, as an administrator would type it. */
 /**
- * Wine's cmd.exe says "Can't recognize '...' as an internal or external command" (errorlevel
- * 9009) also when CreateProcess fails for a program it found (programs/cmd/wcmdmain.c), which a
- * loaded machine at times gives (seen once in CI, for a dccproc.exe that had just run). The
- * program never ran, so the caller may start it again.
+ * Runs `start` (a program started through cmd.exe) again, three tries in all, while what it
+ * returns (`seen`: the errorlevel and what cmd.exe printed) shows that Wine could not start the
+ * program. Wine's cmd.exe says "Can't recognize '...' as an internal or external command"
+ * (errorlevel 9009) also when CreateProcess fails for a program it found
+ * (programs/cmd/wcmdmain.c), which a loaded machine at times gives (seen once in CI, for a
+ * dccproc.exe that had just run). The program never ran, so nothing changed.
  */
-export function wineDidNotStart(errorlevel: string, output: string): boolean {
-  return errorlevel === '9009' && output.startsWith("Can't recognize ");
+export async function untilWineStartsIt<T>(
+  start: () => Promise<T>,
+  seen: (result: T) => { errorlevel: string; output: string },
+  onRetry: (output: string) => void = () => undefined,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await start();
+    const { errorlevel, output } = seen(result);
+    if (attempt === 3 || errorlevel !== '9009' || !output.startsWith("Can't recognize ")) return result;
+    onRetry(output);
+  }
 }
 
+/** One word of a cmd.exe command line: quoted when it holds a space, as an administrator would type it. */
 export function cmdWord(word: string): string {
   assertPlainForCmd(word);
   return /\s/.test(word) ? `"${word}"` : word;
