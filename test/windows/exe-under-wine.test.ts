@@ -190,7 +190,7 @@ async function smokeRun(): Promise<void> {
         ['rollback', 'install'],
       );
       t.ok(
-        backups.every((b) => /^C:\\ProgramData\\kerio-dcc\\backups\\\d{8}T\d{6}Z$/.test(b.path)),
+        backups.every((b) => /^C:\\ProgramData\\kerio-dcc\\backups\\\d{8}T\d{6}Z(-\d+)?$/.test(b.path)),
         'each backup is a folder in C:\\ProgramData\\kerio-dcc\\backups',
       );
       t.ok(
